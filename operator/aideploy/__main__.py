@@ -1,0 +1,85 @@
+"""`python -m aideploy` / `aideploy-operator`: run the operator against KUBECONFIG."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import kopf
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="aideploy-operator",
+        description="Run the aideploy operator against the cluster in KUBECONFIG "
+        "(or the in-cluster service account).",
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable); default: all namespaces",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log at DEBUG")
+    parser.add_argument(
+        "--log-format",
+        choices=["plain", "full", "json"],
+        default="plain",
+        help="plain for people, json for log collectors",
+    )
+    parser.add_argument(
+        "--peering",
+        default=None,
+        help="kopf peering object name for high availability (one active replica); "
+        "default: standalone",
+    )
+    parser.add_argument(
+        "--liveness",
+        default=None,
+        help="serve kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz",
+    )
+    parser.add_argument(
+        "--install-crds",
+        metavar="DIR",
+        default=None,
+        help="apply the CRDs in DIR before starting (development clusters)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    formats = {
+        "plain": kopf.LogFormat.PLAIN,
+        "full": kopf.LogFormat.FULL,
+        "json": kopf.LogFormat.JSON,
+    }
+    kopf.configure(verbose=args.verbose, log_format=formats[args.log_format])
+    if not args.verbose:
+        # kopf logs every watch event at INFO in some paths; keep INFO for our decisions.
+        logging.getLogger("kopf").setLevel(logging.WARNING)
+    if args.install_crds:
+        from aideploy.kube.client import make_api_client
+        from aideploy.kube.crds import apply_crds
+        from aideploy.kube.rest import Rest
+
+        installed = apply_crds(Rest(make_api_client()), Path(args.install_crds))
+        logging.getLogger("aideploy").info("CRDs installed: %s", ", ".join(installed))
+    import aideploy.handlers  # noqa: F401  (registers the handlers)
+
+    kopf.run(
+        clusterwide=not args.namespace,
+        namespaces=list(args.namespace),
+        standalone=args.peering is None,
+        peering_name=args.peering,
+        liveness_endpoint=args.liveness,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The user-facing contract: constants, spec and status models, the spec digest."""

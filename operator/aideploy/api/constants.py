@@ -1,0 +1,156 @@
+"""Names fixed by the API contract (docs/api.md).
+
+Reasons are CamelCase constants so that alerts, dashboards and tests can match on them
+without parsing human-readable messages.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+GROUP: Final = "aideploy.io"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+KIND: Final = "AIDeployment"
+PLURAL: Final = "aideployments"
+RECORD_KIND: Final = "AIDeploymentRecord"
+RECORD_PLURAL: Final = "aideploymentrecords"
+
+APPROVAL_PREFIX: Final = "approval.aideploy.io/"
+CHECKLIST_PREFIX: Final = "checklist.aideploy.io/"
+PROVENANCE_PREFIX: Final = "provenance.aideploy.io/"
+GO_LIVE_ANNOTATION: Final = "aideploy.io/go-live"
+ROLLBACK_ANNOTATION: Final = "aideploy.io/rollback"
+
+# Labels the operator puts on its children. The selector uses only the deployment label,
+# because a Deployment's selector is immutable and the model version changes per release.
+LABEL_DEPLOYMENT: Final = "aideploy.io/deployment"
+LABEL_MODEL: Final = "aideploy.io/model"
+LABEL_MODEL_VERSION: Final = "aideploy.io/model-version"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE: Final = "aideploy"
+ANNOTATION_SPEC_DIGEST: Final = "aideploy.io/spec-digest"
+
+FIELD_MANAGER: Final = "aideploy-operator"
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    AWAITING_WINDOW = "AwaitingWindow"
+    DEPLOYING = "Deploying"
+    VERIFYING = "Verifying"
+    HELD = "Held"
+    MONITORING = "Monitoring"
+    SUCCEEDED = "Succeeded"
+    ROLLING_BACK = "RollingBack"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+
+
+class ConditionType(StrEnum):
+    APPROVED = "Approved"
+    CHECKLIST_COMPLETE = "ChecklistComplete"
+    COMPLIANCE_VERIFIED = "ComplianceVerified"
+    IN_WINDOW = "InWindow"
+    DEPLOYED = "Deployed"
+    VERIFIED = "Verified"
+    HEALTHY = "Healthy"
+    ROLLED_BACK = "RolledBack"
+    READY = "Ready"
+
+
+class Reason(StrEnum):
+    """Condition and Event reasons."""
+
+    ALL_APPROVALS_PRESENT = "AllApprovalsPresent"
+    APPROVALS_MISSING = "ApprovalsMissing"
+    CHECKLIST_COMPLETE = "ChecklistComplete"
+    CHECKLIST_INCOMPLETE = "ChecklistIncomplete"
+    COMPLIANCE_COMPLETE = "ComplianceComplete"
+    COMPLIANCE_NOT_REQUIRED = "ComplianceNotRequired"
+    COMPLIANCE_MISSING = "ComplianceFieldsMissing"
+    GATE_BLOCKED = "GateBlocked"
+    INVALID_SPEC = "InvalidSpec"
+    ROLLOUT_NOT_STARTED = "RolloutNotStarted"
+    ROLLOUT_IN_PROGRESS = "RolloutInProgress"
+    ROLLOUT_COMPLETE = "RolloutComplete"
+    WORKLOAD_APPLY_FAILED = "WorkloadApplyFailed"
+    WORKLOAD_CONFLICT = "WorkloadConflict"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    REPLICAS_UNAVAILABLE = "ReplicasUnavailable"
+    NO_PROBES_CONFIGURED = "NoProbesConfigured"
+    RELEASE_SERVING = "ReleaseServing"
+    PHASE_CHANGED = "PhaseChanged"
+
+
+class Role(StrEnum):
+    SYSTEM_OWNER = "system-owner"
+    DEPLOYMENT_MANAGER = "deployment-manager"
+    RELEASE_MANAGER = "release-manager"
+    QA_LEAD = "qa-lead"
+    RISK_MANAGER = "risk-manager"
+    COMPLIANCE_OFFICER = "compliance-officer"
+    GOVERNANCE_COMMITTEE = "governance-committee"
+
+
+class RiskLevel(StrEnum):
+    HIGH = "high"
+    LIMITED = "limited"
+    MINIMAL = "minimal"
+
+
+# PROC-AI-DEPLOY-001 section 4.4: required approvals by risk level.
+REQUIRED_ROLES: Final[dict[RiskLevel, tuple[Role, ...]]] = {
+    RiskLevel.HIGH: (
+        Role.SYSTEM_OWNER,
+        Role.COMPLIANCE_OFFICER,
+        Role.RISK_MANAGER,
+        Role.QA_LEAD,
+        Role.GOVERNANCE_COMMITTEE,
+    ),
+    RiskLevel.LIMITED: (Role.SYSTEM_OWNER, Role.QA_LEAD, Role.DEPLOYMENT_MANAGER),
+    RiskLevel.MINIMAL: (Role.SYSTEM_OWNER, Role.DEPLOYMENT_MANAGER),
+}
+
+# CHK-AI-DEPLOY-001 (PROC-AI-DEPLOY-001 Appendix A): item id -> title.
+CHECKLIST_ITEMS: Final[dict[str, str]] = {
+    "1.1": "All code changes complete",
+    "1.2": "Code reviewed and approved",
+    "1.3": "Unit tests passed",
+    "1.4": "Build successful",
+    "1.5": "Version tagged",
+    "2.1": "Integration testing complete",
+    "2.2": "System testing complete",
+    "2.3": "UAT complete and signed off",
+    "2.4": "Performance testing complete",
+    "2.5": "Security testing complete",
+    "2.6": "All critical defects resolved",
+    "3.1": "Technical documentation updated",
+    "3.2": "User documentation updated",
+    "3.3": "Operational runbooks updated",
+    "3.4": "Release notes prepared",
+    "4.1": "Conformity assessment complete",
+    "4.2": "EU Declaration ready",
+    "4.3": "Registration information ready",
+    "4.4": "Instructions for use finalized",
+    "5.1": "Environment prepared",
+    "5.2": "Monitoring configured",
+    "5.3": "Logging configured",
+    "5.4": "Backup verified",
+    "5.5": "Rollback plan tested",
+    "5.6": "Support team briefed",
+}
+
+# Appendix A offers "N/A" only in section 4 (compliance), and only outside high risk.
+NA_ALLOWED_SECTION: Final = "4"
+
+# PROC-AI-DEPLOY-001 section 7.1: what a high-risk deployment must name (spec.compliance).
+HIGH_RISK_COMPLIANCE_FIELDS: Final[dict[str, str]] = {
+    "conformityAssessment": "conformity assessment",
+    "declarationOfConformity": "EU declaration of conformity",
+    "euDatabaseRegistration": "EU database registration",
+    "instructionsForUse": "instructions for use",
+    "humanOversight": "human oversight measures",
+}

@@ -1,0 +1,29 @@
+"""Go-style durations ("90s", "1h30m", "500ms"), as Kubernetes users write them."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Final
+
+from pydantic import AfterValidator, Field
+
+DURATION_PATTERN: Final = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a duration; raises ValueError naming the accepted form."""
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(f"{text!r} is not a duration; write it like 30s, 5m, 1h30m or 500ms")
+    seconds = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(text))
+    return timedelta(seconds=seconds)
+
+
+def _check(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN), AfterValidator(_check)]

@@ -1,0 +1,90 @@
+"""A per-object work queue: at most one reconcile per object at a time, woken by watch
+events or by the deadline the last reconcile asked for. Nothing polls: an idle object
+costs a parked coroutine.
+
+kopf's daemons would serve too, but they put a finalizer on every object, which blocks
+namespace deletion whenever the operator is down; this keeps objects free of finalizers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+logger = logging.getLogger(__name__)
+
+ObjectKey = tuple[str, str]  # (namespace, name)
+Reconcile = Callable[[ObjectKey], Awaitable[timedelta | None]]
+
+INITIAL_BACKOFF = 1.0
+MAX_BACKOFF = 300.0
+
+
+@dataclass
+class _Worker:
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    stopping: bool = False
+
+
+class Controller:
+    def __init__(self, reconcile: Reconcile) -> None:
+        self._reconcile = reconcile
+        self._workers: dict[ObjectKey, _Worker] = {}
+
+    def trigger(self, key: ObjectKey) -> None:
+        worker = self._workers.get(key)
+        if worker is None or worker.task is None or worker.task.done():
+            worker = _Worker()
+            self._workers[key] = worker
+            worker.task = asyncio.create_task(self._run(key, worker), name=f"reconcile:{key}")
+        worker.wake.set()
+
+    def forget(self, key: ObjectKey) -> None:
+        worker = self._workers.pop(key, None)
+        if worker is not None:
+            worker.stopping = True
+            worker.wake.set()
+
+    @property
+    def active_keys(self) -> list[ObjectKey]:
+        return list(self._workers)
+
+    async def stop(self) -> None:
+        workers = list(self._workers.values())
+        self._workers.clear()
+        for worker in workers:
+            if worker.task is not None:
+                worker.task.cancel()
+        for worker in workers:
+            if worker.task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker.task
+
+    async def _run(self, key: ObjectKey, worker: _Worker) -> None:
+        delay: float | None = None
+        backoff = INITIAL_BACKOFF
+        while True:
+            if delay is None:
+                await worker.wake.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(worker.wake.wait(), timeout=delay)
+            if worker.stopping:
+                return
+            worker.wake.clear()
+            try:
+                requeue = await self._reconcile(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("reconcile failed; retrying", extra={"object": "/".join(key)})
+                delay = backoff
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            backoff = INITIAL_BACKOFF
+            delay = None if requeue is None else max(requeue.total_seconds(), 0.0)

@@ -1,0 +1,68 @@
+"""kopf wiring only: watch events feed the controller; nothing else happens here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from aideploy.api.constants import (
+    GROUP,
+    LABEL_DEPLOYMENT,
+    LABEL_MANAGED_BY,
+    MANAGED_BY_VALUE,
+    PLURAL,
+    VERSION,
+)
+from aideploy.controller import Controller
+from aideploy.kube.client import make_api_client
+from aideploy.kube.resources import Resources
+from aideploy.kube.rest import Rest
+from aideploy.reconciler import Reconciler
+
+logger = logging.getLogger(__name__)
+
+WATCH_SERVER_TIMEOUT = 300
+WATCH_CLIENT_TIMEOUT = 330
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # Without explicit timeouts a watch can go silent forever (kopf issues 585, 614, 957).
+    settings.watching.server_timeout = WATCH_SERVER_TIMEOUT
+    settings.watching.client_timeout = WATCH_CLIENT_TIMEOUT
+    settings.watching.connect_timeout = 30
+    # We post our own, meaningful Events; kopf's per-handler log events would be noise.
+    settings.posting.enabled = False
+    settings.posting.level = logging.WARNING
+    memo["controller"] = Controller(Reconciler(Resources(Rest(make_api_client()))))
+    logger.info("aideploy operator started")
+
+
+@kopf.on.cleanup()
+async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    controller: Controller | None = memo.get("controller")
+    if controller is not None:
+        await controller.stop()
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def aideployment_changed(
+    event: kopf.RawEvent, name: str, namespace: str | None, memo: Any, **_: Any
+) -> None:
+    controller: Controller = memo["controller"]
+    if namespace is None:
+        return
+    if event.get("type") == "DELETED":
+        controller.forget((namespace, name))
+    else:
+        controller.trigger((namespace, name))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY_VALUE})
+async def child_changed(labels: kopf.Labels, namespace: str | None, memo: Any, **_: Any) -> None:
+    owner = labels.get(LABEL_DEPLOYMENT)
+    if owner and namespace:
+        controller: Controller = memo["controller"]
+        controller.trigger((namespace, owner))

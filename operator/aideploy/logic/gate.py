@@ -1,0 +1,239 @@
+"""The approval / checklist / compliance gate of PROC-AI-DEPLOY-001 (phases 3 and 4).
+
+Everything here answers one question for one exact spec digest: may this spec be rolled
+out? Each "no" names what is missing in words a release manager understands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from aideploy.api.constants import (
+    APPROVAL_PREFIX,
+    CHECKLIST_ITEMS,
+    CHECKLIST_PREFIX,
+    HIGH_RISK_COMPLIANCE_FIELDS,
+    NA_ALLOWED_SECTION,
+    REQUIRED_ROLES,
+    RiskLevel,
+    Role,
+)
+from aideploy.api.digest import digest_matches, short_digest
+from aideploy.api.spec import AIDeploymentSpec
+from aideploy.api.status import ApprovalRecord, Gate
+
+
+@dataclass(frozen=True)
+class ParsedApproval:
+    digest: str
+    by: str
+    comment: str
+
+
+def parse_approval(value: str) -> ParsedApproval:
+    """`"<digest>; by=<who>; <comment>"`; `by=` and the comment are optional."""
+    parts = [p.strip() for p in value.split(";")]
+    digest = parts[0] if parts else ""
+    by = ""
+    comments: list[str] = []
+    for part in parts[1:]:
+        if part.startswith("by=") and not by:
+            by = part.removeprefix("by=").strip()
+        elif part:
+            comments.append(part)
+    return ParsedApproval(digest=digest, by=by or "unknown", comment="; ".join(comments))
+
+
+def required_roles(spec: AIDeploymentSpec) -> tuple[Role, ...]:
+    if spec.approvals is not None:
+        return tuple(spec.approvals.required)
+    return REQUIRED_ROLES[spec.risk_level]
+
+
+def required_items(spec: AIDeploymentSpec) -> tuple[str, ...]:
+    if spec.checklist is not None:
+        return tuple(spec.checklist.required)
+    return tuple(CHECKLIST_ITEMS)
+
+
+def _na_allowed(item: str, risk: RiskLevel) -> bool:
+    return item.split(".")[0] == NA_ALLOWED_SECTION and risk is not RiskLevel.HIGH
+
+
+def checklist_problem(item: str, value: str, risk: RiskLevel) -> str | None:
+    """None when the item's annotation completes it, else why it does not."""
+    verb, _, rest = value.strip().partition(" ")
+    verb = verb.lower()
+    rest = rest.strip()
+    title = CHECKLIST_ITEMS[item]
+    if verb == "yes":
+        return None if rest else f"{item} ({title}) says yes but gives no evidence"
+    if verb == "n/a":
+        if not _na_allowed(item, risk):
+            where = (
+                "high-risk deployments"
+                if item.startswith(NA_ALLOWED_SECTION + ".")
+                else f"section {item.split('.')[0]}"
+            )
+            return f"{item} ({title}) cannot be n/a for {where}"
+        return None if rest else f"{item} ({title}) is n/a without a reason"
+    if verb == "no":
+        return f"{item} ({title}) is marked no"
+    return f"{item} ({title}) must start with 'yes <evidence>' or 'n/a <reason>'"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    approvals: list[ApprovalRecord]
+    missing_roles: list[str] = field(default_factory=list)
+    stale_roles: list[str] = field(default_factory=list)
+    missing_items: list[str] = field(default_factory=list)
+    invalid_items: list[str] = field(default_factory=list)
+    missing_compliance: list[str] = field(default_factory=list)
+
+    @property
+    def approved(self) -> bool:
+        return not self.missing_roles
+
+    @property
+    def checklist_complete(self) -> bool:
+        return not self.missing_items and not self.invalid_items
+
+    @property
+    def compliant(self) -> bool:
+        return not self.missing_compliance
+
+    @property
+    def passed(self) -> bool:
+        return self.approved and self.checklist_complete and self.compliant
+
+    @property
+    def blocked_by(self) -> list[str]:
+        reasons = []
+        if not self.approved:
+            reasons.append("approvals")
+        if not self.checklist_complete:
+            reasons.append("checklist")
+        if not self.compliant:
+            reasons.append("compliance")
+        return reasons
+
+    def to_status(self) -> Gate:
+        return Gate(
+            missing_approvals=self.missing_roles,
+            stale_approvals=self.stale_roles,
+            missing_checklist=self.missing_items,
+            invalid_checklist=self.invalid_items,
+            missing_compliance=self.missing_compliance,
+            blocked_by=self.blocked_by,
+        )
+
+    def approvals_message(self, digest: str) -> str:
+        if self.approved:
+            roles = ", ".join(a.role for a in self.approvals if a.valid)
+            return f"Approved for spec {short_digest(digest)} by {roles or 'no role required'}."
+        message = (
+            f"Waiting for approval by {', '.join(self.missing_roles)} "
+            f"for spec {short_digest(digest)}."
+        )
+        if self.stale_roles:
+            message += (
+                f" Approvals by {', '.join(self.stale_roles)} were given for an older spec "
+                "and no longer count."
+            )
+        return message
+
+    def checklist_message(self) -> str:
+        if self.checklist_complete:
+            return "Every required CHK-AI-DEPLOY-001 item is complete."
+        parts = []
+        if self.missing_items:
+            parts.append(f"Checklist items missing: {', '.join(self.missing_items)}.")
+        if self.invalid_items:
+            parts.append(f"Checklist items not acceptable: {'; '.join(self.invalid_items)}.")
+        return " ".join(parts)
+
+    def compliance_message(self, risk: RiskLevel) -> str:
+        if risk is not RiskLevel.HIGH:
+            return f"Compliance fields are not required for {risk.value} risk."
+        if self.compliant:
+            return "All high-risk compliance fields are stated."
+        return (
+            "High-risk deployment is missing spec.compliance fields: "
+            + ", ".join(self.missing_compliance)
+            + "."
+        )
+
+
+def _approvals(
+    spec: AIDeploymentSpec, annotations: Mapping[str, str], digest: str
+) -> tuple[list[ApprovalRecord], list[str], list[str]]:
+    records: list[ApprovalRecord] = []
+    known_roles = {r.value for r in Role}
+    for key in sorted(annotations):
+        if not key.startswith(APPROVAL_PREFIX):
+            continue
+        role = key.removeprefix(APPROVAL_PREFIX)
+        if role not in known_roles:
+            continue
+        parsed = parse_approval(annotations[key])
+        records.append(
+            ApprovalRecord(
+                role=role,
+                by=parsed.by,
+                digest=parsed.digest,
+                comment=parsed.comment,
+                valid=digest_matches(parsed.digest, digest),
+            )
+        )
+    valid_roles = {r.role for r in records if r.valid}
+    stale_roles = {r.role for r in records if not r.valid}
+    required = required_roles(spec)
+    missing = [r.value for r in required if r.value not in valid_roles]
+    stale: list[str] = [
+        r.value for r in required if r.value in stale_roles and r.value not in valid_roles
+    ]
+    return records, missing, stale
+
+
+def _checklist(
+    spec: AIDeploymentSpec, annotations: Mapping[str, str]
+) -> tuple[list[str], list[str]]:
+    missing: list[str] = []
+    invalid: list[str] = []
+    for item in required_items(spec):
+        value = annotations.get(CHECKLIST_PREFIX + item)
+        if value is None or not value.strip():
+            missing.append(item)
+            continue
+        problem = checklist_problem(item, value, spec.risk_level)
+        if problem is not None:
+            invalid.append(problem)
+    return missing, invalid
+
+
+def _compliance(spec: AIDeploymentSpec) -> list[str]:
+    if spec.risk_level is not RiskLevel.HIGH:
+        return []
+    stated = spec.compliance.model_dump(by_alias=True) if spec.compliance else {}
+    return [
+        f"{field_name} ({label})"
+        for field_name, label in HIGH_RISK_COMPLIANCE_FIELDS.items()
+        if not str(stated.get(field_name) or "").strip()
+    ]
+
+
+def evaluate_gate(
+    spec: AIDeploymentSpec, annotations: Mapping[str, str], digest: str
+) -> GateResult:
+    records, missing_roles, stale_roles = _approvals(spec, annotations, digest)
+    missing_items, invalid_items = _checklist(spec, annotations)
+    return GateResult(
+        approvals=records,
+        missing_roles=missing_roles,
+        stale_roles=stale_roles,
+        missing_items=missing_items,
+        invalid_items=invalid_items,
+        missing_compliance=_compliance(spec),
+    )

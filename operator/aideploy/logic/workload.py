@@ -1,0 +1,200 @@
+"""The model server's Deployment and Service, built from the spec; and what a Deployment's
+status says about its rollout. Pure functions: the I/O layer applies what these return."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aideploy.api.constants import (
+    ANNOTATION_SPEC_DIGEST,
+    API_VERSION,
+    KIND,
+    LABEL_DEPLOYMENT,
+    LABEL_MANAGED_BY,
+    LABEL_MODEL,
+    LABEL_MODEL_VERSION,
+    MANAGED_BY_VALUE,
+)
+from aideploy.api.spec import AIDeploymentSpec
+
+
+@dataclass(frozen=True)
+class Owner:
+    name: str
+    namespace: str
+    uid: str
+
+
+def workload_problems(spec: AIDeploymentSpec) -> list[str]:
+    """What makes a schema-valid spec unable to run; empty when it can."""
+    template = spec.template
+    pod_spec = template.get("spec")
+    containers = pod_spec.get("containers") if isinstance(pod_spec, Mapping) else None
+    if not isinstance(containers, list) or not containers:
+        return ["spec.template.spec.containers is empty: the model server needs a container"]
+    problems: list[str] = []
+    names: list[str] = []
+    port_owner: dict[tuple[int, str], str] = {}
+    declared_ports: set[int] = set()
+    for index, container in enumerate(containers):
+        if not isinstance(container, Mapping):
+            problems.append(f"spec.template.spec.containers[{index}] is not an object")
+            continue
+        name = str(container.get("name") or "")
+        if not name:
+            problems.append(f"spec.template.spec.containers[{index}] has no name")
+        elif name in names:
+            problems.append(f"container name {name!r} is used twice")
+        names.append(name)
+        if not container.get("image"):
+            problems.append(f"container {name or index!r} has no image")
+        for port in container.get("ports") or []:
+            if not isinstance(port, Mapping) or not isinstance(port.get("containerPort"), int):
+                problems.append(f"container {name or index!r} has a port without containerPort")
+                continue
+            key = (port["containerPort"], str(port.get("protocol", "TCP")))
+            declared_ports.add(key[0])
+            if key in port_owner:
+                problems.append(
+                    f"port {key[0]}/{key[1]} is declared by both container "
+                    f"{port_owner[key]!r} and container {name!r}"
+                )
+            else:
+                port_owner[key] = name
+    if declared_ports and spec.serving.port not in declared_ports:
+        problems.append(
+            f"spec.serving.port {spec.serving.port} is not a containerPort of any container "
+            f"(declared: {', '.join(str(p) for p in sorted(declared_ports))})"
+        )
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if LABEL_DEPLOYMENT in labels:
+        problems.append(f"spec.template.metadata.labels must not set {LABEL_DEPLOYMENT}")
+    return problems
+
+
+def selector_labels(owner: Owner) -> dict[str, str]:
+    return {LABEL_DEPLOYMENT: owner.name}
+
+
+def child_labels(owner: Owner, spec: AIDeploymentSpec) -> dict[str, str]:
+    return {
+        **selector_labels(owner),
+        LABEL_MODEL: spec.model.name,
+        LABEL_MODEL_VERSION: spec.model.version,
+        LABEL_MANAGED_BY: MANAGED_BY_VALUE,
+    }
+
+
+def _owner_reference(owner: Owner) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": owner.name,
+        "uid": owner.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _metadata(owner: Owner, labels: Mapping[str, str], digest: str) -> dict[str, Any]:
+    return {
+        "name": owner.name,
+        "namespace": owner.namespace,
+        "labels": dict(labels),
+        "annotations": {ANNOTATION_SPEC_DIGEST: digest},
+        "ownerReferences": [_owner_reference(owner)],
+    }
+
+
+def build_deployment(
+    owner: Owner,
+    spec: AIDeploymentSpec,
+    digest: str,
+    template: Mapping[str, Any],
+    replicas: int,
+) -> dict[str, Any]:
+    """The child Deployment. `template` and `replicas` are passed separately from `spec` so
+    that a rollback can restore an older release's exact template."""
+    labels = child_labels(owner, spec)
+    pod_template = copy.deepcopy(dict(template))
+    pod_metadata = dict(pod_template.get("metadata") or {})
+    pod_metadata["labels"] = {**(pod_metadata.get("labels") or {}), **labels}
+    pod_template["metadata"] = pod_metadata
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(owner, labels, digest),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector_labels(owner)},
+            "template": pod_template,
+        },
+    }
+
+
+def build_service(owner: Owner, spec: AIDeploymentSpec, digest: str, port: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(owner, child_labels(owner, spec), digest),
+        "spec": {
+            "selector": selector_labels(owner),
+            "ports": [{"name": "serving", "port": port, "targetPort": port, "protocol": "TCP"}],
+        },
+    }
+
+
+def is_owned_by(obj: Mapping[str, Any], owner: Owner) -> bool:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == owner.uid for ref in refs)
+
+
+def applied_digest(obj: Mapping[str, Any] | None) -> str | None:
+    if obj is None:
+        return None
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(ANNOTATION_SPEC_DIGEST)
+    return str(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class RolloutProgress:
+    complete: bool
+    failed: bool
+    message: str
+
+
+def rollout_progress(deployment: Mapping[str, Any]) -> RolloutProgress:
+    """Read a Deployment's status the way `kubectl rollout status` does."""
+    metadata = deployment.get("metadata") or {}
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    wanted = int(spec.get("replicas", 1))
+    generation = int(metadata.get("generation", 0))
+    observed = int(status.get("observedGeneration", 0))
+    updated = int(status.get("updatedReplicas", 0))
+    available = int(status.get("availableReplicas", 0))
+    total = int(status.get("replicas", 0))
+    for condition in status.get("conditions") or []:
+        if (
+            condition.get("type") == "Progressing"
+            and condition.get("reason") == "ProgressDeadlineExceeded"
+        ):
+            detail = condition.get("message", "")
+            return RolloutProgress(
+                complete=False,
+                failed=True,
+                message=f"the rollout exceeded its progress deadline: {detail}",
+            )
+    if observed < generation:
+        return RolloutProgress(False, False, "waiting for the Deployment controller to observe it")
+    if updated < wanted:
+        return RolloutProgress(False, False, f"{updated} of {wanted} replicas updated")
+    if total > updated:
+        return RolloutProgress(False, False, f"{total - updated} old replicas still terminating")
+    if available < wanted:
+        return RolloutProgress(False, False, f"{available} of {wanted} updated replicas available")
+    return RolloutProgress(True, False, f"{available} of {wanted} replicas available")
