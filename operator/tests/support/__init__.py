@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites (cluster harness, simulated node)."""
