@@ -1,0 +1,39 @@
+"""Fixtures for tests that run the operator against the real control plane."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from aideploy.kube.crds import apply_crds
+from aideploy.kube.rest import Rest
+from tests.support.aid import CRDS_DIR
+from tests.support.cluster import ClusterHandle
+from tests.support.operator import OperatorProcess
+
+
+@pytest.fixture(scope="session")
+def rest(kube_api: client.ApiClient) -> Rest:
+    return Rest(kube_api)
+
+
+@pytest.fixture(scope="session")
+def crds(rest: Rest) -> list[str]:
+    return apply_crds(rest, CRDS_DIR)
+
+
+@pytest.fixture
+def operator(
+    kube_cluster: ClusterHandle, namespace: str, crds: list[str], tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(kube_cluster.kubeconfig, namespace, tmp_path / "operator.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        # Shown by pytest only when the test failed.
+        print(f"---- operator log ({process.log_path}) ----\n{process.log_text()[-20000:]}")

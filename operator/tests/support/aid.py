@@ -1,0 +1,108 @@
+"""Small verbs on AIDeployments for the integration tests, through the real apiserver."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aideploy.api.constants import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from aideploy.api.digest import spec_digest
+from aideploy.kube.rest import Rest
+
+OPERATOR_DIR = Path(__file__).resolve().parents[2]
+EXAMPLES_DIR = OPERATOR_DIR / "examples"
+CRDS_DIR = OPERATOR_DIR / "crds"
+
+
+def collection(namespace: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+
+
+def manifest(
+    name: str, spec: dict[str, Any], annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": name, "annotations": dict(annotations or {})},
+        "spec": copy.deepcopy(spec),
+    }
+
+
+def load_example(file_name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((EXAMPLES_DIR / file_name).read_text())
+    return loaded
+
+
+def create(
+    rest: Rest, namespace: str, body: dict[str, Any], dry_run: bool = False
+) -> dict[str, Any]:
+    query = [("dryRun", "All")] if dry_run else []
+    created = rest.request("POST", collection(namespace), body=body, query=query)
+    assert created is not None
+    return created
+
+
+def get(rest: Rest, namespace: str, name: str) -> dict[str, Any]:
+    obj = rest.request("GET", f"{collection(namespace)}/{name}")
+    assert obj is not None, f"AIDeployment {namespace}/{name} not found"
+    return obj
+
+
+def merge_patch(rest: Rest, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+    patched = rest.request(
+        "PATCH",
+        f"{collection(namespace)}/{name}",
+        body=patch,
+        content_type="application/merge-patch+json",
+    )
+    assert patched is not None
+    return patched
+
+
+def annotate(
+    rest: Rest, namespace: str, name: str, annotations: dict[str, str | None]
+) -> dict[str, Any]:
+    return merge_patch(rest, namespace, name, {"metadata": {"annotations": annotations}})
+
+
+def approve_all(rest: Rest, namespace: str, name: str, roles: list[str]) -> dict[str, Any]:
+    """Approve the spec currently stored, in each role, as a person would with the plugin."""
+    digest = spec_digest(get(rest, namespace, name)["spec"])
+    return annotate(
+        rest,
+        namespace,
+        name,
+        {
+            f"approval.aideploy.io/{role}": f"{digest}; by={role}@example.com; reviewed"
+            for role in roles
+        },
+    )
+
+
+def status(rest: Rest, namespace: str, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = get(rest, namespace, name).get("status") or {}
+    return found
+
+
+def condition(obj_status: dict[str, Any], type_: str) -> dict[str, Any]:
+    for cond in obj_status.get("conditions") or []:
+        if cond["type"] == type_:
+            return dict(cond)
+    raise AssertionError(f"no {type_} condition in {obj_status}")
+
+
+def child_deployment(rest: Rest, namespace: str, name: str) -> dict[str, Any] | None:
+    return rest.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+
+
+def events(rest: Rest, namespace: str, name: str) -> list[dict[str, Any]]:
+    listed = rest.request("GET", f"/api/v1/namespaces/{namespace}/events") or {}
+    return [
+        e
+        for e in listed.get("items", [])
+        if e["involvedObject"].get("name") == name and e["involvedObject"].get("kind") == KIND
+    ]
