@@ -10,6 +10,8 @@ from pathlib import Path
 
 import kopf
 
+from aideploy.config import OperatorConfig, configure
+
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -42,6 +44,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="serve kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz",
     )
+    defaults = OperatorConfig.from_env()
+    parser.add_argument(
+        "--probe-base-url",
+        default=defaults.probe_base_url,
+        help="base URL for probes that name none, instead of the child Service "
+        "(env AIDEPLOY_PROBE_BASE_URL)",
+    )
+    parser.add_argument(
+        "--cluster-domain",
+        default=defaults.cluster_domain,
+        help="DNS domain of Services, for the probes' default URL (env AIDEPLOY_CLUSTER_DOMAIN)",
+    )
     parser.add_argument(
         "--install-crds",
         metavar="DIR",
@@ -69,6 +83,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         installed = apply_crds(Rest(make_api_client()), Path(args.install_crds))
         logging.getLogger("aideploy").info("CRDs installed: %s", ", ".join(installed))
+    configure(
+        OperatorConfig(
+            namespaces=list(args.namespace),
+            probe_base_url=args.probe_base_url,
+            cluster_domain=args.cluster_domain,
+        )
+    )
     import aideploy.handlers  # noqa: F401  (registers the handlers)
 
     kopf.run(

@@ -88,3 +88,23 @@ class Controller:
                 continue
             backoff = INITIAL_BACKOFF
             delay = None if requeue is None else max(requeue.total_seconds(), 0.0)
+
+
+class PromotionIndex:
+    """Which production objects promote from which staging object, so that a change to
+    the staging object wakes them (level-based: rebuilt from every watch event)."""
+
+    def __init__(self) -> None:
+        self._source_of: dict[ObjectKey, ObjectKey] = {}
+
+    def record(self, key: ObjectKey, staging_name: object) -> None:
+        if isinstance(staging_name, str) and staging_name:
+            self._source_of[key] = (key[0], staging_name)
+        else:
+            self._source_of.pop(key, None)
+
+    def forget(self, key: ObjectKey) -> None:
+        self._source_of.pop(key, None)
+
+    def dependents(self, staging: ObjectKey) -> list[ObjectKey]:
+        return [key for key, source in self._source_of.items() if source == staging]

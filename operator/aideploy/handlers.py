@@ -15,11 +15,12 @@ from aideploy.api.constants import (
     PLURAL,
     VERSION,
 )
-from aideploy.controller import Controller
+from aideploy.config import current
+from aideploy.controller import Controller, PromotionIndex
 from aideploy.kube.client import make_api_client
 from aideploy.kube.resources import Resources
 from aideploy.kube.rest import Rest
-from aideploy.reconciler import Reconciler
+from aideploy.reconciler import Reconciler, ReconcilerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,15 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # We post our own, meaningful Events; kopf's per-handler log events would be noise.
     settings.posting.enabled = False
     settings.posting.level = logging.WARNING
-    memo["controller"] = Controller(Reconciler(Resources(Rest(make_api_client()))))
+    config = current()
+    reconciler = Reconciler(
+        Resources(Rest(make_api_client())),
+        ReconcilerSettings(
+            probe_base_url=config.probe_base_url, cluster_domain=config.cluster_domain
+        ),
+    )
+    memo["controller"] = Controller(reconciler)
+    memo["promotions"] = PromotionIndex()
     logger.info("aideploy operator started")
 
 
@@ -49,15 +58,22 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def aideployment_changed(
-    event: kopf.RawEvent, name: str, namespace: str | None, memo: Any, **_: Any
+    event: kopf.RawEvent, name: str, namespace: str | None, spec: kopf.Spec, memo: Any, **_: Any
 ) -> None:
     controller: Controller = memo["controller"]
+    promotions: PromotionIndex = memo["promotions"]
     if namespace is None:
         return
+    key = (namespace, name)
     if event.get("type") == "DELETED":
-        controller.forget((namespace, name))
+        controller.forget(key)
+        promotions.forget(key)
     else:
-        controller.trigger((namespace, name))
+        controller.trigger(key)
+        promotions.record(key, (spec.get("promotion") or {}).get("fromStaging"))
+    # Production objects promoting from this one re-check when it changes.
+    for dependent in promotions.dependents(key):
+        controller.trigger(dependent)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY_VALUE})

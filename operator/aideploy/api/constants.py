@@ -21,6 +21,8 @@ APPROVAL_PREFIX: Final = "approval.aideploy.io/"
 CHECKLIST_PREFIX: Final = "checklist.aideploy.io/"
 PROVENANCE_PREFIX: Final = "provenance.aideploy.io/"
 GO_LIVE_ANNOTATION: Final = "aideploy.io/go-live"
+GO_LIVE_PROCEED: Final = "proceed"
+GO_LIVE_ROLLBACK: Final = "rollback"
 ROLLBACK_ANNOTATION: Final = "aideploy.io/rollback"
 
 # Labels the operator puts on its children. The selector uses only the deployment label,
@@ -83,6 +85,38 @@ class Reason(StrEnum):
     NO_PROBES_CONFIGURED = "NoProbesConfigured"
     RELEASE_SERVING = "ReleaseServing"
     PHASE_CHANGED = "PhaseChanged"
+    # Verification and the go-live decision.
+    VERIFICATION_IN_PROGRESS = "VerificationInProgress"
+    ALL_PROBES_GREEN = "AllProbesGreen"
+    PROBES_AMBER = "ProbesAmber"
+    PROBES_RED = "ProbesRed"
+    AMBER_ACCEPTED = "AmberAccepted"
+    GO_LIVE_PROCEED = "GoLiveProceed"
+    AWAITING_GO_LIVE = "AwaitingGoLiveDecision"
+    VERIFICATION_TIMEOUT = "VerificationTimeout"
+    # Rollback triggers and outcomes.
+    MANUAL_ROLLBACK = "ManualRollback"
+    AMBER_ROLLBACK = "AmberRollback"
+    SIGNAL_RED = "SignalRed"
+    ROLLING_BACK = "RollingBack"
+    ROLLED_BACK = "RolledBack"
+    NO_PREVIOUS_RELEASE = "NoPreviousRelease"
+    RESTORED_VERSION_GREEN = "RestoredVersionGreen"
+    RESTORED_VERSION_NOT_GREEN = "RestoredVersionNotGreen"
+    ROLLBACK_NOT_POSSIBLE = "RollbackNotPossible"
+    # Windows, freezes, change types, promotion (the values of logic.window.WindowReason).
+    NO_WINDOW = "NoWindow"
+    IN_WINDOW = "InWindow"
+    OUTSIDE_WINDOW = "OutsideWindow"
+    FROZEN = "Frozen"
+    EXPEDITED = "Expedited"
+    INVALID_WINDOW = "InvalidWindow"
+    PROMOTION_PENDING = "PromotionPending"
+    # Post-deployment monitoring.
+    MONITORING_IN_PROGRESS = "MonitoringInProgress"
+    SIGNALS_GREEN = "SignalsGreen"
+    SIGNALS_AMBER = "SignalsAmber"
+    MONITORING_COMPLETE = "MonitoringComplete"
 
 
 class Role(StrEnum):

@@ -109,6 +109,11 @@ class Freeze(SpecModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> Freeze:
+        if (self.start.tzinfo is None) != (self.end.tzinfo is None):
+            raise ValueError(
+                f"freeze {self.reason!r}: give start and end both with an offset "
+                "(e.g. 2026-12-20T00:00:00Z) or both without"
+            )
         if self.end <= self.start:
             raise ValueError(f"freeze {self.reason!r} ends before it starts")
         return self

@@ -42,6 +42,8 @@ class Release(StatusModel):
     template: dict[str, Any] | None = None
     serving: dict[str, Any] | None = None
     replicas: int | None = None
+    change_type: str | None = None
+    conformity_assessment: str | None = None
 
 
 class ApprovalRecord(StatusModel):
@@ -62,11 +64,66 @@ class Gate(StatusModel):
     missing_checklist: list[str] = []
     invalid_checklist: list[str] = []
     missing_compliance: list[str] = []
+    compliance_problems: list[str] = []
+    promotion: str | None = None
+    window: dict[str, Any] | None = None
     blocked_by: list[str] = []
+
+
+class ProbeOutcome(StatusModel):
+    """One probe's result, as shown in status and kept in records."""
+
+    name: str
+    kind: str
+    result: Literal["GREEN", "AMBER", "RED"]
+    value: str | None = None
+    message: str
+    at: str
+
+
+class VerificationStatus(StatusModel):
+    """Verification of one release (by digest): when it began, what the probes said."""
+
+    digest: str
+    started_at: str
+    completed_at: str | None = None
+    decision: Literal["GREEN", "AMBER", "RED"] | None = None
+    probes: list[ProbeOutcome] = []
+
+
+class MonitoringStatus(StatusModel):
+    """The post-deployment watch. Times live here, not in memory, so that a restarted
+    operator neither restarts the window nor misses a check."""
+
+    digest: str
+    started_at: str
+    ends_at: str
+    next_check_at: str
+    last_check_at: str | None = None
+    checks: int = 0
+    signals: list[ProbeOutcome] = []
+
+
+class RollbackStatus(StatusModel):
+    """The last rollback: what triggered it, from which release to which, and how the
+    restored release verified."""
+
+    trigger: str
+    reason: str
+    from_version: str
+    from_digest: str
+    to_version: str | None = None
+    to_digest: str | None = None
+    red_at: str
+    started_at: str
+    completed_at: str | None = None
+    verification: list[ProbeOutcome] = []
+    restored_decision: Literal["GREEN", "AMBER", "RED"] | None = None
 
 
 class AIDeploymentStatus(StatusModel):
     observed_generation: int | None = None
+    change_type: str | None = None
     spec_digest: str | None = None
     phase: Phase | None = None
     decision: Literal["GREEN", "AMBER", "RED"] | None = None
@@ -76,7 +133,9 @@ class AIDeploymentStatus(StatusModel):
     last_good_release: Release | None = None
     gate: Gate | None = None
     approvals: list[ApprovalRecord] = []
-    verification: dict[str, Any] | None = None
+    verification: VerificationStatus | None = None
+    monitoring: MonitoringStatus | None = None
+    rollback: RollbackStatus | None = None
     conditions: list[Condition] = []
 
     def condition(self, type_: str) -> Condition | None:

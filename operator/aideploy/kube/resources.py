@@ -58,6 +58,29 @@ class Resources:
             raise
         return updated or obj
 
+    def remove_annotations(self, obj: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+        """Consume one-shot action annotations (go-live, rollback) once acted upon. Guarded
+        by the resourceVersion just written, so a newer request is never erased unseen."""
+        metadata = obj["metadata"]
+        patch = {
+            "metadata": {
+                "resourceVersion": metadata["resourceVersion"],
+                "annotations": dict.fromkeys(keys),
+            }
+        }
+        try:
+            updated = self._rest.request(
+                "PATCH",
+                object_path(KIND, metadata["namespace"], metadata["name"]),
+                body=patch,
+                content_type="application/merge-patch+json",
+            )
+        except ApiError as error:
+            if error.status == 409:
+                raise ConflictError(metadata["name"]) from error
+            raise
+        return updated or obj
+
     def emit_event(
         self, obj: dict[str, Any], type_: str, reason: str, message: str, now: datetime
     ) -> None:

@@ -11,6 +11,11 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def rfc3339_ms(moment: datetime) -> str:
+    """Millisecond precision, for timings people measure (RED to restored, say)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def set_condition(
     conditions: list[Condition],
     type_: str,

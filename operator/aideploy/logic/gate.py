@@ -91,6 +91,8 @@ class GateResult:
     missing_items: list[str] = field(default_factory=list)
     invalid_items: list[str] = field(default_factory=list)
     missing_compliance: list[str] = field(default_factory=list)
+    compliance_problems: list[str] = field(default_factory=list)
+    promotion: str | None = None
 
     @property
     def approved(self) -> bool:
@@ -102,11 +104,15 @@ class GateResult:
 
     @property
     def compliant(self) -> bool:
-        return not self.missing_compliance
+        return not self.missing_compliance and not self.compliance_problems
+
+    @property
+    def promoted(self) -> bool:
+        return self.promotion is None
 
     @property
     def passed(self) -> bool:
-        return self.approved and self.checklist_complete and self.compliant
+        return self.approved and self.checklist_complete and self.compliant and self.promoted
 
     @property
     def blocked_by(self) -> list[str]:
@@ -117,6 +123,8 @@ class GateResult:
             reasons.append("checklist")
         if not self.compliant:
             reasons.append("compliance")
+        if not self.promoted:
+            reasons.append("promotion")
         return reasons
 
     def to_status(self) -> Gate:
@@ -126,6 +134,8 @@ class GateResult:
             missing_checklist=self.missing_items,
             invalid_checklist=self.invalid_items,
             missing_compliance=self.missing_compliance,
+            compliance_problems=self.compliance_problems,
+            promotion=self.promotion,
             blocked_by=self.blocked_by,
         )
 
@@ -155,19 +165,26 @@ class GateResult:
         return " ".join(parts)
 
     def compliance_message(self, risk: RiskLevel) -> str:
-        if risk is not RiskLevel.HIGH:
-            return f"Compliance fields are not required for {risk.value} risk."
         if self.compliant:
+            if risk is not RiskLevel.HIGH:
+                return f"Compliance fields are not required for {risk.value} risk."
             return "All high-risk compliance fields are stated."
-        return (
-            "High-risk deployment is missing spec.compliance fields: "
-            + ", ".join(self.missing_compliance)
-            + "."
-        )
+        parts = []
+        if self.missing_compliance:
+            parts.append(
+                "High-risk deployment is missing spec.compliance fields: "
+                + ", ".join(self.missing_compliance)
+                + "."
+            )
+        parts.extend(self.compliance_problems)
+        return " ".join(parts)
 
 
 def _approvals(
-    spec: AIDeploymentSpec, annotations: Mapping[str, str], digest: str
+    spec: AIDeploymentSpec,
+    annotations: Mapping[str, str],
+    digest: str,
+    extra_roles: tuple[Role, ...],
 ) -> tuple[list[ApprovalRecord], list[str], list[str]]:
     records: list[ApprovalRecord] = []
     known_roles = {r.value for r in Role}
@@ -189,7 +206,7 @@ def _approvals(
         )
     valid_roles = {r.role for r in records if r.valid}
     stale_roles = {r.role for r in records if not r.valid}
-    required = required_roles(spec)
+    required = (*required_roles(spec), *extra_roles)
     missing = [r.value for r in required if r.value not in valid_roles]
     stale: list[str] = [
         r.value for r in required if r.value in stale_roles and r.value not in valid_roles
@@ -225,9 +242,17 @@ def _compliance(spec: AIDeploymentSpec) -> list[str]:
 
 
 def evaluate_gate(
-    spec: AIDeploymentSpec, annotations: Mapping[str, str], digest: str
+    spec: AIDeploymentSpec,
+    annotations: Mapping[str, str],
+    digest: str,
+    extra_roles: tuple[Role, ...] = (),
+    compliance_problems: list[str] | None = None,
+    promotion: str | None = None,
 ) -> GateResult:
-    records, missing_roles, stale_roles = _approvals(spec, annotations, digest)
+    """`extra_roles` (an expedited change's deployment manager), `compliance_problems`
+    (substantial modification) and `promotion` (why staging is not ready) come from the
+    change, window and promotion rules, which need more than the spec to decide."""
+    records, missing_roles, stale_roles = _approvals(spec, annotations, digest, extra_roles)
     missing_items, invalid_items = _checklist(spec, annotations)
     return GateResult(
         approvals=records,
@@ -236,4 +261,6 @@ def evaluate_gate(
         missing_items=missing_items,
         invalid_items=invalid_items,
         missing_compliance=_compliance(spec),
+        compliance_problems=list(compliance_problems or []),
+        promotion=promotion,
     )

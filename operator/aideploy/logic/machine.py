@@ -1,122 +1,41 @@
 """The phase machine: one pure function from what was observed to what should be.
 
 `decide` is a function of (spec, status, observations, now). It returns the status to
-write, the workload to apply and the Events to emit; the I/O layer carries them out.
-Everything that must survive an operator restart lives in the status it returns.
+write, the workload to apply, the probes to run and the Events to emit; the I/O layer
+carries them out. Everything that must survive an operator restart lives in the status.
+
+    (new spec) --gate--> AwaitingApproval --pass--> Deploying --> Verifying
+        Verifying --GREEN--> Monitoring --duration--> Succeeded
+        Verifying --AMBER--> Held | Monitoring | RollingBack   (spec.verification.amberPolicy)
+        Verifying --RED----> RollingBack --> RolledBack        (Failed when nothing to restore)
+        Monitoring --RED signal--> RollingBack
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Literal
-
 from pydantic import ValidationError
 
-from aideploy.api.constants import ConditionType, Phase, Reason
+from aideploy.api.constants import ConditionType, Phase, Reason, RiskLevel
 from aideploy.api.digest import spec_digest
 from aideploy.api.spec import AIDeploymentSpec
-from aideploy.api.status import AIDeploymentStatus, Condition, Release
-from aideploy.logic.conditions import rfc3339, set_condition
-from aideploy.logic.gate import GateResult, evaluate_gate
-from aideploy.logic.workload import (
-    Owner,
-    applied_digest,
-    build_deployment,
-    build_service,
-    is_owned_by,
-    rollout_progress,
-    workload_problems,
+from aideploy.api.status import Gate, Release
+from aideploy.logic import monitoring, rollback, rollout
+from aideploy.logic.change import (
+    change_type_problem,
+    effective_change_type,
+    expedite_extra_roles,
+    expedite_problem,
+    substantial_modification_problems,
 )
+from aideploy.logic.conditions import rfc3339
+from aideploy.logic.gate import GateResult, evaluate_gate
+from aideploy.logic.plan import Draft, Observation, Plan
+from aideploy.logic.promotion import promotion_problem
+from aideploy.logic.window import WindowState, window_gate, window_problem
+from aideploy.logic.workload import is_owned_by, workload_problems
 
-EventType = Literal["Normal", "Warning"]
-WARNING_PHASES = frozenset({Phase.FAILED, Phase.ROLLED_BACK, Phase.ROLLING_BACK, Phase.HELD})
-
-
-@dataclass(frozen=True)
-class Observation:
-    owner: Owner
-    generation: int
-    annotations: Mapping[str, str]
-    raw_spec: Mapping[str, Any]
-    status: AIDeploymentStatus
-    deployment: Mapping[str, Any] | None
-    now: datetime
-
-
-@dataclass(frozen=True)
-class ApplyWorkload:
-    deployment: dict[str, Any]
-    service: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Event:
-    type: EventType
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Plan:
-    status: AIDeploymentStatus
-    apply: ApplyWorkload | None = None
-    events: tuple[Event, ...] = ()
-    requeue_after: timedelta | None = None
-
-
-@dataclass
-class _Draft:
-    """The status being built for one decision."""
-
-    obs: Observation
-    digest: str
-    conditions: list[Condition] = field(default_factory=list)
-    updates: dict[str, Any] = field(default_factory=dict)
-
-    def condition(
-        self, type_: ConditionType, ok: bool | None, reason: Reason, message: str
-    ) -> None:
-        status: Literal["True", "False", "Unknown"] = (
-            "Unknown" if ok is None else ("True" if ok else "False")
-        )
-        self.conditions = set_condition(
-            self.conditions,
-            type_.value,
-            status,
-            reason.value,
-            message,
-            self.obs.generation,
-            self.obs.now,
-        )
-
-    def finish(self, phase: Phase, message: str, apply: ApplyWorkload | None = None) -> Plan:
-        old = self.obs.status
-        phase_changed = old.phase != phase
-        new_status = old.model_copy(
-            update={
-                "observed_generation": self.obs.generation,
-                "spec_digest": self.digest,
-                "phase": phase,
-                "message": message,
-                "phase_transition_time": (
-                    rfc3339(self.obs.now) if phase_changed else old.phase_transition_time
-                ),
-                "conditions": self.conditions,
-                **self.updates,
-            }
-        )
-        old_ready = old.condition(ConditionType.READY)
-        new_ready = new_status.condition(ConditionType.READY)
-        reason_changed = (old_ready.reason if old_ready else None) != (
-            new_ready.reason if new_ready else None
-        )
-        events: tuple[Event, ...] = ()
-        if phase_changed or (reason_changed and phase in WARNING_PHASES):
-            event_type: EventType = "Warning" if phase in WARNING_PHASES else "Normal"
-            events = (Event(event_type, phase.value, message),)
-        return Plan(status=new_status, apply=apply, events=events)
+# Re-exported for callers that only need the data types.
+__all__ = ["Observation", "Plan", "decide"]
 
 
 def format_validation_error(error: ValidationError) -> str:
@@ -129,41 +48,63 @@ def format_validation_error(error: ValidationError) -> str:
 
 def decide(obs: Observation) -> Plan:
     digest = spec_digest(obs.raw_spec)
-    draft = _Draft(obs=obs, digest=digest, conditions=list(obs.status.conditions))
+    draft = Draft(obs=obs, digest=digest, conditions=list(obs.status.conditions))
     try:
         spec = AIDeploymentSpec.model_validate(dict(obs.raw_spec))
     except ValidationError as error:
         return _failed(
-            draft,
-            Reason.INVALID_SPEC,
-            "The spec cannot be deployed: " + format_validation_error(error) + ".",
+            draft, "The spec cannot be deployed: " + format_validation_error(error) + "."
         )
     problems = workload_problems(spec)
+    if spec.window is not None and (window_error := window_problem(spec.window)):
+        problems.append(window_error)
     if problems:
-        return _failed(
-            draft, Reason.INVALID_SPEC, "The spec cannot be deployed: " + "; ".join(problems) + "."
-        )
+        return _failed(draft, "The spec cannot be deployed: " + "; ".join(problems) + ".")
     if obs.deployment is not None and not is_owned_by(obs.deployment, obs.owner):
-        return _failed(
-            draft,
+        draft.condition(
+            ConditionType.READY,
+            False,
             Reason.WORKLOAD_CONFLICT,
-            f"A Deployment named {obs.owner.name} already exists in {obs.owner.namespace} and "
-            "is not managed by this AIDeployment; rename one of them.",
+            message := (
+                f"A Deployment named {obs.owner.name} already exists in {obs.owner.namespace} "
+                "and is not managed by this AIDeployment; rename one of them."
+            ),
         )
+        return draft.finish(Phase.FAILED, message)
     current = obs.status.current_release
     if current is None or current.digest != digest:
         return _gate(draft, spec)
-    return _follow_rollout(draft, spec, current)
+    return _lifecycle(draft, spec, current)
 
 
-def _failed(
-    draft: _Draft, reason: Reason, message: str, apply: ApplyWorkload | None = None
-) -> Plan:
-    draft.condition(ConditionType.READY, False, reason, message)
-    return draft.finish(Phase.FAILED, message, apply=apply)
+def _failed(draft: Draft, message: str) -> Plan:
+    draft.condition(ConditionType.READY, False, Reason.INVALID_SPEC, message)
+    return draft.finish(Phase.FAILED, message)
 
 
-def _gate_conditions(draft: _Draft, spec: AIDeploymentSpec, gate: GateResult) -> None:
+def _lifecycle(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
+    phase = draft.status.phase
+    if phase == Phase.ROLLING_BACK:
+        return rollback.follow(draft, spec, release)
+    if phase == Phase.ROLLED_BACK or (phase == Phase.FAILED and draft.status.rollback):
+        return rollback.settled(draft, spec, release)
+    requested = rollback.requested_reason(draft)
+    if requested is not None:
+        if phase in rollback.ROLLBACK_PHASES:
+            return rollback.start(
+                draft, spec, release, Reason.MANUAL_ROLLBACK, f"manual rollback: {requested}"
+            )
+        rollback.refuse(draft, release)
+    if phase == Phase.HELD:
+        return rollout.held(draft, spec, release)
+    if phase == Phase.MONITORING:
+        return monitoring.step(draft, spec, release)
+    if phase == Phase.SUCCEEDED:
+        return rollout.serving(draft, spec, release)
+    return rollout.follow(draft, spec, release)
+
+
+def _gate_conditions(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> None:
     draft.condition(
         ConditionType.APPROVED,
         gate.approved,
@@ -179,7 +120,7 @@ def _gate_conditions(draft: _Draft, spec: AIDeploymentSpec, gate: GateResult) ->
     if gate.compliant:
         reason = (
             Reason.COMPLIANCE_COMPLETE
-            if spec.risk_level == "high"
+            if spec.risk_level is RiskLevel.HIGH
             else Reason.COMPLIANCE_NOT_REQUIRED
         )
     else:
@@ -192,98 +133,147 @@ def _gate_conditions(draft: _Draft, spec: AIDeploymentSpec, gate: GateResult) ->
     )
 
 
-def _gate(draft: _Draft, spec: AIDeploymentSpec) -> Plan:
+def _gate(draft: Draft, spec: AIDeploymentSpec) -> Plan:
+    """A new spec: the change rules, the approval gate, promotion, then the window."""
     obs = draft.obs
-    gate = evaluate_gate(spec, obs.annotations, draft.digest)
+    last_good = draft.status.last_good_release
+    last_version = last_good.version if last_good else None
+    contradiction = change_type_problem(spec.change_type, spec.model.version, last_version)
+    if contradiction:
+        return _failed(draft, contradiction)
+    change_type = effective_change_type(spec.change_type, spec.model.version, last_version)
+    expedite_error = expedite_problem(spec, change_type)
+    if expedite_error:
+        return _failed(draft, expedite_error)
+    draft.updates["change_type"] = change_type.value
+    promotion = (
+        promotion_problem(spec, obs.staging, spec.promotion.from_staging)
+        if spec.promotion is not None
+        else None
+    )
+    gate = evaluate_gate(
+        spec,
+        obs.annotations,
+        draft.digest,
+        extra_roles=expedite_extra_roles(spec),
+        compliance_problems=substantial_modification_problems(
+            spec,
+            change_type,
+            last_version,
+            last_good.conformity_assessment if last_good else None,
+        ),
+        promotion=promotion,
+    )
     _gate_conditions(draft, spec, gate)
     draft.updates["approvals"] = gate.approvals
-    serving = obs.status.current_release
+    window = _window_condition(draft, spec)
+    # The release serving now (if any) keeps serving, untouched, while the gate is closed.
+    serving = rollout.serving_release(draft.status)
+    still_serving = f" Version {serving.version} keeps serving." if serving is not None else ""
     if not gate.passed:
-        draft.updates["gate"] = gate.to_status()
         blocked = [
             message
             for ok, message in (
                 (gate.approved, gate.approvals_message(draft.digest)),
                 (gate.checklist_complete, gate.checklist_message()),
                 (gate.compliant, gate.compliance_message(spec.risk_level)),
+                (gate.promoted, gate.promotion or ""),
             )
             if not ok
         ]
-        still_serving = f" Version {serving.version} keeps serving." if serving is not None else ""
         message = " ".join(blocked) + still_serving
-        draft.condition(
-            ConditionType.DEPLOYED,
-            False,
-            Reason.ROLLOUT_NOT_STARTED,
-            f"Version {spec.model.version} is not deployed: the gate is closed.{still_serving}",
+        reason = (
+            Reason.PROMOTION_PENDING if gate.blocked_by == ["promotion"] else (Reason.GATE_BLOCKED)
         )
-        draft.condition(ConditionType.READY, False, Reason.GATE_BLOCKED, message)
-        return draft.finish(Phase.AWAITING_APPROVAL, message)
+        return _blocked(
+            draft,
+            spec,
+            Phase.AWAITING_APPROVAL,
+            reason,
+            message,
+            still_serving,
+            gate.to_status().model_copy(update={"window": _wire(window)}),
+        )
+    if window is not None and not window.open:
+        frozen = window.freeze is not None
+        message = window.message + still_serving
+        gate_status = gate.to_status().model_copy(
+            update={
+                "window": _wire(window),
+                "blocked_by": ["freeze" if frozen else "window"],
+            }
+        )
+        reason = Reason.FROZEN if frozen else Reason.OUTSIDE_WINDOW
+        return _blocked(
+            draft, spec, Phase.AWAITING_WINDOW, reason, message, still_serving, gate_status
+        )
     return _start_rollout(draft, spec)
 
 
-def _start_rollout(draft: _Draft, spec: AIDeploymentSpec) -> Plan:
-    obs = draft.obs
-    previous = obs.status.current_release
-    if previous is not None and obs.status.phase == Phase.MONITORING:
+def _wire(window: WindowState | None) -> dict[str, object] | None:
+    return window.to_wire() if window is not None else None
+
+
+def _window_condition(draft: Draft, spec: AIDeploymentSpec) -> WindowState | None:
+    if spec.window is None:
+        return None
+    window = window_gate(spec.window, draft.now, expedited=spec.expedite is not None)
+    draft.condition(
+        ConditionType.IN_WINDOW, window.open, Reason(window.reason.value), window.message
+    )
+    if window.next_change is not None:
+        draft.wake(window.next_change)  # the rollout starts by itself when it opens
+    return window
+
+
+def _blocked(
+    draft: Draft,
+    spec: AIDeploymentSpec,
+    phase: Phase,
+    reason: Reason,
+    message: str,
+    still_serving: str,
+    gate_status: Gate,
+) -> Plan:
+    draft.updates["gate"] = gate_status
+    draft.condition(
+        ConditionType.DEPLOYED,
+        False,
+        Reason.ROLLOUT_NOT_STARTED,
+        f"Version {spec.model.version} is not deployed: the gate is closed.{still_serving}",
+    )
+    draft.condition(ConditionType.READY, False, reason, message)
+    return draft.finish(phase, message)
+
+
+def _start_rollout(draft: Draft, spec: AIDeploymentSpec) -> Plan:
+    status = draft.status
+    previous = status.current_release
+    if previous is not None and status.phase == Phase.MONITORING:
         # It was serving GREEN when this newer rollout began: it is now the rollback target.
         draft.updates["last_good_release"] = previous
     release = Release(
         version=spec.model.version,
         digest=draft.digest,
-        generation=obs.generation,
-        deployed_at=rfc3339(obs.now),
+        generation=draft.obs.generation,
+        deployed_at=rfc3339(draft.now),
         template=spec.template,
         serving=spec.serving.model_dump(mode="json", by_alias=True),
         replicas=spec.replicas,
+        change_type=draft.updates.get("change_type"),
+        conformity_assessment=spec.compliance.conformity_assessment if spec.compliance else None,
     )
-    draft.updates["current_release"] = release
-    draft.updates["gate"] = None
+    draft.updates.update(
+        current_release=release,
+        gate=None,
+        decision=None,
+        verification=None,
+        monitoring=None,
+        rollback=None,
+    )
+    draft.ensure_workload(spec.model.name, release, spec.replicas)
     message = f"Rolling out version {spec.model.version} ({spec.replicas} replicas)."
     draft.condition(ConditionType.DEPLOYED, False, Reason.ROLLOUT_IN_PROGRESS, message)
     draft.condition(ConditionType.READY, False, Reason.ROLLOUT_IN_PROGRESS, message)
-    return draft.finish(Phase.DEPLOYING, message, apply=_workload(obs, spec, release))
-
-
-def _workload(obs: Observation, spec: AIDeploymentSpec, release: Release) -> ApplyWorkload:
-    template = release.template if release.template is not None else spec.template
-    replicas = release.replicas if release.replicas is not None else spec.replicas
-    port = int((release.serving or {}).get("port", spec.serving.port))
-    return ApplyWorkload(
-        deployment=build_deployment(obs.owner, spec, release.digest, template, replicas),
-        service=build_service(obs.owner, spec, release.digest, port),
-    )
-
-
-def _follow_rollout(draft: _Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
-    obs = draft.obs
-    phase = obs.status.phase or Phase.DEPLOYING
-    apply = None
-    if obs.deployment is None or applied_digest(obs.deployment) != release.digest:
-        apply = _workload(obs, spec, release)
-        complete, failed = False, False
-        progress_message = "the Deployment is being (re)created"
-    else:
-        progress = rollout_progress(obs.deployment)
-        complete, failed, progress_message = progress.complete, progress.failed, progress.message
-    version = release.version
-    if complete:
-        message = f"Version {version} is serving: {progress_message}."
-        draft.condition(ConditionType.DEPLOYED, True, Reason.ROLLOUT_COMPLETE, message)
-        draft.condition(ConditionType.READY, True, Reason.RELEASE_SERVING, message)
-        if phase in (Phase.DEPLOYING, Phase.PENDING):
-            phase = Phase.SUCCEEDED
-            draft.updates["last_good_release"] = release
-        return draft.finish(phase, message, apply=apply)
-    if failed:
-        message = f"Version {version} failed to roll out: {progress_message}."
-        draft.condition(ConditionType.DEPLOYED, False, Reason.PROGRESS_DEADLINE_EXCEEDED, message)
-        return _failed(draft, Reason.PROGRESS_DEADLINE_EXCEEDED, message, apply)
-    message = f"Version {version} is rolling out: {progress_message}."
-    if phase == Phase.SUCCEEDED:
-        # Went live earlier; now degraded (a replica lost, the Deployment deleted).
-        draft.condition(ConditionType.READY, False, Reason.REPLICAS_UNAVAILABLE, message)
-        return draft.finish(phase, message, apply=apply)
-    draft.condition(ConditionType.DEPLOYED, False, Reason.ROLLOUT_IN_PROGRESS, message)
-    draft.condition(ConditionType.READY, False, Reason.ROLLOUT_IN_PROGRESS, message)
-    return draft.finish(Phase.DEPLOYING, message, apply=apply)
+    draft.wake(draft.now + rollout.verification_timeout(spec))
+    return draft.finish(Phase.DEPLOYING, message)

@@ -19,6 +19,7 @@ from aideploy.api.constants import (
     MANAGED_BY_VALUE,
 )
 from aideploy.api.spec import AIDeploymentSpec
+from aideploy.api.status import Release
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,18 @@ def selector_labels(owner: Owner) -> dict[str, str]:
     return {LABEL_DEPLOYMENT: owner.name}
 
 
-def child_labels(owner: Owner, spec: AIDeploymentSpec) -> dict[str, str]:
+def child_labels(owner: Owner, model_name: str, version: str) -> dict[str, str]:
     return {
         **selector_labels(owner),
-        LABEL_MODEL: spec.model.name,
-        LABEL_MODEL_VERSION: spec.model.version,
+        LABEL_MODEL: model_name,
+        LABEL_MODEL_VERSION: _label_value(version),
         LABEL_MANAGED_BY: MANAGED_BY_VALUE,
     }
+
+
+def _label_value(text: str) -> str:
+    """Semver build metadata (`+build.5`) is not allowed in a label value."""
+    return text.replace("+", "_")[:63]
 
 
 def _owner_reference(owner: Owner) -> dict[str, Any]:
@@ -111,14 +117,15 @@ def _metadata(owner: Owner, labels: Mapping[str, str], digest: str) -> dict[str,
 
 def build_deployment(
     owner: Owner,
-    spec: AIDeploymentSpec,
-    digest: str,
-    template: Mapping[str, Any],
+    model_name: str,
+    release: Release,
     replicas: int,
 ) -> dict[str, Any]:
-    """The child Deployment. `template` and `replicas` are passed separately from `spec` so
-    that a rollback can restore an older release's exact template."""
-    labels = child_labels(owner, spec)
+    """The child Deployment of one release: a rollback restores an older release's exact
+    template by building from it, not from the current spec."""
+    labels = child_labels(owner, model_name, release.version)
+    digest = release.digest
+    template = release.template or {}
     pod_template = copy.deepcopy(dict(template))
     pod_metadata = dict(pod_template.get("metadata") or {})
     pod_metadata["labels"] = {**(pod_metadata.get("labels") or {}), **labels}
@@ -135,11 +142,18 @@ def build_deployment(
     }
 
 
-def build_service(owner: Owner, spec: AIDeploymentSpec, digest: str, port: int) -> dict[str, Any]:
+def serving_port(release: Release, default: int = 8080) -> int:
+    return int((release.serving or {}).get("port", default))
+
+
+def build_service(owner: Owner, model_name: str, release: Release) -> dict[str, Any]:
+    port = serving_port(release)
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(owner, child_labels(owner, spec), digest),
+        "metadata": _metadata(
+            owner, child_labels(owner, model_name, release.version), release.digest
+        ),
         "spec": {
             "selector": selector_labels(owner),
             "ports": [{"name": "serving", "port": port, "targetPort": port, "protocol": "TCP"}],
@@ -150,6 +164,12 @@ def build_service(owner: Owner, spec: AIDeploymentSpec, digest: str, port: int) 
 def is_owned_by(obj: Mapping[str, Any], owner: Owner) -> bool:
     refs = (obj.get("metadata") or {}).get("ownerReferences") or []
     return any(ref.get("uid") == owner.uid for ref in refs)
+
+
+def applied_replicas(obj: Mapping[str, Any] | None) -> int | None:
+    if obj is None:
+        return None
+    return int((obj.get("spec") or {}).get("replicas", 1))
 
 
 def applied_digest(obj: Mapping[str, Any] | None) -> str | None:

@@ -333,8 +333,12 @@ def test_progress_deadline_exceeded_fails_the_rollout() -> None:
         }
     ]
     plan = decide(observe(spec, annotations, started.status, child))
+    # A first deployment has nothing to restore: it fails and is taken out of service.
     assert plan.status.phase == Phase.FAILED
-    assert cond(plan, "Deployed") == ("False", "ProgressDeadlineExceeded")
+    assert cond(plan, "Ready") == ("False", "ProgressDeadlineExceeded")
+    assert cond(plan, "RolledBack") == ("False", "NoPreviousRelease")
+    assert plan.apply is not None and plan.apply.deployment["spec"]["replicas"] == 0
+    assert plan.status.decision == "RED"
 
 
 def test_condition_transition_time_kept_until_status_flips() -> None:

@@ -1,0 +1,37 @@
+"""Operator-wide settings: command-line flags, with environment variables as defaults so
+that the Helm chart and `make run` can set them the same way."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    namespaces: list[str] = field(default_factory=list)
+    probe_base_url: str | None = None
+    cluster_domain: str = "cluster.local"
+    metrics_port: int | None = None
+
+    @classmethod
+    def from_env(cls) -> OperatorConfig:
+        port = os.environ.get("AIDEPLOY_METRICS_PORT")
+        return cls(
+            probe_base_url=os.environ.get("AIDEPLOY_PROBE_BASE_URL") or None,
+            cluster_domain=os.environ.get("AIDEPLOY_CLUSTER_DOMAIN", "cluster.local"),
+            metrics_port=int(port) if port else None,
+        )
+
+
+_current = OperatorConfig.from_env()
+
+
+def current() -> OperatorConfig:
+    return _current
+
+
+def configure(config: OperatorConfig) -> None:
+    """Set by the command line before kopf starts the handlers."""
+    global _current
+    _current = config

@@ -1,0 +1,89 @@
+"""Post-deployment monitoring (PROC-AI-DEPLOY-001 step 16): every interval the signals are
+evaluated; RED rolls back, AMBER is reported without rolling back, and the release becomes
+the last good one when the watch ends. The schedule lives in status, so a restarted
+operator neither restarts the window nor skips a check; between checks nothing runs."""
+
+from __future__ import annotations
+
+from aideploy.api.constants import ConditionType, Phase, Reason
+from aideploy.api.durations import parse_duration
+from aideploy.api.spec import AIDeploymentSpec, Result
+from aideploy.api.status import MonitoringStatus, Release
+from aideploy.logic import rollback
+from aideploy.logic.conditions import rfc3339
+from aideploy.logic.plan import Draft, Plan, parse_time
+from aideploy.logic.verdict import describe, probe_request, worst
+
+
+def step(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
+    replicas = release.replicas if release.replicas is not None else spec.replicas
+    draft.ensure_workload(spec.model.name, release, replicas)
+    watch = draft.status.monitoring
+    if watch is None or watch.digest != release.digest:
+        # Monitoring without its schedule (hand-edited status): start the watch now.
+        interval = parse_duration(spec.monitoring.interval if spec.monitoring else "30s")
+        duration = parse_duration(spec.monitoring.duration if spec.monitoring else "0s")
+        watch = MonitoringStatus(
+            digest=release.digest,
+            started_at=rfc3339(draft.now),
+            ends_at=rfc3339(draft.now + duration),
+            next_check_at=rfc3339(draft.now + interval),
+        )
+        draft.updates["monitoring"] = watch
+    run = draft.obs.probe_run
+    if run is not None and run.purpose == "monitoring" and run.digest == release.digest:
+        interval = parse_duration(spec.monitoring.interval if spec.monitoring else "30s")
+        watch = watch.model_copy(
+            update={
+                "last_check_at": rfc3339(draft.now),
+                "next_check_at": rfc3339(draft.now + interval),
+                "checks": watch.checks + 1,
+                "signals": list(run.outcomes),
+            }
+        )
+        draft.updates["monitoring"] = watch
+        result = worst(run.outcomes)
+        if result is Result.RED:
+            return rollback.start(
+                draft,
+                spec,
+                release,
+                Reason.SIGNAL_RED,
+                f"monitoring signal RED for version {release.version}: "
+                + describe(run.outcomes, "RED"),
+            )
+        _report_health(draft, release, result, describe(run.outcomes, "AMBER"))
+    ends_at = parse_time(watch.ends_at)
+    if draft.now >= ends_at:
+        message = (
+            f"Version {release.version} completed its monitoring window "
+            f"({watch.checks} checks); it is the last good release."
+        )
+        draft.condition(ConditionType.READY, True, Reason.MONITORING_COMPLETE, message)
+        draft.updates["last_good_release"] = release
+        return draft.finish(Phase.SUCCEEDED, message)
+    next_check = parse_time(watch.next_check_at)
+    request = probe_request(spec, release, "monitoring")
+    if request is not None and draft.now >= next_check and run is None:
+        draft.run_probes = request
+    if request is not None:
+        draft.wake(next_check)
+    draft.wake(ends_at)
+    kept = draft.status.message if draft.status.phase == Phase.MONITORING else None
+    return draft.finish(Phase.MONITORING, kept or f"Monitoring version {release.version}.")
+
+
+def _report_health(draft: Draft, release: Release, result: Result | None, amber: str) -> None:
+    if result is Result.AMBER:
+        message = f"Version {release.version} has AMBER signals: {amber}."
+        previous = draft.status.condition(ConditionType.HEALTHY)
+        if previous is None or previous.status != "False":
+            draft.event("Warning", Reason.SIGNALS_AMBER, message)
+        draft.condition(ConditionType.HEALTHY, False, Reason.SIGNALS_AMBER, message)
+    else:
+        draft.condition(
+            ConditionType.HEALTHY,
+            True,
+            Reason.SIGNALS_GREEN,
+            f"Version {release.version}: every monitoring signal is GREEN.",
+        )

@@ -1,0 +1,182 @@
+"""What the phase machine sees (Observation) and what it asks for (Plan), and the draft
+status it builds in between. Data only; the decisions live in machine.py and its siblings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from aideploy.api.constants import ConditionType, Phase, Reason
+from aideploy.api.spec import Probe
+from aideploy.api.status import AIDeploymentStatus, Condition, ProbeOutcome, Release
+from aideploy.logic.conditions import rfc3339, set_condition
+from aideploy.logic.workload import (
+    Owner,
+    applied_digest,
+    applied_replicas,
+    build_deployment,
+    build_service,
+)
+
+EventType = Literal["Normal", "Warning"]
+ProbePurpose = Literal["verification", "restore", "monitoring"]
+WARNING_PHASES = frozenset({Phase.FAILED, Phase.ROLLED_BACK, Phase.ROLLING_BACK, Phase.HELD})
+
+
+@dataclass(frozen=True)
+class ProbeRun:
+    """Results of probes the reconciler ran because the previous plan asked for them."""
+
+    purpose: ProbePurpose
+    digest: str
+    outcomes: tuple[ProbeOutcome, ...]
+
+
+@dataclass(frozen=True)
+class Observation:
+    owner: Owner
+    generation: int
+    annotations: Mapping[str, str]
+    raw_spec: Mapping[str, Any]
+    status: AIDeploymentStatus
+    deployment: Mapping[str, Any] | None
+    now: datetime
+    probe_run: ProbeRun | None = None
+    # The staging AIDeployment named by spec.promotion.fromStaging, as read (None: absent).
+    staging: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ApplyWorkload:
+    deployment: dict[str, Any]
+    service: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    purpose: ProbePurpose
+    digest: str
+    probes: tuple[Probe, ...]
+    port: int
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    status: AIDeploymentStatus
+    apply: ApplyWorkload | None = None
+    events: tuple[Event, ...] = ()
+    requeue_after: timedelta | None = None
+    run_probes: ProbeRequest | None = None
+    remove_annotations: tuple[str, ...] = ()
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass
+class Draft:
+    """The status being built for one decision, plus the side requests that go with it."""
+
+    obs: Observation
+    digest: str
+    conditions: list[Condition] = field(default_factory=list)
+    updates: dict[str, Any] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    apply: ApplyWorkload | None = None
+    run_probes: ProbeRequest | None = None
+    remove_annotations: list[str] = field(default_factory=list)
+    wake_at: list[datetime] = field(default_factory=list)
+
+    @property
+    def now(self) -> datetime:
+        return self.obs.now
+
+    @property
+    def status(self) -> AIDeploymentStatus:
+        return self.obs.status
+
+    def condition(
+        self, type_: ConditionType, ok: bool | None, reason: Reason, message: str
+    ) -> None:
+        status: Literal["True", "False", "Unknown"] = (
+            "Unknown" if ok is None else ("True" if ok else "False")
+        )
+        self.conditions = set_condition(
+            self.conditions,
+            type_.value,
+            status,
+            reason.value,
+            message,
+            self.obs.generation,
+            self.obs.now,
+        )
+
+    def event(self, type_: EventType, reason: Reason, message: str) -> None:
+        self.events.append(Event(type_, reason.value, message))
+
+    def wake(self, at: datetime) -> None:
+        """Ask to be reconciled again at `at` (a deadline, a check, a window opening)."""
+        self.wake_at.append(at)
+
+    def ensure_workload(self, model_name: str, release: Release, replicas: int) -> bool:
+        """Apply the release's Deployment and Service unless the child already carries it.
+        Returns True when the child is already as wanted."""
+        child = self.obs.deployment
+        if (
+            child is not None
+            and applied_digest(child) == release.digest
+            and applied_replicas(child) == replicas
+        ):
+            return True
+        self.apply = ApplyWorkload(
+            deployment=build_deployment(self.obs.owner, model_name, release, replicas),
+            service=build_service(self.obs.owner, model_name, release),
+        )
+        return False
+
+    def finish(self, phase: Phase, message: str) -> Plan:
+        old = self.obs.status
+        phase_changed = old.phase != phase
+        new_status = old.model_copy(
+            update={
+                "observed_generation": self.obs.generation,
+                "spec_digest": self.digest,
+                "phase": phase,
+                "message": message,
+                "phase_transition_time": (
+                    rfc3339(self.now) if phase_changed else old.phase_transition_time
+                ),
+                "conditions": self.conditions,
+                **self.updates,
+            }
+        )
+        old_ready = old.condition(ConditionType.READY)
+        new_ready = new_status.condition(ConditionType.READY)
+        reason_changed = (old_ready.reason if old_ready else None) != (
+            new_ready.reason if new_ready else None
+        )
+        events = list(self.events)
+        if phase_changed or (reason_changed and phase in WARNING_PHASES):
+            event_type: EventType = "Warning" if phase in WARNING_PHASES else "Normal"
+            events.insert(0, Event(event_type, phase.value, message))
+        future = [at for at in self.wake_at if at > self.now]
+        requeue = min(future) - self.now if future else None
+        return Plan(
+            status=new_status,
+            apply=self.apply,
+            events=tuple(events),
+            requeue_after=requeue,
+            run_probes=self.run_probes,
+            remove_annotations=tuple(self.remove_annotations),
+        )

@@ -1,0 +1,168 @@
+"""The rollback procedure (PROC-AI-DEPLOY-001 section 5): restore the last good release
+exactly, verify it with the same probes, and stay rolled back until a new spec arrives.
+Rollbacks are never held by the approval gate, windows or freezes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aideploy.api.constants import (
+    GO_LIVE_ANNOTATION,
+    ROLLBACK_ANNOTATION,
+    ConditionType,
+    Phase,
+    Reason,
+)
+from aideploy.api.spec import AIDeploymentSpec
+from aideploy.api.status import Release, RollbackStatus
+from aideploy.logic.conditions import rfc3339_ms
+from aideploy.logic.plan import Draft, Plan
+from aideploy.logic.verdict import probe_request, worst
+from aideploy.logic.workload import rollout_progress
+
+if TYPE_CHECKING:
+    from aideploy.api.status import ProbeOutcome
+
+# Phases in which a rollback may be asked for: after execution began, before the watch ended.
+ROLLBACK_PHASES = frozenset({Phase.DEPLOYING, Phase.VERIFYING, Phase.HELD, Phase.MONITORING})
+
+
+def requested_reason(draft: Draft) -> str | None:
+    value = draft.obs.annotations.get(ROLLBACK_ANNOTATION)
+    if value is None:
+        return None
+    return value.strip() or "no reason given"
+
+
+def _consume_annotations(draft: Draft) -> None:
+    for key in (ROLLBACK_ANNOTATION, GO_LIVE_ANNOTATION):
+        if key in draft.obs.annotations and key not in draft.remove_annotations:
+            draft.remove_annotations.append(key)
+
+
+def refuse(draft: Draft, release: Release) -> None:
+    """A rollback asked for once the watch is over: the release is the last good one."""
+    _consume_annotations(draft)
+    draft.event(
+        "Warning",
+        Reason.ROLLBACK_NOT_POSSIBLE,
+        f"Ignored {ROLLBACK_ANNOTATION}: version {release.version} completed its watch and is "
+        "the last good release. Deploy an earlier version through the gate instead.",
+    )
+
+
+def start(
+    draft: Draft, spec: AIDeploymentSpec, release: Release, trigger: Reason, reason: str
+) -> Plan:
+    _consume_annotations(draft)
+    target = draft.status.last_good_release
+    now = rfc3339_ms(draft.now)
+    record = RollbackStatus(
+        trigger=trigger.value,
+        reason=reason,
+        from_version=release.version,
+        from_digest=release.digest,
+        to_version=target.version if target else None,
+        to_digest=target.digest if target else None,
+        red_at=now,
+        started_at=now,
+    )
+    draft.updates["rollback"] = record
+    draft.updates["monitoring"] = None
+    if trigger in (
+        Reason.PROBES_RED,
+        Reason.SIGNAL_RED,
+        Reason.PROGRESS_DEADLINE_EXCEEDED,
+        Reason.VERIFICATION_TIMEOUT,
+    ):
+        draft.updates["decision"] = "RED"
+    if target is None:
+        # A first deployment has nothing to return to: take the failed version out of
+        # service rather than leave it serving.
+        draft.ensure_workload(spec.model.name, release, 0)
+        message = (
+            f"Rollback: {reason}. There is no earlier good release to restore, so "
+            f"version {release.version} was scaled to zero replicas."
+        )
+        draft.condition(ConditionType.ROLLED_BACK, False, Reason.NO_PREVIOUS_RELEASE, message)
+        draft.condition(ConditionType.READY, False, trigger, message)
+        return draft.finish(Phase.FAILED, message)
+    draft.ensure_workload(spec.model.name, target, _replicas(target, spec))
+    message = f"Rolling back from {release.version} to {target.version}: {reason}."
+    draft.condition(ConditionType.ROLLED_BACK, False, Reason.ROLLING_BACK, message)
+    draft.condition(ConditionType.READY, False, trigger, message)
+    return draft.finish(Phase.ROLLING_BACK, message)
+
+
+def _replicas(release: Release, spec: AIDeploymentSpec) -> int:
+    return release.replicas if release.replicas is not None else spec.replicas
+
+
+def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
+    """RollingBack: wait for the restored Deployment, then verify it."""
+    _consume_annotations(draft)
+    record = draft.status.rollback
+    target = draft.status.last_good_release
+    if record is None or target is None:  # a status edited by hand; start over safely
+        return start(draft, spec, release, Reason.MANUAL_ROLLBACK, "rollback state was lost")
+    applied = draft.ensure_workload(spec.model.name, target, _replicas(target, spec))
+    child = draft.obs.deployment
+    progress = rollout_progress(child) if applied and child is not None else None
+    if progress is None or not progress.complete:
+        detail = progress.message if progress is not None else "the Deployment is being restored"
+        message = f"Rolling back from {record.from_version} to {target.version}: {detail}."
+        return draft.finish(Phase.ROLLING_BACK, message)
+    if record.completed_at is None:
+        record = record.model_copy(update={"completed_at": rfc3339_ms(draft.now)})
+        draft.updates["rollback"] = record
+    request = probe_request(spec, target, "restore")
+    run = draft.obs.probe_run
+    outcomes: list[ProbeOutcome] = []
+    if request is not None:
+        if run is None or run.purpose != "restore" or run.digest != target.digest:
+            draft.run_probes = request
+            message = f"Version {target.version} is restored; verifying it."
+            return draft.finish(Phase.ROLLING_BACK, message)
+        outcomes = list(run.outcomes)
+    result = worst(outcomes)
+    record = record.model_copy(
+        update={
+            "verification": outcomes,
+            "restored_decision": result.value if result else None,
+        }
+    )
+    draft.updates["rollback"] = record
+    return _rolled_back(draft, record, target)
+
+
+def _rolled_back(draft: Draft, record: RollbackStatus, target: Release) -> Plan:
+    restored = record.restored_decision
+    verdict = "its verification is " + restored if restored else "no probes are configured"
+    message = (
+        f"Rolled back from {record.from_version} to {target.version} "
+        f"({record.trigger}: {record.reason}); {verdict}."
+    )
+    draft.condition(ConditionType.ROLLED_BACK, True, Reason(record.trigger), message)
+    ok = restored in (None, "GREEN")
+    draft.condition(
+        ConditionType.HEALTHY,
+        ok,
+        Reason.RESTORED_VERSION_GREEN if ok else Reason.RESTORED_VERSION_NOT_GREEN,
+        message,
+    )
+    draft.condition(ConditionType.READY, False, Reason.ROLLED_BACK, message)
+    return draft.finish(Phase.ROLLED_BACK, message)
+
+
+def settled(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
+    """RolledBack (or Failed with nothing to restore) stays so until a new spec: the failed
+    version is never redeployed again and again."""
+    _consume_annotations(draft)
+    phase = draft.status.phase or Phase.FAILED
+    record = draft.status.rollback
+    target = draft.status.last_good_release
+    if phase == Phase.ROLLED_BACK and target is not None:
+        draft.ensure_workload(spec.model.name, target, _replicas(target, spec))
+    elif record is not None and record.to_digest is None:
+        draft.ensure_workload(spec.model.name, release, 0)
+    return draft.finish(phase, draft.status.message or "")

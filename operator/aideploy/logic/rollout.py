@@ -1,0 +1,238 @@
+"""From a started rollout to the go-live decision (PROC-AI-DEPLOY-001 steps 13-15):
+wait for the Deployment, verify it with probes, decide GREEN / AMBER / RED."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aideploy.api.constants import (
+    GO_LIVE_ANNOTATION,
+    GO_LIVE_PROCEED,
+    GO_LIVE_ROLLBACK,
+    ConditionType,
+    Phase,
+    Reason,
+)
+from aideploy.api.durations import parse_duration
+from aideploy.api.spec import AIDeploymentSpec, AmberPolicy, Result
+from aideploy.api.status import (
+    AIDeploymentStatus,
+    MonitoringStatus,
+    ProbeOutcome,
+    Release,
+    VerificationStatus,
+)
+from aideploy.logic import rollback
+from aideploy.logic.conditions import rfc3339
+from aideploy.logic.plan import Draft, Plan, parse_time
+from aideploy.logic.verdict import describe, probe_request, worst
+from aideploy.logic.workload import rollout_progress
+
+
+def verification_timeout(spec: AIDeploymentSpec) -> timedelta:
+    return parse_duration(spec.verification.timeout)
+
+
+def serving_release(status: AIDeploymentStatus) -> Release | None:
+    """The release whose pods serve now, whatever the spec says."""
+    if status.rollback is not None:
+        if status.rollback.to_digest is None:
+            return None
+        return status.last_good_release
+    return status.current_release
+
+
+def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
+    """Deploying and Verifying: the same release until the go-live decision."""
+    replicas = release.replicas if release.replicas is not None else spec.replicas
+    applied = draft.ensure_workload(spec.model.name, release, replicas)
+    deadline = parse_time(release.deployed_at or rfc3339(draft.now)) + verification_timeout(spec)
+    progress = rollout_progress(draft.obs.deployment) if applied and draft.obs.deployment else None
+    version = release.version
+    if progress is not None and progress.failed:
+        return rollback.start(
+            draft,
+            spec,
+            release,
+            Reason.PROGRESS_DEADLINE_EXCEEDED,
+            f"version {version} failed to roll out: {progress.message}",
+        )
+    timed_out = draft.now >= deadline
+    if progress is None or not progress.complete:
+        detail = progress.message if progress is not None else "the Deployment is being applied"
+        if timed_out:
+            return rollback.start(
+                draft,
+                spec,
+                release,
+                Reason.VERIFICATION_TIMEOUT,
+                f"version {version} was not verified within {spec.verification.timeout}: {detail}",
+            )
+        message = f"Version {version} is rolling out: {detail}."
+        draft.condition(ConditionType.DEPLOYED, False, Reason.ROLLOUT_IN_PROGRESS, message)
+        draft.condition(ConditionType.READY, False, Reason.ROLLOUT_IN_PROGRESS, message)
+        draft.wake(deadline)
+        return draft.finish(Phase.DEPLOYING, message)
+    deployed = f"Version {version} is deployed: {progress.message}."
+    draft.condition(ConditionType.DEPLOYED, True, Reason.ROLLOUT_COMPLETE, deployed)
+    return _verify(draft, spec, release, deadline, timed_out)
+
+
+def _verify(
+    draft: Draft, spec: AIDeploymentSpec, release: Release, deadline: object, timed_out: bool
+) -> Plan:
+    request = probe_request(spec, release, "verification")
+    if request is None:
+        message = f"Version {release.version} is deployed; no verification probes are configured."
+        draft.condition(ConditionType.VERIFIED, True, Reason.NO_PROBES_CONFIGURED, message)
+        return go_live(draft, spec, release, message)
+    verification = draft.status.verification
+    if verification is None or verification.digest != release.digest:
+        verification = VerificationStatus(digest=release.digest, started_at=rfc3339(draft.now))
+        draft.updates["verification"] = verification
+    run = draft.obs.probe_run
+    if run is None or run.purpose != "verification" or run.digest != release.digest:
+        if timed_out:
+            return rollback.start(
+                draft,
+                spec,
+                release,
+                Reason.VERIFICATION_TIMEOUT,
+                f"version {release.version} was not verified within {spec.verification.timeout}",
+            )
+        message = f"Verifying version {release.version} with {len(request.probes)} probes."
+        draft.condition(ConditionType.VERIFIED, None, Reason.VERIFICATION_IN_PROGRESS, message)
+        draft.condition(ConditionType.READY, False, Reason.VERIFICATION_IN_PROGRESS, message)
+        draft.run_probes = request
+        return draft.finish(Phase.VERIFYING, message)
+    result = worst(run.outcomes) or Result.GREEN
+    draft.updates["decision"] = result.value
+    draft.updates["verification"] = verification.model_copy(
+        update={
+            "completed_at": rfc3339(draft.now),
+            "decision": result.value,
+            "probes": list(run.outcomes),
+        }
+    )
+    return _decision(draft, spec, release, result, list(run.outcomes))
+
+
+def _decision(
+    draft: Draft,
+    spec: AIDeploymentSpec,
+    release: Release,
+    result: Result,
+    outcomes: list[ProbeOutcome],
+) -> Plan:
+    version = release.version
+    if result is Result.GREEN:
+        message = f"Version {version}: all {len(outcomes)} probes GREEN."
+        draft.condition(ConditionType.VERIFIED, True, Reason.ALL_PROBES_GREEN, message)
+        return go_live(draft, spec, release, message)
+    if result is Result.AMBER:
+        amber = describe(outcomes, "AMBER")
+        policy = spec.verification.amber_policy
+        if policy is AmberPolicy.PROCEED:
+            message = f"Version {version} is AMBER and amberPolicy is proceed: {amber}."
+            draft.condition(ConditionType.VERIFIED, True, Reason.AMBER_ACCEPTED, message)
+            return go_live(draft, spec, release, message)
+        if policy is AmberPolicy.ROLLBACK:
+            return rollback.start(
+                draft,
+                spec,
+                release,
+                Reason.AMBER_ROLLBACK,
+                f"version {version} is AMBER and amberPolicy is rollback: {amber}",
+            )
+        message = (
+            f"Version {version} is AMBER: {amber}. Decide with the annotation "
+            f"{GO_LIVE_ANNOTATION}: proceed or rollback."
+        )
+        draft.condition(ConditionType.VERIFIED, False, Reason.PROBES_AMBER, message)
+        draft.condition(ConditionType.READY, False, Reason.AWAITING_GO_LIVE, message)
+        return draft.finish(Phase.HELD, message)
+    red = describe(outcomes, "RED")
+    if spec.rollback.automatic:
+        return rollback.start(
+            draft, spec, release, Reason.PROBES_RED, f"version {version} is RED: {red}"
+        )
+    message = (
+        f"Version {version} is RED: {red}. Automatic rollback is off; decide with the "
+        f"annotation {GO_LIVE_ANNOTATION}: proceed or rollback."
+    )
+    draft.condition(ConditionType.VERIFIED, False, Reason.PROBES_RED, message)
+    draft.condition(ConditionType.READY, False, Reason.AWAITING_GO_LIVE, message)
+    return draft.finish(Phase.HELD, message)
+
+
+def go_live(draft: Draft, spec: AIDeploymentSpec, release: Release, why: str) -> Plan:
+    """GREEN (or accepted AMBER): watch it when monitoring is configured, else done."""
+    if spec.monitoring is not None:
+        start = draft.now
+        watch = MonitoringStatus(
+            digest=release.digest,
+            started_at=rfc3339(start),
+            ends_at=rfc3339(start + parse_duration(spec.monitoring.duration)),
+            next_check_at=rfc3339(start + parse_duration(spec.monitoring.interval)),
+        )
+        draft.updates["monitoring"] = watch
+        message = (
+            f"{why} Version {release.version} is live; monitoring it for "
+            f"{spec.monitoring.duration}."
+        )
+        draft.condition(ConditionType.READY, True, Reason.MONITORING_IN_PROGRESS, message)
+        draft.wake(min(parse_time(watch.next_check_at), parse_time(watch.ends_at)))
+        return draft.finish(Phase.MONITORING, message)
+    message = f"{why} Version {release.version} is live."
+    draft.condition(ConditionType.READY, True, Reason.RELEASE_SERVING, message)
+    draft.updates["last_good_release"] = release
+    return draft.finish(Phase.SUCCEEDED, message)
+
+
+def held(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
+    """AMBER (or RED without automatic rollback) waits for a person's decision."""
+    replicas = release.replicas if release.replicas is not None else spec.replicas
+    draft.ensure_workload(spec.model.name, release, replicas)
+    decision = draft.obs.annotations.get(GO_LIVE_ANNOTATION, "").strip().lower()
+    if decision == GO_LIVE_PROCEED:
+        draft.remove_annotations.append(GO_LIVE_ANNOTATION)
+        message = f"Go-live of version {release.version} decided by annotation: proceed."
+        draft.condition(ConditionType.VERIFIED, True, Reason.GO_LIVE_PROCEED, message)
+        return go_live(draft, spec, release, message)
+    if decision == GO_LIVE_ROLLBACK:
+        trigger = (
+            Reason.AMBER_ROLLBACK if draft.status.decision == "AMBER" else Reason.MANUAL_ROLLBACK
+        )
+        return rollback.start(
+            draft,
+            spec,
+            release,
+            trigger,
+            f"go-live decision by annotation: rollback of {release.version}",
+        )
+    if decision:
+        draft.remove_annotations.append(GO_LIVE_ANNOTATION)
+        draft.event(
+            "Warning",
+            Reason.AWAITING_GO_LIVE,
+            f"Ignored {GO_LIVE_ANNOTATION}={decision!r}: write proceed or rollback.",
+        )
+    return draft.finish(Phase.HELD, draft.status.message or "Held for a go-live decision.")
+
+
+def serving(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
+    """Succeeded: keep the child as released; report (not act on) lost availability."""
+    replicas = release.replicas if release.replicas is not None else spec.replicas
+    applied = draft.ensure_workload(spec.model.name, release, replicas)
+    progress = rollout_progress(draft.obs.deployment) if applied and draft.obs.deployment else None
+    ready = draft.status.condition(ConditionType.READY)
+    if progress is not None and progress.complete:
+        if ready is not None and ready.status == "True" and draft.status.message:
+            return draft.finish(Phase.SUCCEEDED, draft.status.message)  # nothing new to say
+        message = f"Version {release.version} is serving: {progress.message}."
+        draft.condition(ConditionType.READY, True, Reason.RELEASE_SERVING, message)
+    else:
+        detail = progress.message if progress is not None else "the Deployment is being re-created"
+        message = f"Version {release.version} is not fully available: {detail}."
+        draft.condition(ConditionType.READY, False, Reason.REPLICAS_UNAVAILABLE, message)
+    return draft.finish(Phase.SUCCEEDED, message)

@@ -1,0 +1,43 @@
+"""Shared verdict helpers: the worst of several probe results, in words, and which probes
+a phase needs run."""
+
+from __future__ import annotations
+
+from aideploy.api.spec import AIDeploymentSpec, Result
+from aideploy.api.status import ProbeOutcome, Release
+from aideploy.logic.plan import ProbePurpose, ProbeRequest
+from aideploy.logic.workload import serving_port
+
+RESULT_ORDER = {"GREEN": 0, "AMBER": 1, "RED": 2}
+
+
+def worst(outcomes: tuple[ProbeOutcome, ...] | list[ProbeOutcome]) -> Result | None:
+    if not outcomes:
+        return None
+    return Result(max((o.result for o in outcomes), key=RESULT_ORDER.__getitem__))
+
+
+def describe(outcomes: list[ProbeOutcome] | tuple[ProbeOutcome, ...], result: str) -> str:
+    """`probe error-rate: 0.09 (above 0.05)`-style list of the probes with that result."""
+    parts = [
+        f"{o.name}: {o.message}" + (f" (value {o.value})" if o.value is not None else "")
+        for o in outcomes
+        if o.result == result
+    ]
+    return "; ".join(parts)
+
+
+def probe_request(
+    spec: AIDeploymentSpec, release: Release, purpose: ProbePurpose
+) -> ProbeRequest | None:
+    probes = tuple(spec.verification.probes)
+    if purpose == "monitoring":
+        probes = tuple(spec.monitoring.signals) if spec.monitoring else ()
+    if not probes:
+        return None
+    return ProbeRequest(
+        purpose=purpose,
+        digest=release.digest,
+        probes=probes,
+        port=serving_port(release, spec.serving.port),
+    )

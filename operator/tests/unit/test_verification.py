@@ -1,0 +1,371 @@
+"""Verification, the go-live decision, rollback and monitoring as tables over `decide`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aideploy.api.digest import spec_digest
+from aideploy.logic.machine import decide
+
+from .factories import approvals_for, make_spec
+from .simulator import Simulator
+
+PROBES = [
+    {"name": "ready", "http": {"url": "http://127.0.0.1:1", "path": "/v2/health/ready"}},
+    {
+        "name": "golden",
+        "inference": {
+            "url": "http://127.0.0.1:1",
+            "inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}],
+        },
+    },
+]
+SIGNAL = {
+    "name": "errors",
+    "prometheus": {"url": "http://p", "query": "q", "green": "<= 0.01", "red": "> 0.05"},
+}
+
+
+def spec_with(
+    version: str = "1.0.0",
+    amber: str = "hold",
+    automatic: bool = True,
+    monitoring: dict[str, Any] | None = None,
+    timeout: str = "10m",
+) -> dict[str, Any]:
+    spec = make_spec(
+        "minimal",
+        version=version,
+        verification={"timeout": timeout, "amberPolicy": amber, "probes": PROBES},
+        rollback={"automatic": automatic},
+    )
+    if monitoring is not None:
+        spec["monitoring"] = monitoring
+    return spec
+
+
+def live(sim: Simulator) -> None:
+    """Take the simulator's current spec to its end state with GREEN probes."""
+    sim.probe_script = {}
+    sim.settle()
+
+
+def second_release(sim: Simulator, version: str = "2.0.0", **kwargs: Any) -> None:
+    spec = spec_with(version=version, **kwargs)
+    sim.set_spec(spec, {**sim.annotations, **approvals_for(spec)})
+
+
+DECISION_TABLE = [
+    # (ready, golden, amberPolicy, automatic, phase, decision, Verified condition)
+    ("GREEN", "GREEN", "hold", True, "Succeeded", "GREEN", ("True", "AllProbesGreen")),
+    ("AMBER", "GREEN", "hold", True, "Held", "AMBER", ("False", "ProbesAmber")),
+    ("AMBER", "GREEN", "proceed", True, "Succeeded", "AMBER", ("True", "AmberAccepted")),
+    ("AMBER", "GREEN", "rollback", True, "RolledBack", "AMBER", None),
+    ("GREEN", "RED", "hold", True, "RolledBack", "RED", None),
+    ("AMBER", "RED", "proceed", True, "RolledBack", "RED", None),
+    ("GREEN", "RED", "hold", False, "Held", "RED", ("False", "ProbesRed")),
+]
+
+
+@pytest.mark.parametrize(
+    ("ready", "golden", "amber", "automatic", "phase", "decision", "verified"), DECISION_TABLE
+)
+def test_go_live_decision_for_a_second_release(
+    ready: str,
+    golden: str,
+    amber: str,
+    automatic: bool,
+    phase: str,
+    decision: str,
+    verified: tuple[str, str] | None,
+) -> None:
+    sim = Simulator(spec_with())
+    live(sim)
+    assert sim.phase() == "Succeeded"
+    second_release(sim, amber=amber, automatic=automatic)
+    sim.probe_script = {"ready": ready, "golden": golden}
+    sim.settle()
+    if phase == "RolledBack":
+        # The restored release verifies with the same probes: make them GREEN again.
+        sim.probe_script = {}
+        sim.settle()
+    assert sim.phase() == phase
+    assert sim.status.decision == decision
+    if verified is not None:
+        assert sim.condition("Verified") == verified
+
+
+def test_rollback_restores_the_previous_template_exactly_and_verifies_it() -> None:
+    sim = Simulator(spec_with())
+    live(sim)
+    good_child = sim.child
+    assert good_child is not None
+    second_release(sim)
+    sim.probe_script = {"golden": "RED"}
+    sim.reconcile()  # Deploying: the 2.0.0 Deployment is applied
+    assert sim.phase() == "Deploying"
+    sim.reconcile()  # deployed -> Verifying -> probes RED -> RollingBack
+    assert sim.phase() == "RollingBack"
+    assert sim.status.rollback is not None
+    assert sim.status.rollback.trigger == "ProbesRed"
+    assert "golden" in sim.status.rollback.reason
+    assert sim.child is not None
+    assert sim.child["spec"]["template"] == good_child["spec"]["template"]
+    assert sim.child["metadata"]["annotations"] == good_child["metadata"]["annotations"]
+    sim.probe_script = {}
+    sim.settle()
+    assert sim.phase() == "RolledBack"
+    assert sim.condition("RolledBack") == ("True", "ProbesRed")
+    assert sim.status.rollback.restored_decision == "GREEN"
+    assert sim.status.rollback.to_version == "1.0.0"
+    assert sim.status.rollback.from_version == "2.0.0"
+    assert "restore" in sim.probe_runs
+    # It stays rolled back: reconciling again never redeploys 2.0.0.
+    applied = len(sim.applied)
+    sim.advance(3600)
+    sim.settle()
+    assert sim.phase() == "RolledBack" and len(sim.applied) == applied
+
+
+def test_a_new_spec_after_a_rollback_goes_through_the_gate_again() -> None:
+    sim = Simulator(spec_with())
+    live(sim)
+    second_release(sim)
+    sim.probe_script = {"golden": "RED"}
+    sim.settle()
+    sim.probe_script = {}
+    sim.settle()
+    assert sim.phase() == "RolledBack"
+    fixed = spec_with(version="2.0.1")
+    sim.set_spec(fixed)  # approvals are for 2.0.0: stale
+    sim.settle()
+    assert sim.phase() == "AwaitingApproval"
+    assert "Version 1.0.0 keeps serving" in (sim.status.message or "")
+    sim.annotations.update(approvals_for(fixed))
+    sim.settle()
+    assert sim.phase() == "Succeeded"
+    assert sim.status.last_good_release is not None
+    assert sim.status.last_good_release.version == "2.0.1"
+
+
+def test_first_deployment_going_red_fails_with_zero_replicas() -> None:
+    sim = Simulator(spec_with())
+    sim.probe_script = {"ready": "RED"}
+    sim.settle()
+    assert sim.phase() == "Failed"
+    assert sim.condition("RolledBack") == ("False", "NoPreviousRelease")
+    assert sim.child is not None and sim.child["spec"]["replicas"] == 0
+    sim.advance(600)
+    sim.settle()
+    assert sim.phase() == "Failed" and sim.child["spec"]["replicas"] == 0
+
+
+def test_held_then_proceed_by_annotation_consumes_it() -> None:
+    sim = Simulator(spec_with())
+    live(sim)
+    second_release(sim)
+    sim.probe_script = {"ready": "AMBER"}
+    sim.settle()
+    assert sim.phase() == "Held"
+    assert sim.condition("Ready") == ("False", "AwaitingGoLiveDecision")
+    sim.annotations["aideploy.io/go-live"] = "proceed"
+    sim.settle()
+    assert sim.phase() == "Succeeded"
+    assert sim.condition("Verified") == ("True", "GoLiveProceed")
+    assert "aideploy.io/go-live" not in sim.annotations
+    assert (
+        sim.status.last_good_release is not None and sim.status.last_good_release.version == "2.0.0"
+    )
+
+
+def test_held_then_rollback_by_annotation() -> None:
+    sim = Simulator(spec_with())
+    live(sim)
+    second_release(sim)
+    sim.probe_script = {"ready": "AMBER"}
+    sim.settle()
+    sim.annotations["aideploy.io/go-live"] = "rollback"
+    sim.probe_script = {}
+    sim.settle()
+    assert sim.phase() == "RolledBack"
+    assert sim.condition("RolledBack") == ("True", "AmberRollback")
+    assert "aideploy.io/go-live" not in sim.annotations
+
+
+def test_nonsense_go_live_value_is_refused_with_an_event() -> None:
+    sim = Simulator(spec_with())
+    live(sim)
+    second_release(sim)
+    sim.probe_script = {"ready": "AMBER"}
+    sim.settle()
+    sim.annotations["aideploy.io/go-live"] = "yolo"
+    sim.settle()
+    assert sim.phase() == "Held"
+    assert ("AwaitingGoLiveDecision", "Warning") in sim.events
+
+
+def test_manual_rollback_during_monitoring() -> None:
+    monitoring = {"duration": "1h", "interval": "1m", "signals": [SIGNAL]}
+    sim = Simulator(spec_with(monitoring=monitoring))
+    live(sim)
+    sim.advance(3601)
+    sim.settle()
+    assert sim.phase() == "Succeeded"
+    second_release(sim, monitoring=monitoring)
+    sim.settle()
+    assert sim.phase() == "Monitoring"
+    sim.annotations["aideploy.io/rollback"] = "customer complaints"
+    sim.settle()
+    assert sim.phase() == "RolledBack"
+    assert sim.condition("RolledBack") == ("True", "ManualRollback")
+    assert sim.status.rollback is not None and "customer complaints" in sim.status.rollback.reason
+    assert "aideploy.io/rollback" not in sim.annotations
+
+
+def test_manual_rollback_after_the_watch_is_refused() -> None:
+    sim = Simulator(spec_with())
+    live(sim)
+    sim.annotations["aideploy.io/rollback"] = "oops"
+    sim.settle()
+    assert sim.phase() == "Succeeded"
+    assert ("RollbackNotPossible", "Warning") in sim.events
+    assert "aideploy.io/rollback" not in sim.annotations
+
+
+def test_monitoring_checks_each_interval_then_succeeds() -> None:
+    monitoring = {"duration": "10m", "interval": "2m", "signals": [SIGNAL]}
+    sim = Simulator(spec_with(monitoring=monitoring))
+    plan = sim.settle()
+    assert sim.phase() == "Monitoring"
+    assert plan.requeue_after is not None and plan.requeue_after.total_seconds() == 120
+    assert sim.status.last_good_release is None  # not yet: its own watch is running
+    for _ in range(4):
+        sim.advance(120)
+        sim.settle()
+        assert sim.phase() == "Monitoring"
+    assert sim.status.monitoring is not None and sim.status.monitoring.checks == 4
+    assert sim.condition("Healthy") == ("True", "SignalsGreen")
+    sim.advance(120)
+    sim.settle()
+    assert sim.phase() == "Succeeded"
+    assert sim.status.last_good_release is not None
+
+
+def test_monitoring_does_not_check_before_the_interval() -> None:
+    monitoring = {"duration": "10m", "interval": "2m", "signals": [SIGNAL]}
+    sim = Simulator(spec_with(monitoring=monitoring))
+    sim.settle()
+    runs = sim.probe_runs.count("monitoring")
+    sim.advance(60)
+    plan = sim.settle()
+    assert sim.probe_runs.count("monitoring") == runs
+    assert plan.requeue_after is not None and plan.requeue_after.total_seconds() == 60
+
+
+def test_amber_signal_reports_once_without_rolling_back() -> None:
+    monitoring = {"duration": "10m", "interval": "1m", "signals": [SIGNAL]}
+    sim = Simulator(spec_with(monitoring=monitoring))
+    sim.settle()
+    sim.probe_script = {"errors": "AMBER"}
+    for _ in range(3):
+        sim.advance(60)
+        sim.settle()
+    assert sim.phase() == "Monitoring"
+    assert sim.condition("Healthy") == ("False", "SignalsAmber")
+    assert sim.events.count(("SignalsAmber", "Warning")) == 1
+
+
+def test_red_signal_restores_the_release_before_the_one_being_watched() -> None:
+    monitoring = {"duration": "10m", "interval": "1m", "signals": [SIGNAL]}
+    sim = Simulator(spec_with(monitoring=monitoring))
+    sim.settle()
+    sim.advance(601)
+    sim.settle()
+    assert sim.phase() == "Succeeded"
+    second_release(sim, monitoring=monitoring)
+    sim.settle()
+    assert sim.phase() == "Monitoring"
+    sim.probe_script = {"errors": "RED"}
+    sim.advance(60)
+    sim.settle()
+    assert sim.phase() in ("RollingBack", "RolledBack")
+    sim.probe_script = {}
+    sim.settle()
+    assert sim.phase() == "RolledBack"
+    assert sim.condition("RolledBack") == ("True", "SignalRed")
+    assert sim.status.rollback is not None and sim.status.rollback.to_version == "1.0.0"
+
+
+def test_a_newer_rollout_during_monitoring_makes_the_watched_release_the_target() -> None:
+    monitoring = {"duration": "1h", "interval": "1m", "signals": [SIGNAL]}
+    sim = Simulator(spec_with(monitoring=monitoring))
+    sim.settle()
+    assert sim.phase() == "Monitoring"
+    second_release(sim, monitoring=monitoring)
+    sim.probe_script = {"golden": "RED"}
+    sim.settle()
+    sim.probe_script = {}
+    sim.settle()
+    assert sim.phase() == "RolledBack"
+    assert sim.status.rollback is not None and sim.status.rollback.to_version == "1.0.0"
+
+
+def test_verification_timeout_while_deploying_is_red() -> None:
+    sim = Simulator(spec_with(timeout="5m"))
+    live(sim)
+    second_release(sim, timeout="5m")
+    sim.node_ready = False
+    plan = sim.settle()
+    assert sim.phase() == "Deploying"
+    assert plan.requeue_after is not None and plan.requeue_after.total_seconds() == 300
+    sim.advance(301)
+    sim.node_ready = True
+    sim.settle()
+    assert sim.phase() == "RolledBack"
+    assert sim.condition("RolledBack") == ("True", "VerificationTimeout")
+    assert sim.status.decision == "RED"
+
+
+def test_progress_deadline_exceeded_rolls_back() -> None:
+    sim = Simulator(spec_with())
+    live(sim)
+    second_release(sim)
+    sim.node_ready = False
+    sim.reconcile()
+    assert sim.child is not None
+    sim.child["status"]["conditions"] = [
+        {
+            "type": "Progressing",
+            "status": "False",
+            "reason": "ProgressDeadlineExceeded",
+            "message": "timed out",
+        }
+    ]
+    sim.reconcile()
+    assert sim.phase() == "RollingBack"
+    sim.node_ready = True
+    sim.settle()
+    assert sim.phase() == "RolledBack"
+    assert sim.condition("RolledBack") == ("True", "ProgressDeadlineExceeded")
+
+
+def test_restart_during_verifying_runs_the_probes_again() -> None:
+    sim = Simulator(spec_with())
+    sim.reconcile()  # Deploying; the child is available at once
+    asked = decide(sim.observe())  # Verifying: asks for probes; the operator dies here
+    assert asked.status.phase is not None and asked.status.phase.value == "Verifying"
+    sim.status = asked.status
+    again = decide(sim.observe())  # a restarted operator's first look
+    assert again.status.phase is not None and again.status.phase.value == "Verifying"
+    assert again.run_probes is not None and again.run_probes.purpose == "verification"
+    assert again.status.verification == asked.status.verification
+
+
+def test_verification_status_is_bound_to_the_release_digest() -> None:
+    sim = Simulator(spec_with())
+    live(sim)
+    assert sim.status.verification is not None
+    assert sim.status.verification.digest == spec_digest(sim.spec)
+    assert [p.name for p in sim.status.verification.probes] == ["ready", "golden"]
