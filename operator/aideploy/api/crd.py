@@ -1,7 +1,8 @@
-"""The AIDeployment CRD's structural schema, built from the same constants as the pydantic
-models so that the two cannot drift apart silently. `make crds` writes crds/ from this; a
-test fails when the committed file differs, and another feeds the same manifests to the
-apiserver and to the models.
+"""The CRDs' structural schemas (AIDeployment, AIDeploymentRecord), built from the same
+constants as the pydantic models and the record logic so that they cannot drift apart
+silently. `make crds` writes both, as two documents of crds/aideployment.yaml; a test fails
+when the committed file differs, and another feeds the same manifests to the apiserver and
+to the models.
 """
 
 from __future__ import annotations
@@ -11,7 +12,17 @@ from typing import Any
 
 import yaml
 
-from aideploy.api.constants import CHECKLIST_ITEMS, GROUP, KIND, PLURAL, VERSION, RiskLevel, Role
+from aideploy.api.constants import (
+    CHECKLIST_ITEMS,
+    GROUP,
+    KIND,
+    PLURAL,
+    RECORD_KIND,
+    RECORD_PLURAL,
+    VERSION,
+    RiskLevel,
+    Role,
+)
 from aideploy.api.durations import DURATION_PATTERN
 from aideploy.api.spec import (
     CRON_PATTERN,
@@ -22,6 +33,12 @@ from aideploy.api.spec import (
     ChangeType,
     Environment,
     Result,
+)
+from aideploy.records.types import (
+    HASH_PATTERN,
+    PREVIOUS_HASH_PATTERN,
+    RECORD_IDS,
+    RecordType,
 )
 
 Schema = dict[str, Any]
@@ -241,60 +258,137 @@ def spec_schema() -> Schema:
     )
 
 
-def aideployment_crd() -> dict[str, Any]:
-    columns = [
-        ("Model", ".spec.model.name"),
-        ("Version", ".spec.model.version"),
-        ("Risk", ".spec.riskLevel"),
-        ("Phase", ".status.phase"),
-        ("Decision", ".status.decision"),
-    ]
+def _crd(
+    kind: str,
+    plural: str,
+    short_name: str,
+    columns: list[Schema],
+    properties: Schema,
+    status: bool,
+) -> dict[str, Any]:
+    """A namespaced v1 CRD of the aideploy.io group with one served, stored version."""
+    version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
+    if status:
+        version["subresources"] = {"status": {}}
+    version["additionalPrinterColumns"] = columns
+    version["schema"] = {
+        "openAPIV3Schema": _obj(
+            {"apiVersion": _str(), "kind": _str(), "metadata": {"type": "object"}, **properties},
+            ["spec"],
+        )
+    }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "metadata": {"name": f"{plural}.{GROUP}"},
         "spec": {
             "group": GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": KIND,
-                "plural": PLURAL,
-                "singular": KIND.lower(),
-                "listKind": f"{KIND}List",
-                "shortNames": ["aid"],
+                "kind": kind,
+                "plural": plural,
+                "singular": kind.lower(),
+                "listKind": f"{kind}List",
+                "shortNames": [short_name],
                 "categories": ["aideploy"],
             },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        *({"name": n, "type": "string", "jsonPath": p} for n, p in columns),
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                    ],
-                    "schema": {
-                        "openAPIV3Schema": _obj(
-                            {
-                                "apiVersion": _str(),
-                                "kind": _str(),
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema(),
-                                "status": _FREE_OBJECT,
-                            },
-                            ["spec"],
-                        )
-                    },
-                }
-            ],
+            "versions": [version],
         },
     }
 
 
+def _column(name: str, path: str, type_: str = "string") -> Schema:
+    return {"name": name, "type": type_, "jsonPath": path}
+
+
+def aideployment_crd() -> dict[str, Any]:
+    columns = [
+        _column("Model", ".spec.model.name"),
+        _column("Version", ".spec.model.version"),
+        _column("Risk", ".spec.riskLevel"),
+        _column("Phase", ".status.phase"),
+        _column("Decision", ".status.decision"),
+        _column("Age", ".metadata.creationTimestamp", "date"),
+    ]
+    properties = {"spec": spec_schema(), "status": _FREE_OBJECT}
+    return _crd(KIND, PLURAL, "aid", columns, properties, status=True)
+
+
+def record_spec_schema() -> Schema:
+    def time() -> Schema:
+        return {"type": "string", "format": "date-time", "description": "RFC 3339 time, UTC"}
+
+    return _obj(
+        {
+            "recordId": _str(enum=list(RECORD_IDS.values())),
+            "type": _str(enum=[t.value for t in RecordType]),
+            "deployment": _obj(
+                {
+                    "name": _str(min_length=1, max_length=253),
+                    "uid": _str(min_length=1),
+                    "generation": _int(1),
+                    "specDigest": _str(HASH_PATTERN),
+                },
+                ["name", "uid", "generation", "specDigest"],
+                description="The AIDeployment this record documents (not an owner: records "
+                "outlive it).",
+            ),
+            "sequence": _int(1),
+            "createdAt": time(),
+            "retainUntil": time(),
+            "content": {**_FREE_OBJECT, "description": "What the record says; by type."},
+            # nullable only so that "" (the first record's link) passes: the apiserver's
+            # OpenAPI validator takes a string's zero value for null otherwise.
+            "previousHash": {
+                **_str(
+                    PREVIOUS_HASH_PATTERN,
+                    description="hash of the previous record of the same AIDeployment; empty "
+                    "for the first",
+                ),
+                "nullable": True,
+            },
+            "hash": _str(
+                HASH_PATTERN,
+                description="sha256 of the canonical JSON of every other field of this spec",
+            ),
+        },
+        [
+            "recordId",
+            "type",
+            "deployment",
+            "sequence",
+            "createdAt",
+            "retainUntil",
+            "content",
+            "previousHash",
+            "hash",
+        ],
+        description="Immutable once written (by convention: Kubernetes 1.20 has no CEL "
+        "transition rules; the admission webhook enforces it). Any edit is detected by "
+        "`kubectl aideploy verify`.",
+    )
+
+
+def aideploymentrecord_crd() -> dict[str, Any]:
+    """Records have no status: everything they say is written once, in the spec."""
+    columns = [
+        _column("Deployment", ".spec.deployment.name"),
+        _column("Type", ".spec.type"),
+        _column("Record", ".spec.recordId"),
+        _column("Sequence", ".spec.sequence", "integer"),
+        _column("Created", ".spec.createdAt", "date"),
+    ]
+    properties = {"spec": record_spec_schema()}
+    return _crd(RECORD_KIND, RECORD_PLURAL, "aidr", columns, properties, status=False)
+
+
 def render() -> str:
+    """Both CRDs, as two YAML documents of one file (crds/aideployment.yaml)."""
     header = "# Generated by `make crds` from aideploy/api/crd.py; do not edit by hand.\n"
-    return header + yaml.safe_dump(aideployment_crd(), sort_keys=False, width=100)
+    documents = [aideployment_crd(), aideploymentrecord_crd()]
+    return header + "---\n".join(
+        yaml.safe_dump(doc, sort_keys=False, width=100) for doc in documents
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The kubectl plugin (`kubectl aideploy ...`): the people's side of the procedure."""

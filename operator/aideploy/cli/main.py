@@ -1,0 +1,143 @@
+"""`kubectl aideploy`: approve, inspect and audit AIDeployments.
+
+Installed as the console script `kubectl-aideploy`, so kubectl finds it as a plugin; also
+`python -m aideploy.cli`. Exit status: 0 done, 1 failed (or a broken record chain), 2 the
+command line was wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from aideploy.api.constants import CHECKLIST_ITEMS, Role
+from aideploy.cli import actions, views
+from aideploy.cli.session import CliError, Session
+
+PROG = "kubectl aideploy"
+
+
+def _connection_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """-n and --kubeconfig, accepted before or after the command, as kubectl does."""
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        default=default,
+        help="namespace (default: the kubeconfig context's, else 'default')",
+    )
+    parser.add_argument(
+        "--kubeconfig", default=default, help="kubeconfig file (default: $KUBECONFIG)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Approve, inspect and audit AIDeployments (PROC-AI-DEPLOY-001)."
+    )
+    _connection_options(parser, None)
+    common = argparse.ArgumentParser(add_help=False)
+    _connection_options(common, argparse.SUPPRESS)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], help=help_text, description=help_text)
+
+    status = command("status", "phase, decision, what the gate waits for, probes, releases")
+    status.add_argument("name", metavar="NAME")
+    status.add_argument("-o", "--output", choices=["text", "json"], default="text")
+
+    approve = command("approve", "approve the current spec in a role")
+    approve.add_argument("name", metavar="NAME")
+    approve.add_argument(
+        "--role", required=True, help="one of: " + ", ".join(r.value for r in Role)
+    )
+    approve.add_argument("--comment", default="", help="why, or what was reviewed")
+    approve.add_argument(
+        "--digest",
+        help="the spec digest you reviewed: refuse if the spec has changed since",
+    )
+    approve.add_argument("--by", help="who approves (default: the kubeconfig's user)")
+
+    check = command("check", "record a CHK-AI-DEPLOY-001 checklist item")
+    check.add_argument("name", metavar="NAME")
+    check.add_argument(
+        "item", metavar="ITEM", help="e.g. 2.1; one of " + ", ".join(CHECKLIST_ITEMS)
+    )
+    evidence = check.add_mutually_exclusive_group(required=True)
+    evidence.add_argument("--evidence", help="where the evidence is (URL, ticket, document)")
+    evidence.add_argument("--na", metavar="REASON", help="not applicable, and why")
+
+    go_live = command("go-live", "decide on an AMBER verification")
+    go_live.add_argument("name", metavar="NAME")
+    go_live.add_argument("decision", choices=["proceed", "rollback"])
+
+    rollback = command("rollback", "roll back to the last good release")
+    rollback.add_argument("name", metavar="NAME")
+    rollback.add_argument("--reason", required=True, help="why (kept in the rollback record)")
+
+    history = command("history", "the records of an AIDeployment")
+    history.add_argument("name", metavar="NAME")
+    history.add_argument("-o", "--output", choices=["text", "json"], default="text")
+
+    verify = command("verify", "recompute the record hash chains; exit 1 on any break")
+    verify.add_argument("name", metavar="NAME", nargs="?")
+
+    digest = command("digest", "the spec digest of a manifest, as the operator computes it")
+    digest.add_argument("-f", "--filename", required=True, help="manifest file, or - for stdin")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "digest":
+        return actions.digest(args.filename)
+    # Refuse a wrong command line before connecting: the answer does not depend on the cluster.
+    if args.command == "approve":
+        actions.check_role(args.role)
+        if args.digest is not None:
+            actions.check_digest_syntax(args.digest)
+    if args.command == "check":
+        actions.check_item(args.item)
+    session = Session(kubeconfig=args.kubeconfig, namespace=args.namespace)
+    try:
+        return _dispatch(session, args)
+    finally:
+        session.close()
+
+
+def _dispatch(session: Session, args: argparse.Namespace) -> int:
+    name: str = args.name
+    if args.command == "status":
+        return views.status(session, name, args.output)
+    if args.command == "approve":
+        return actions.approve(session, name, args.role, args.comment, args.digest, args.by)
+    if args.command == "check":
+        return actions.check(session, name, args.item, args.evidence, args.na)
+    if args.command == "go-live":
+        return actions.go_live(session, name, args.decision)
+    if args.command == "rollback":
+        return actions.rollback(session, name, args.reason)
+    if args.command == "history":
+        return views.history(session, name, args.output)
+    if args.command == "verify":
+        return views.verify(session, args.name)
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse: --help (0) or a usage error (2)
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        return _run(args)
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,331 @@
+"""The commands that read: status, history, verify.
+
+Text output is for a person at a terminal (aligned, colour only on a TTY); `-o json` is for
+scripts and stays stable. Nothing here trusts the status for what can be recomputed: the
+spec digest is computed from the stored spec, the record chain from the records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aideploy.api.digest import short_digest, spec_digest
+from aideploy.cli.session import CliError, Session
+from aideploy.records.verify import deployment_uid, verify_chain, verify_chains
+
+READ_HINT = "reading needs RBAC permission to get and list aideployments.aideploy.io"
+RECORDS_HINT = "auditing needs RBAC permission to list aideploymentrecords.aideploy.io"
+_COLOURS = {"GREEN": "32", "AMBER": "33", "RED": "31", "True": "32", "False": "31"}
+
+
+def _colour() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _paint(text: str) -> str:
+    code = _COLOURS.get(text)
+    return f"\033[{code}m{text}\033[0m" if code and _colour() else text
+
+
+def _text(value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "") -> list[str]:
+    """Columns aligned on the widest cell; the last column is never padded. Colour is
+    applied after alignment so that escape codes do not skew the widths."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = []
+    for row in [headers, *rows]:
+        cells = [str(c).ljust(widths[i]) if i < len(row) - 1 else str(c) for i, c in enumerate(row)]
+        if row is not headers:
+            cells = [_paint(c.rstrip()) + c[len(c.rstrip()) :] for c in cells]
+        lines.append((indent + "  ".join(cells)).rstrip())
+    return lines
+
+
+def _release(release: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not release:
+        return None
+    return {k: v for k, v in release.items() if k not in ("template", "serving")}
+
+
+def status_summary(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What `status -o json` prints: the status as a person needs it, plus the digest
+    recomputed from the stored spec (what approvals must name)."""
+    metadata = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    model = spec.get("model") or {}
+    current = spec_digest(spec)
+    verification = status.get("verification") or {}
+    return {
+        "name": metadata.get("name"),
+        "namespace": metadata.get("namespace"),
+        "model": {"name": model.get("name"), "version": model.get("version")},
+        "riskLevel": spec.get("riskLevel"),
+        "environment": spec.get("environment"),
+        "changeType": status.get("changeType") or spec.get("changeType"),
+        "generation": metadata.get("generation"),
+        "observedGeneration": status.get("observedGeneration"),
+        "specDigest": current,
+        "statusUpToDate": status.get("specDigest") == current
+        and status.get("observedGeneration") == metadata.get("generation"),
+        "phase": status.get("phase"),
+        "phaseTransitionTime": status.get("phaseTransitionTime"),
+        "decision": status.get("decision"),
+        "message": status.get("message"),
+        "gate": status.get("gate") or {},
+        "approvals": status.get("approvals") or [],
+        "verification": {k: v for k, v in verification.items() if k != "probes"},
+        "probes": verification.get("probes") or [],
+        "monitoring": status.get("monitoring"),
+        "rollback": status.get("rollback"),
+        "currentRelease": _release(status.get("currentRelease")),
+        "lastGoodRelease": _release(status.get("lastGoodRelease")),
+        "conditions": status.get("conditions") or [],
+        "latestRecord": status.get("latestRecord"),
+    }
+
+
+def _fields(rows: Sequence[tuple[str, Any]], indent: str = "") -> list[str]:
+    """`Label:  value` lines, values aligned; an empty label continues the row above."""
+    width = max(len(label) for label, _ in rows) + 1
+    return [
+        f"{indent}{(label + ':') if label else '':<{width}}  {_paint(_text(value))}"
+        for label, value in rows
+    ]
+
+
+def _probe_rows(probes: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    return [
+        [_text(p.get(k)) for k in ("name", "kind", "result", "value", "at", "message")]
+        for p in probes
+    ]
+
+
+def _gate_lines(gate: Mapping[str, Any]) -> list[str]:
+    invalid = list(gate.get("invalidChecklist") or []) or [None]
+    rows: list[tuple[str, Any]] = [
+        ("Missing approvals", gate.get("missingApprovals")),
+        ("Stale approvals", gate.get("staleApprovals")),
+        ("Missing checklist", gate.get("missingChecklist")),
+        *(("Invalid checklist" if i == 0 else "", p) for i, p in enumerate(invalid)),
+        ("Missing compliance", gate.get("missingCompliance")),
+        *(("Compliance problem", p) for p in gate.get("complianceProblems") or []),
+        ("Promotion", gate.get("promotion")),
+        ("Window", gate.get("window")),
+        ("Blocked by", gate.get("blockedBy")),
+    ]
+    return _fields(rows, "  ")
+
+
+def _release_line(release: Mapping[str, Any] | None) -> str:
+    if not release:
+        return "-"
+    at = release.get("deployedAt")
+    return f"{release.get('version')}  {release.get('digest')}" + (f"  deployed {at}" if at else "")
+
+
+def render_status(summary: Mapping[str, Any]) -> list[str]:
+    model = summary["model"]
+    since = summary.get("phaseTransitionTime")
+    phase = summary.get("phase") or "- (the operator has not processed this object yet)"
+    lines = _fields(
+        [
+            ("Name", f"{summary['name']}  (namespace {summary['namespace']})"),
+            (
+                "Model",
+                f"{model['name']} {model['version']}  ({summary['riskLevel']} risk, "
+                f"{summary.get('environment') or 'production'}"
+                + (f", {summary['changeType']} change" if summary.get("changeType") else "")
+                + ")",
+            ),
+            ("Phase", f"{phase}" + (f"  since {since}" if since else "")),
+            ("Decision", summary.get("decision")),
+            ("Spec digest", summary["specDigest"]),
+            ("Message", summary.get("message")),
+        ]
+    )
+    if not summary["statusUpToDate"] and summary.get("phase"):
+        lines.append(
+            "  (status describes an older spec: the operator has not processed the current one yet)"
+        )
+    lines += ["", "Gate:", *_gate_lines(summary["gate"])]
+    if summary["approvals"]:
+        rows = [
+            [
+                a.get("role", ""),
+                a.get("by", ""),
+                short_digest(str(a.get("digest", ""))),
+                "yes" if a.get("valid") else "no (stale)",
+                _text(a.get("comment")),
+            ]
+            for a in summary["approvals"]
+        ]
+        lines += [
+            "",
+            "Approvals:",
+            *table(["ROLE", "BY", "DIGEST", "VALID", "COMMENT"], rows, "  "),
+        ]
+    headers = ["NAME", "KIND", "RESULT", "VALUE", "AT", "MESSAGE"]
+    if summary["probes"]:
+        lines += ["", "Probes:", *table(headers, _probe_rows(summary["probes"]), "  ")]
+    signals = (summary.get("monitoring") or {}).get("signals") or []
+    if signals:
+        lines += ["", "Monitoring signals:", *table(headers, _probe_rows(signals), "  ")]
+    lines += [
+        "",
+        "Releases:",
+        *_fields(
+            [
+                ("Current", _release_line(summary.get("currentRelease"))),
+                ("Last good", _release_line(summary.get("lastGoodRelease"))),
+            ],
+            "  ",
+        ),
+    ]
+    rollback = summary.get("rollback")
+    if rollback:
+        lines += [
+            "",
+            "Rollback:",
+            *_fields([(k, v) for k, v in rollback.items() if k != "verification"], "  "),
+        ]
+    if summary["conditions"]:
+        rows = [
+            [_text(c.get(k)) for k in ("type", "status", "reason", "lastTransitionTime", "message")]
+            for c in summary["conditions"]
+        ]
+        lines += [
+            "",
+            "Conditions:",
+            *table(["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"], rows, "  "),
+        ]
+    latest = summary.get("latestRecord")
+    if latest:
+        lines += ["", f"Latest record: {latest.get('name')} (sequence {latest.get('sequence')})"]
+    return lines
+
+
+def status(session: Session, name: str, output: str) -> int:
+    summary = status_summary(session.get_deployment(name, READ_HINT))
+    if output == "json":
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        print("\n".join(render_status(summary)))
+    return 0
+
+
+def _hash_prefix(value: Any) -> str:
+    text = str(value or "")
+    return short_digest(text) if text else "-"
+
+
+def _by_uid(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(deployment_uid(record), []).append(record)
+    return groups
+
+
+def history(session: Session, name: str, output: str) -> int:
+    records = session.records(name, RECORDS_HINT)
+    if not records:
+        if session.find_deployment(name, READ_HINT) is None:
+            raise CliError(
+                f"aideployment {name} not found in namespace {session.namespace}, and no "
+                "records of it: check the name and the namespace (-n)"
+            )
+        print(f"aideployment {name} has no records yet")
+        return 0
+    if output == "json":
+        print(json.dumps([r.get("spec") for r in records], indent=2, sort_keys=True))
+        return 0
+    headers = ["SEQ", "RECORD", "TYPE", "GEN", "CREATED", "HASH", "PREVIOUS", "NAME"]
+    groups = _by_uid(records)
+    for index, (uid, group) in enumerate(groups.items()):
+        if len(groups) > 1:
+            print(("" if index == 0 else "\n") + f"aideployment {name}, uid {uid}:")
+        rows = []
+        for record in group:
+            spec = record.get("spec") or {}
+            rows.append(
+                [
+                    _text(spec.get("sequence")),
+                    _text(spec.get("recordId")),
+                    _text(spec.get("type")),
+                    _text((spec.get("deployment") or {}).get("generation")),
+                    _text(spec.get("createdAt")),
+                    _hash_prefix(spec.get("hash")),
+                    _hash_prefix(spec.get("previousHash")),
+                    str(record["metadata"]["name"]),
+                ]
+            )
+        print("\n".join(table(headers, rows)))
+    return 0
+
+
+def verify(session: Session, name: str | None) -> int:
+    """Exit 0 when every chain is intact, 1 on any break (each printed with its record)."""
+    records = session.records(name, RECORDS_HINT)
+    if name is not None:
+        found = session.find_deployment(name, READ_HINT)
+        deployments = [found] if found is not None else []
+        if not records and not deployments:
+            raise CliError(
+                f"aideployment {name} not found in namespace {session.namespace}, and no "
+                "records of it: check the name and the namespace (-n)"
+            )
+    else:
+        deployments = session.list_deployments(READ_HINT)
+    latest: dict[str, Mapping[str, Any]] = {}
+    names: dict[str, str] = {}
+    for obj in deployments:
+        uid = str(obj["metadata"]["uid"])
+        names[uid] = str(obj["metadata"]["name"])
+        head = (obj.get("status") or {}).get("latestRecord")
+        if isinstance(head, Mapping):
+            latest[uid] = head
+    chains = verify_chains(records, latest)
+    for uid, head in latest.items():
+        if uid not in chains:
+            chains[uid] = verify_chain([], head)
+    groups = _by_uid(records)
+    total = 0
+    for uid, breaks in chains.items():
+        group = groups.get(uid, [])
+        label = names.get(uid) or next(
+            (str(((r.get("spec") or {}).get("deployment") or {}).get("name")) for r in group), "?"
+        )
+        gone = "" if uid in names else ", AIDeployment deleted"
+        count = f"{len(group)} record{'s' if len(group) != 1 else ''}"
+        state = (
+            "chain intact"
+            if not breaks
+            else f"{len(breaks)} break{'s' if len(breaks) != 1 else ''}"
+        )
+        print(f"{label} (uid {uid[:8] or '?'}{gone}): {count}, {state}")
+        for chain_break in breaks:
+            print(f"  {chain_break.kind.value:<12} {chain_break.record}: {chain_break.message}")
+        total += len(breaks)
+    if not chains:
+        print(f"no records in namespace {session.namespace}")
+    if total:
+        print(
+            f"error: {total} break{'s' if total != 1 else ''} in the record chain: these "
+            "records cannot be relied on as evidence until the break is explained",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -1,0 +1,93 @@
+"""Writing and listing AIDeploymentRecords (blocking; run in threads).
+
+Writing is exactly once per event: the record's name is deterministic, so a second write
+of the same event (after a restart, or a retry) meets AlreadyExists and gets the first
+record back. The caller continues from the returned record's hash, never from the one it
+computed, because the stored record is the evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aideploy.api.constants import GROUP, LABEL_DEPLOYMENT, RECORD_PLURAL, VERSION
+from aideploy.kube.rest import ApiError, Rest
+from aideploy.records.chain import label_value
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 500
+
+
+def record_collection(namespace: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{RECORD_PLURAL}"
+
+
+def write_record(rest: Rest, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Create the record; if a record of that name exists already, return it unchanged.
+
+    Never updates an existing record: records are immutable evidence.
+    """
+    metadata = manifest["metadata"]
+    collection = record_collection(metadata["namespace"])
+    try:
+        created = rest.request("POST", collection, body=dict(manifest))
+    except ApiError as error:
+        if error.status != 409:
+            raise
+        existing = rest.request("GET", f"{collection}/{metadata['name']}")
+        if existing is None:
+            raise  # AlreadyExists, then gone: someone deletes records; do not paper over it
+        existing_hash = (existing.get("spec") or {}).get("hash")
+        if existing_hash != manifest["spec"]["hash"]:
+            logger.info(
+                "record %s was written before (hash %s); keeping it",
+                metadata["name"],
+                existing_hash,
+            )
+        return existing
+    assert created is not None
+    return created
+
+
+def list_records(
+    rest: Rest,
+    namespace: str,
+    deployment_name: str | None = None,
+    uid: str | None = None,
+    *,
+    use_labels: bool = True,
+) -> list[dict[str, Any]]:
+    """The records in `namespace`, optionally of one AIDeployment (by name and/or uid),
+    sorted by sequence.
+
+    Filtering is done on `spec.deployment`, which the hash covers; the label only narrows
+    the list the apiserver sends. Pass `use_labels=False` when auditing, so that a record
+    whose label was changed is still found (and checked).
+    """
+    query: list[tuple[str, str]] = [("limit", str(PAGE_SIZE))]
+    if deployment_name is not None and use_labels:
+        query.append(("labelSelector", f"{LABEL_DEPLOYMENT}={label_value(deployment_name)}"))
+    items: list[dict[str, Any]] = []
+    continue_token = ""
+    while True:
+        page_query = query + ([("continue", continue_token)] if continue_token else [])
+        page = rest.request("GET", record_collection(namespace), query=page_query) or {}
+        items.extend(page.get("items") or [])
+        continue_token = (page.get("metadata") or {}).get("continue") or ""
+        if not continue_token:
+            break
+
+    def wanted(record: dict[str, Any]) -> bool:
+        deployment = (record.get("spec") or {}).get("deployment") or {}
+        if deployment_name is not None and deployment.get("name") != deployment_name:
+            return False
+        return uid is None or deployment.get("uid") == uid
+
+    def order(record: dict[str, Any]) -> tuple[int, str]:
+        sequence = (record.get("spec") or {}).get("sequence")
+        return (sequence if isinstance(sequence, int) else 0, record["metadata"]["name"])
+
+    return sorted(filter(wanted, items), key=order)
