@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import random
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,6 +59,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="DNS domain of Services, for the probes' default URL (env AIDEPLOY_CLUSTER_DOMAIN)",
     )
     parser.add_argument(
+        "--record-retention-days",
+        type=int,
+        default=defaults.record_retention_days,
+        help="how long records are to be kept (retainUntil); default 3653, ten years "
+        "(env AIDEPLOY_RECORD_RETENTION_DAYS)",
+    )
+    parser.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="kopf peering priority: the live replica with the highest works, the others "
+        "stand by; default with --peering: the oldest process wins (equal priorities would "
+        "pause every replica)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=defaults.metrics_port,
+        help="serve Prometheus metrics on this port at /metrics (env AIDEPLOY_METRICS_PORT); "
+        "default: off",
+    )
+    parser.add_argument(
         "--install-crds",
         metavar="DIR",
         default=None,
@@ -88,16 +112,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             namespaces=list(args.namespace),
             probe_base_url=args.probe_base_url,
             cluster_domain=args.cluster_domain,
+            record_retention_days=args.record_retention_days,
+            metrics_port=args.metrics_port,
         )
     )
     import aideploy.handlers  # noqa: F401  (registers the handlers)
 
+    priority = args.priority
+    if priority is None and args.peering is not None:
+        # Oldest wins: a newly started replica never outranks the active one.
+        started_ms = time.time_ns() // 1_000_000
+        priority = -(started_ms * 1000 + random.SystemRandom().randint(0, 999))
     kopf.run(
         clusterwide=not args.namespace,
         namespaces=list(args.namespace),
         standalone=args.peering is None,
         peering_name=args.peering,
         liveness_endpoint=args.liveness,
+        priority=priority,
     )
     return 0
 

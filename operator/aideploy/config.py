@@ -13,6 +13,7 @@ class OperatorConfig:
     probe_base_url: str | None = None
     cluster_domain: str = "cluster.local"
     metrics_port: int | None = None
+    record_retention_days: int = 3653
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -21,6 +22,7 @@ class OperatorConfig:
             probe_base_url=os.environ.get("AIDEPLOY_PROBE_BASE_URL") or None,
             cluster_domain=os.environ.get("AIDEPLOY_CLUSTER_DOMAIN", "cluster.local"),
             metrics_port=int(port) if port else None,
+            record_retention_days=int(os.environ.get("AIDEPLOY_RECORD_RETENTION_DAYS", "3653")),
         )
 
 

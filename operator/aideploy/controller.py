@@ -22,6 +22,9 @@ Reconcile = Callable[[ObjectKey], Awaitable[timedelta | None]]
 
 INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 300.0
+# Every object is reconciled at least this often: kopf does not re-list after a watch
+# reconnects, and the "not reconciling" alert needs a steady beat.
+RESYNC_PERIOD = 300.0
 
 
 @dataclass
@@ -32,8 +35,9 @@ class _Worker:
 
 
 class Controller:
-    def __init__(self, reconcile: Reconcile) -> None:
+    def __init__(self, reconcile: Reconcile, on_error: Callable[[], None] | None = None) -> None:
         self._reconcile = reconcile
+        self._on_error = on_error
         self._workers: dict[ObjectKey, _Worker] = {}
 
     def trigger(self, key: ObjectKey) -> None:
@@ -83,11 +87,17 @@ class Controller:
                 raise
             except Exception:
                 logger.exception("reconcile failed; retrying", extra={"object": "/".join(key)})
+                if self._on_error is not None:
+                    self._on_error()
                 delay = backoff
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             backoff = INITIAL_BACKOFF
-            delay = None if requeue is None else max(requeue.total_seconds(), 0.0)
+            delay = (
+                RESYNC_PERIOD
+                if requeue is None
+                else min(max(requeue.total_seconds(), 0.0), RESYNC_PERIOD)
+            )
 
 
 class PromotionIndex:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import kopf
@@ -20,6 +21,7 @@ from aideploy.controller import Controller, PromotionIndex
 from aideploy.kube.client import make_api_client
 from aideploy.kube.resources import Resources
 from aideploy.kube.rest import Rest
+from aideploy.metrics import Metrics
 from aideploy.reconciler import Reconciler, ReconcilerSettings
 
 logger = logging.getLogger(__name__)
@@ -38,13 +40,21 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.enabled = False
     settings.posting.level = logging.WARNING
     config = current()
+    metrics = Metrics()
+    if config.metrics_port is not None:
+        metrics.serve(config.metrics_port)
+        logger.info("metrics served on port %d at /metrics", config.metrics_port)
+    memo["metrics"] = metrics
     reconciler = Reconciler(
         Resources(Rest(make_api_client())),
         ReconcilerSettings(
-            probe_base_url=config.probe_base_url, cluster_domain=config.cluster_domain
+            probe_base_url=config.probe_base_url,
+            cluster_domain=config.cluster_domain,
+            record_retention=timedelta(days=config.record_retention_days),
         ),
+        metrics=metrics,
     )
-    memo["controller"] = Controller(reconciler)
+    memo["controller"] = Controller(reconciler, on_error=lambda: metrics.record_reconcile("error"))
     memo["promotions"] = PromotionIndex()
     logger.info("aideploy operator started")
 
@@ -68,6 +78,7 @@ async def aideployment_changed(
     if event.get("type") == "DELETED":
         controller.forget(key)
         promotions.forget(key)
+        memo["metrics"].forget(key)
     else:
         controller.trigger(key)
         promotions.record(key, (spec.get("promotion") or {}).get("fromStaging"))

@@ -9,20 +9,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aideploy import failpoints
 from aideploy.api.constants import KIND
 from aideploy.api.spec import Probe
-from aideploy.api.status import AIDeploymentStatus, ProbeOutcome
+from aideploy.api.status import AIDeploymentStatus, ProbeOutcome, RecordRef
 from aideploy.controller import ObjectKey
 from aideploy.kube.resources import ConflictError, Resources
 from aideploy.logic.conditions import rfc3339
 from aideploy.logic.machine import decide
-from aideploy.logic.plan import Observation, Plan, ProbeRequest, ProbeRun
+from aideploy.logic.plan import Event, Observation, Plan, ProbeRequest, ProbeRun, parse_time
 from aideploy.logic.workload import Owner
+from aideploy.metrics import Metrics
 from aideploy.probes import ProbeResult, ProbeTarget, run_probes
+from aideploy.records import DEFAULT_RETENTION, DeploymentRef, build_record, find_record, next_link
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ class ReconcilerSettings:
 
     probe_base_url: str | None = None
     cluster_domain: str = "cluster.local"
+    record_retention: timedelta = DEFAULT_RETENTION
 
 
 class Reconciler:
@@ -50,8 +54,10 @@ class Reconciler:
         settings: ReconcilerSettings | None = None,
         clock: Callable[[], datetime] = utcnow,
         probe_runner: ProbeRunner = run_probes,
+        metrics: Metrics | None = None,
     ) -> None:
         self._resources = resources
+        self._metrics = metrics
         self._settings = settings or ReconcilerSettings()
         self._clock = clock
         self._run_probes = probe_runner
@@ -77,7 +83,11 @@ class Reconciler:
                 obj = await self._carry_out(obj, observation, plan)
         except ConflictError:
             logger.debug("status conflict, reconciling again", extra={"object": name})
+            if self._metrics is not None:
+                self._metrics.record_reconcile("conflict")
             return CONFLICT_RETRY
+        if self._metrics is not None:
+            self._metrics.record_reconcile("ok")
         return plan.requeue_after
 
     async def _staging(self, obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -114,15 +124,64 @@ class Reconciler:
         )
         for outcome in outcomes:
             logger.debug("probe %s: %s %s", outcome.name, outcome.result, outcome.message)
+            if self._metrics is not None:
+                self._metrics.record_probe_result(outcome.name, outcome.result)
         return ProbeRun(purpose=request.purpose, digest=request.digest, outcomes=outcomes)
+
+    async def _write_records(self, obs: Observation, plan: Plan) -> Plan:
+        """Write the plan's records (each exactly once, even across restarts: an event
+        already on record is found, not written again) and name the newest in status."""
+        owner = obs.owner
+        records = await asyncio.to_thread(
+            self._resources.list_records, owner.namespace, owner.name, owner.uid
+        )
+        for intent in plan.records:
+            if find_record(records, intent.type, intent.generation, intent.match) is not None:
+                continue
+            link = next_link(records)
+            manifest = build_record(
+                DeploymentRef(
+                    owner.namespace, owner.name, owner.uid, intent.generation, intent.digest
+                ),
+                intent.type,
+                sequence=link.sequence,
+                previous_hash=link.previous_hash,
+                content=intent.content,
+                created_at=obs.now,
+                retention=self._settings.record_retention,
+            )
+            written = await asyncio.to_thread(self._resources.write_record, manifest)
+            failpoints.hit(f"after-record:{intent.type.value}")
+            records.append(written)
+            spec = written["spec"]
+            event = Event(
+                "Normal",
+                "RecordWritten",
+                f"{spec['recordId']} ({spec['type']}) written as {written['metadata']['name']}, "
+                f"sequence {spec['sequence']}, hash {str(spec['hash'])[:19]}.",
+            )
+            plan = replace(plan, events=(*plan.events, event))
+        if records:
+            last = max(records, key=lambda r: int(r["spec"]["sequence"]))
+            latest = RecordRef(
+                name=last["metadata"]["name"],
+                sequence=int(last["spec"]["sequence"]),
+                hash=str(last["spec"]["hash"]),
+            )
+            plan = replace(plan, status=plan.status.model_copy(update={"latest_record": latest}))
+        return plan
 
     async def _carry_out(self, obj: dict[str, Any], obs: Observation, plan: Plan) -> dict[str, Any]:
         if plan.apply is not None:
             await asyncio.to_thread(self._resources.apply, plan.apply.service)
             await asyncio.to_thread(self._resources.apply, plan.apply.deployment)
+        if plan.records:
+            plan = await self._write_records(obs, plan)
         new_status = plan.status.to_wire()
         if new_status != obs.status.to_wire():
             obj = await asyncio.to_thread(self._resources.replace_status, obj, new_status)
+        if self._metrics is not None:
+            _observe_metrics(self._metrics, obs, plan)
         if plan.status.phase != obs.status.phase:
             logger.info(
                 "%s/%s: %s -> %s: %s",
@@ -141,6 +200,45 @@ class Reconciler:
                 self._resources.remove_annotations, obj, plan.remove_annotations
             )
         return obj
+
+
+ROLLBACK_METRIC_REASONS = {
+    "ProbesRed": "probe",
+    "SignalRed": "signal",
+    "ProgressDeadlineExceeded": "deadline",
+    "VerificationTimeout": "deadline",
+    "ManualRollback": "manual",
+    "AmberRollback": "amber",
+}
+
+
+def _observe_metrics(metrics: Metrics, obs: Observation, plan: Plan) -> None:
+    """Gauges from the state just written; counters only for a phase that changed."""
+    old, new = obs.status, plan.status
+    key = (obs.owner.namespace, obs.owner.name)
+    if new.phase is None:
+        return
+    metrics.set_object_state(
+        key,
+        new.phase.value,
+        list(new.gate.blocked_by) if new.gate is not None else [],
+        decision=new.decision,
+        since=parse_time(new.phase_transition_time) if new.phase_transition_time else None,
+    )
+    rollback = new.rollback
+    release = new.current_release
+    metrics.record_transition(
+        key,
+        old.phase.value if old.phase else None,
+        new.phase.value,
+        at=obs.now,
+        phase_entered_at=(
+            parse_time(old.phase_transition_time) if old.phase_transition_time else None
+        ),
+        approved_at=parse_time(release.deployed_at) if release and release.deployed_at else None,
+        red_at=parse_time(rollback.red_at) if rollback else None,
+        rollback_reason=ROLLBACK_METRIC_REASONS.get(rollback.trigger) if rollback else None,
+    )
 
 
 def observe(

@@ -121,6 +121,15 @@ class RollbackStatus(StatusModel):
     restored_decision: Literal["GREEN", "AMBER", "RED"] | None = None
 
 
+class RecordRef(StatusModel):
+    """The newest procedure record of this object: what `kubectl aideploy verify` needs to
+    notice that the last record of a chain was deleted."""
+
+    name: str
+    sequence: int
+    hash: str
+
+
 class AIDeploymentStatus(StatusModel):
     observed_generation: int | None = None
     change_type: str | None = None
@@ -136,6 +145,7 @@ class AIDeploymentStatus(StatusModel):
     verification: VerificationStatus | None = None
     monitoring: MonitoringStatus | None = None
     rollback: RollbackStatus | None = None
+    latest_record: RecordRef | None = None
     conditions: list[Condition] = []
 
     def condition(self, type_: str) -> Condition | None:

@@ -9,6 +9,7 @@ from typing import Any
 from aideploy.api.constants import FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION
 from aideploy.kube.rest import ApiError, Rest
 from aideploy.logic.conditions import rfc3339
+from aideploy.records.store import list_records, write_record
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,12 @@ def object_path(kind: str, namespace: str, name: str) -> str:
 class Resources:
     def __init__(self, rest: Rest) -> None:
         self._rest = rest
+
+    def list_records(self, namespace: str, name: str, uid: str) -> list[dict[str, Any]]:
+        return list_records(self._rest, namespace, name, uid)
+
+    def write_record(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        return write_record(self._rest, manifest)
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self._rest.request("GET", object_path(kind, namespace, name))

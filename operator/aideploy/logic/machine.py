@@ -33,6 +33,8 @@ from aideploy.logic.plan import Draft, Observation, Plan
 from aideploy.logic.promotion import promotion_problem
 from aideploy.logic.window import WindowState, window_gate, window_problem
 from aideploy.logic.workload import is_owned_by, workload_problems
+from aideploy.records.content import approval_content, plan_content
+from aideploy.records.types import RecordType
 
 # Re-exported for callers that only need the data types.
 __all__ = ["Observation", "Plan", "decide"]
@@ -272,6 +274,18 @@ def _start_rollout(draft: Draft, spec: AIDeploymentSpec) -> Plan:
         rollback=None,
     )
     draft.ensure_workload(spec.model.name, release, spec.replicas)
+    draft.record(
+        RecordType.PLAN,
+        release,
+        plan_content(spec, spec_digest=draft.digest, change_type=release.change_type),
+    )
+    draft.record(
+        RecordType.APPROVAL,
+        release,
+        approval_content(
+            spec, draft.obs.annotations, spec_digest=draft.digest, observed_at=draft.now
+        ),
+    )
     message = f"Rolling out version {spec.model.version} ({spec.replicas} replicas)."
     draft.condition(ConditionType.DEPLOYED, False, Reason.ROLLOUT_IN_PROGRESS, message)
     draft.condition(ConditionType.READY, False, Reason.ROLLOUT_IN_PROGRESS, message)

@@ -9,7 +9,7 @@ from aideploy.api.constants import ConditionType, Phase, Reason
 from aideploy.api.durations import parse_duration
 from aideploy.api.spec import AIDeploymentSpec, Result
 from aideploy.api.status import MonitoringStatus, Release
-from aideploy.logic import rollback
+from aideploy.logic import rollback, rollout
 from aideploy.logic.conditions import rfc3339
 from aideploy.logic.plan import Draft, Plan, parse_time
 from aideploy.logic.verdict import describe, probe_request, worst
@@ -60,8 +60,7 @@ def step(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
             f"({watch.checks} checks); it is the last good release."
         )
         draft.condition(ConditionType.READY, True, Reason.MONITORING_COMPLETE, message)
-        draft.updates["last_good_release"] = release
-        return draft.finish(Phase.SUCCEEDED, message)
+        return rollout.succeed(draft, release, message)
     next_check = parse_time(watch.next_check_at)
     request = probe_request(spec, release, "monitoring")
     if request is not None and draft.now >= next_check and run is None:

@@ -20,6 +20,7 @@ from aideploy.logic.workload import (
     build_deployment,
     build_service,
 )
+from aideploy.records.types import RecordType
 
 EventType = Literal["Normal", "Warning"]
 ProbePurpose = Literal["verification", "restore", "monitoring"]
@@ -71,6 +72,18 @@ class Event:
 
 
 @dataclass(frozen=True)
+class RecordIntent:
+    """A procedure record to write before the status that reports its step: `match` are
+    content keys that tell this event from others of the same type and generation."""
+
+    type: RecordType
+    generation: int
+    digest: str
+    content: dict[str, Any]
+    match: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Plan:
     status: AIDeploymentStatus
     apply: ApplyWorkload | None = None
@@ -78,6 +91,7 @@ class Plan:
     requeue_after: timedelta | None = None
     run_probes: ProbeRequest | None = None
     remove_annotations: tuple[str, ...] = ()
+    records: tuple[RecordIntent, ...] = ()
 
 
 def parse_time(text: str) -> datetime:
@@ -97,6 +111,7 @@ class Draft:
     run_probes: ProbeRequest | None = None
     remove_annotations: list[str] = field(default_factory=list)
     wake_at: list[datetime] = field(default_factory=list)
+    records: list[RecordIntent] = field(default_factory=list)
 
     @property
     def now(self) -> datetime:
@@ -124,6 +139,22 @@ class Draft:
 
     def event(self, type_: EventType, reason: Reason, message: str) -> None:
         self.events.append(Event(type_, reason.value, message))
+
+    def record(
+        self, type_: RecordType, release: Release, content: dict[str, Any], event: str = ""
+    ) -> None:
+        """Ask for a record of `release`; `event` tells apart records of one type that a
+        release can have more than one of (the verification decision, a go-live)."""
+        match = {"event": event} if event else {}
+        self.records.append(
+            RecordIntent(
+                type=type_,
+                generation=release.generation or self.obs.generation,
+                digest=release.digest,
+                content={**content, **match},
+                match=match,
+            )
+        )
 
     def wake(self, at: datetime) -> None:
         """Ask to be reconciled again at `at` (a deadline, a check, a window opening)."""
@@ -179,4 +210,5 @@ class Draft:
             requeue_after=requeue,
             run_probes=self.run_probes,
             remove_annotations=tuple(self.remove_annotations),
+            records=tuple(self.records),
         )

@@ -19,6 +19,8 @@ from aideploy.logic.conditions import rfc3339_ms
 from aideploy.logic.plan import Draft, Plan
 from aideploy.logic.verdict import probe_request, worst
 from aideploy.logic.workload import rollout_progress
+from aideploy.records.content import closure_content, rollback_content
+from aideploy.records.types import RecordType
 
 if TYPE_CHECKING:
     from aideploy.api.status import ProbeOutcome
@@ -151,7 +153,33 @@ def _rolled_back(draft: Draft, record: RollbackStatus, target: Release) -> Plan:
         message,
     )
     draft.condition(ConditionType.READY, False, Reason.ROLLED_BACK, message)
+    current = draft.status.current_release
+    if current is not None:
+        _record(draft, current, record, Phase.ROLLED_BACK, message)
     return draft.finish(Phase.ROLLED_BACK, message)
+
+
+def _record(
+    draft: Draft, release: Release, record: RollbackStatus, phase: Phase, message: str
+) -> None:
+    """REC-AI-DEPLOY-004 and the closure, written before the status says it is done."""
+    draft.record(RecordType.ROLLBACK, release, rollback_content(**record.model_dump()))
+    draft.record(
+        RecordType.CLOSURE,
+        release,
+        closure_content(
+            final_phase=phase.value,
+            decision=draft.updates.get("decision", draft.status.decision),
+            monitoring_started_at=None,
+            monitoring_ended_at=None,
+            summary=message,
+            release={
+                "version": release.version,
+                "digest": release.digest,
+                "generation": release.generation,
+            },
+        ),
+    )
 
 
 def settled(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:

@@ -27,6 +27,8 @@ from aideploy.logic.conditions import rfc3339
 from aideploy.logic.plan import Draft, Plan, parse_time
 from aideploy.logic.verdict import describe, probe_request, worst
 from aideploy.logic.workload import rollout_progress
+from aideploy.records.content import closure_content, deployment_log_content
+from aideploy.records.types import RecordType
 
 
 def verification_timeout(spec: AIDeploymentSpec) -> timedelta:
@@ -107,12 +109,28 @@ def _verify(
         return draft.finish(Phase.VERIFYING, message)
     result = worst(run.outcomes) or Result.GREEN
     draft.updates["decision"] = result.value
-    draft.updates["verification"] = verification.model_copy(
+    done = verification.model_copy(
         update={
             "completed_at": rfc3339(draft.now),
             "decision": result.value,
             "probes": list(run.outcomes),
         }
+    )
+    draft.updates["verification"] = done
+    draft.record(
+        RecordType.DEPLOYMENT_LOG,
+        release,
+        deployment_log_content(
+            steps=[
+                {"step": "rollout started", "at": release.deployed_at},
+                {"step": "verification started", "at": done.started_at},
+                {"step": "go-live decision", "at": done.completed_at, "detail": result.value},
+            ],
+            probes=list(run.outcomes),
+            decision=result.value,
+            release=_release_summary(release),
+        ),
+        event="verification",
     )
     return _decision(draft, spec, release, result, list(run.outcomes))
 
@@ -185,7 +203,34 @@ def go_live(draft: Draft, spec: AIDeploymentSpec, release: Release, why: str) ->
         return draft.finish(Phase.MONITORING, message)
     message = f"{why} Version {release.version} is live."
     draft.condition(ConditionType.READY, True, Reason.RELEASE_SERVING, message)
+    return succeed(draft, release, message)
+
+
+def _release_summary(release: Release) -> dict[str, object]:
+    return {
+        "version": release.version,
+        "digest": release.digest,
+        "generation": release.generation,
+        "deployedAt": release.deployed_at,
+    }
+
+
+def succeed(draft: Draft, release: Release, message: str) -> Plan:
+    """The release ends its rollout well: it becomes the last good one, and is closed."""
     draft.updates["last_good_release"] = release
+    watch = draft.updates.get("monitoring", draft.status.monitoring)
+    draft.record(
+        RecordType.CLOSURE,
+        release,
+        closure_content(
+            final_phase=Phase.SUCCEEDED.value,
+            decision=draft.updates.get("decision", draft.status.decision),
+            monitoring_started_at=watch.started_at if watch else None,
+            monitoring_ended_at=rfc3339(draft.now) if watch else None,
+            summary=message,
+            release=_release_summary(release),
+        ),
+    )
     return draft.finish(Phase.SUCCEEDED, message)
 
 
@@ -197,6 +242,23 @@ def held(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     if decision == GO_LIVE_PROCEED:
         draft.remove_annotations.append(GO_LIVE_ANNOTATION)
         message = f"Go-live of version {release.version} decided by annotation: proceed."
+        draft.record(
+            RecordType.DEPLOYMENT_LOG,
+            release,
+            deployment_log_content(
+                steps=[
+                    {
+                        "step": "go-live decision by annotation",
+                        "at": rfc3339(draft.now),
+                        "detail": "proceed",
+                    }
+                ],
+                probes=[],
+                decision=draft.status.decision,
+                release=_release_summary(release),
+            ),
+            event="go-live",
+        )
         draft.condition(ConditionType.VERIFIED, True, Reason.GO_LIVE_PROCEED, message)
         return go_live(draft, spec, release, message)
     if decision == GO_LIVE_ROLLBACK:

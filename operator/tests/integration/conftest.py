@@ -12,6 +12,7 @@ from aideploy.kube.crds import apply_crds
 from aideploy.kube.rest import Rest
 from tests.support.aid import CRDS_DIR
 from tests.support.cluster import ClusterHandle
+from tests.support.kubelet import SimulatedNode
 from tests.support.operator import OperatorProcess
 
 
@@ -23,6 +24,14 @@ def rest(kube_api: client.ApiClient) -> Rest:
 @pytest.fixture(scope="session")
 def crds(rest: Rest) -> list[str]:
     return apply_crds(rest, CRDS_DIR)
+
+
+@pytest.fixture
+def node(kube_api: client.ApiClient, namespace: str) -> Iterator[SimulatedNode]:
+    """A simulated node that, like a real one, takes a moment (0.5 s) to make a new
+    generation available, so a VersionedBackend has switched before probes run."""
+    with SimulatedNode(client.AppsV1Api(kube_api), namespace, delay=0.5) as simulated:
+        yield simulated
 
 
 @pytest.fixture

@@ -3,12 +3,16 @@ operator; `kubectl get aid` shows the printer columns the API promises."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from aideploy.kube.rest import Rest
 from tests.support import aid
 from tests.support.cluster import wait_for
+from tests.support.kubelet import SimulatedNode
 from tests.support.operator import OperatorProcess
+from tests.unit.factories import full_checklist
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +26,12 @@ EXPECTED = {
         "qa-lead",
         "governance-committee",
     ],
+    "verified-rollout.yaml": ["system-owner", "qa-lead", "deployment-manager"],
+    "production-window.yaml": ["system-owner", "qa-lead", "deployment-manager"],
+    "staging.yaml": ["system-owner", "qa-lead", "deployment-manager"],
 }
+# Applied on top of high-risk.yaml once that is live (see test_expedited_patch_example).
+UPDATES = ["expedited-patch.yaml"]
 
 
 def test_examples_directory_is_covered() -> None:
@@ -30,7 +39,7 @@ def test_examples_directory_is_covered() -> None:
         p.name
         for p in aid.EXAMPLES_DIR.glob("*.yaml")
         if aid.load_example(p.name).get("kind") == "AIDeployment"
-    ) == sorted(EXPECTED)
+    ) == sorted([*EXPECTED, *UPDATES])
 
 
 @pytest.mark.parametrize("file_name", sorted(EXPECTED))
@@ -63,3 +72,35 @@ def test_printer_columns(rest: Rest, namespace: str, operator: OperatorProcess) 
     assert names == ["Name", "Model", "Version", "Risk", "Phase", "Decision", "Age"]
     row = table["rows"][0]["cells"]
     assert row[:5] == ["fraud-scorer", "fraud-scorer", "2.4.0", "high", "AwaitingApproval"]
+
+
+def test_expedited_patch_example(
+    rest: Rest, namespace: str, operator: OperatorProcess, simulated_node: SimulatedNode
+) -> None:
+    base = aid.load_example("high-risk.yaml")
+    base["metadata"]["annotations"] = full_checklist()
+    aid.create(rest, namespace, base)
+    aid.approve_all(rest, namespace, "fraud-scorer", EXPECTED["high-risk.yaml"])
+    wait_for(
+        lambda: aid.status(rest, namespace, "fraud-scorer").get("phase") == "Succeeded",
+        message="2.4.0 to go live",
+    )
+    patch = aid.load_example("expedited-patch.yaml")
+    aid.merge_patch(rest, namespace, "fraud-scorer", {"spec": patch["spec"]})
+    aid.approve_all(rest, namespace, "fraud-scorer", EXPECTED["high-risk.yaml"])
+
+    def waiting_for_the_deployment_manager() -> dict[str, Any] | None:
+        status = aid.status(rest, namespace, "fraud-scorer")
+        gate = status.get("gate") or {}
+        return status if gate.get("missingApprovals") == ["deployment-manager"] else None
+
+    status = wait_for(waiting_for_the_deployment_manager, message="the expedite's extra role")
+    assert status["changeType"] == "patch"
+    aid.approve_all(rest, namespace, "fraud-scorer", ["deployment-manager"])
+    wait_for(
+        lambda: (
+            aid.status(rest, namespace, "fraud-scorer").get("currentRelease", {}).get("version")
+            == "2.4.1"
+        ),
+        message="the patch to roll out outside the window",
+    )

@@ -38,13 +38,6 @@ def model_server() -> Iterator[ModelServer]:
 
 
 @pytest.fixture
-def node(kube_api: client.ApiClient, namespace: str) -> Iterator[SimulatedNode]:
-    # A little delay, as a real node has: the backend switches before probes run.
-    with SimulatedNode(client.AppsV1Api(kube_api), namespace, delay=0.5) as simulated:
-        yield simulated
-
-
-@pytest.fixture
 def backend(
     kube_api: client.ApiClient, namespace: str, model_server: ModelServer
 ) -> Iterator[VersionedBackend]:

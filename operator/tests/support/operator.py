@@ -24,12 +24,30 @@ class OperatorProcess:
         self._log: IO[bytes] | None = None
         self.starts = 0
 
-    def start(self, timeout: float = 30.0) -> Self:
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
+    def start(
+        self,
+        timeout: float = 30.0,
+        env_extra: dict[str, str] | None = None,
+        args: list[str] | None = None,
+    ) -> Self:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "PYTHONUNBUFFERED": "1",
+            **(env_extra or {}),
+        }
         self._log = self.log_path.open("ab")
         offset = self._log.tell()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "aideploy", "--namespace", self.namespace, "--verbose"],
+            [
+                sys.executable,
+                "-m",
+                "aideploy",
+                "--namespace",
+                self.namespace,
+                "--verbose",
+                *(args or []),
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -43,6 +61,13 @@ class OperatorProcess:
                 raise TimeoutError(f"the operator did not start:\n{self.log_text()[-3000:]}")
             time.sleep(0.1)
         return self
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        """For a process expected to die by itself (a failpoint)."""
+        assert self._process is not None
+        code = self._process.wait(timeout=timeout)
+        self._close_log()
+        return code
 
     def kill(self) -> None:
         """SIGKILL: no cleanup handlers run, as when a node dies."""
