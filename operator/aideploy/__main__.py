@@ -81,6 +81,51 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "default: off",
     )
     parser.add_argument(
+        "--approvers-config",
+        metavar="FILE",
+        default=defaults.approvers_config,
+        help="YAML mapping approval roles to users and groups, and the webhook's other rules "
+        "(env AIDEPLOY_APPROVERS_CONFIG); without it nobody may approve through the webhook",
+    )
+    parser.add_argument(
+        "--require-authenticated-approvals",
+        action="store_true",
+        help="count only approvals the admission webhook vouched for (also settable in the "
+        "approvers config)",
+    )
+    webhook = parser.add_argument_group("admission webhook (approval provenance)")
+    webhook.add_argument(
+        "--webhook-port",
+        type=int,
+        default=None,
+        help="serve the admission webhook over TLS on this port",
+    )
+    webhook.add_argument("--webhook-addr", default="0.0.0.0", help="address to listen on")
+    webhook.add_argument(
+        "--webhook-cert",
+        metavar="FILE",
+        default=None,
+        help="PEM serving certificate (with --webhook-key)",
+    )
+    webhook.add_argument(
+        "--webhook-key",
+        metavar="FILE",
+        default=None,
+        help="PEM private key of the serving certificate",
+    )
+    webhook.add_argument(
+        "--webhook-host",
+        default=None,
+        help="host name or IP the apiserver uses to reach the webhook (managed mode)",
+    )
+    webhook.add_argument(
+        "--webhook-managed",
+        metavar="NAME",
+        default=None,
+        help="let the operator create the MutatingWebhookConfiguration NAME itself, pointing "
+        "at --webhook-host (development clusters; the Helm chart ships its own)",
+    )
+    parser.add_argument(
         "--install-crds",
         metavar="DIR",
         default=None,
@@ -114,9 +159,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             cluster_domain=args.cluster_domain,
             record_retention_days=args.record_retention_days,
             metrics_port=args.metrics_port,
+            approvers_config=args.approvers_config,
+            require_authenticated_approvals=args.require_authenticated_approvals,
+            webhook_port=args.webhook_port,
+            webhook_addr=args.webhook_addr,
+            webhook_host=args.webhook_host,
+            webhook_cert=args.webhook_cert,
+            webhook_key=args.webhook_key,
+            webhook_managed=args.webhook_managed,
         )
     )
-    import aideploy.handlers  # noqa: F401  (registers the handlers)
+    import aideploy.handlers  # registers the handlers
+
+    if args.webhook_port is not None:
+        aideploy.handlers.register_webhook()
 
     priority = args.priority
     if priority is None and args.peering is not None:

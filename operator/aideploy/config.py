@@ -14,6 +14,14 @@ class OperatorConfig:
     cluster_domain: str = "cluster.local"
     metrics_port: int | None = None
     record_retention_days: int = 3653
+    approvers_config: str | None = None
+    require_authenticated_approvals: bool = False
+    webhook_port: int | None = None
+    webhook_addr: str = "0.0.0.0"
+    webhook_host: str | None = None
+    webhook_cert: str | None = None
+    webhook_key: str | None = None
+    webhook_managed: str | None = None
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -23,6 +31,7 @@ class OperatorConfig:
             cluster_domain=os.environ.get("AIDEPLOY_CLUSTER_DOMAIN", "cluster.local"),
             metrics_port=int(port) if port else None,
             record_retention_days=int(os.environ.get("AIDEPLOY_RECORD_RETENTION_DAYS", "3653")),
+            approvers_config=os.environ.get("AIDEPLOY_APPROVERS_CONFIG") or None,
         )
 
 

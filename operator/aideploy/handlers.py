@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import kopf
 
+from aideploy.admission.config import load_approvers_config
+from aideploy.admission.policy import Requester, review
 from aideploy.api.constants import (
     GROUP,
     LABEL_DEPLOYMENT,
@@ -16,11 +19,12 @@ from aideploy.api.constants import (
     PLURAL,
     VERSION,
 )
-from aideploy.config import current
+from aideploy.config import OperatorConfig, current
 from aideploy.controller import Controller, PromotionIndex
 from aideploy.kube.client import make_api_client
 from aideploy.kube.resources import Resources
 from aideploy.kube.rest import Rest
+from aideploy.logic.gate import ApprovalPolicy
 from aideploy.metrics import Metrics
 from aideploy.reconciler import Reconciler, ReconcilerSettings
 
@@ -40,6 +44,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.enabled = False
     settings.posting.level = logging.WARNING
     config = current()
+    approvers = load_approvers_config(
+        Path(config.approvers_config) if config.approvers_config else None
+    )
+    memo["approvers"] = approvers
+    _configure_webhook(settings, config)
     metrics = Metrics()
     if config.metrics_port is not None:
         metrics.serve(config.metrics_port)
@@ -51,12 +60,78 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             probe_base_url=config.probe_base_url,
             cluster_domain=config.cluster_domain,
             record_retention=timedelta(days=config.record_retention_days),
+            approval_policy=ApprovalPolicy(
+                require_authenticated=(
+                    config.require_authenticated_approvals
+                    or approvers.require_authenticated_approvals
+                ),
+                separation=approvers.separation_of_duties,
+            ),
         ),
         metrics=metrics,
     )
     memo["controller"] = Controller(reconciler, on_error=lambda: metrics.record_reconcile("error"))
     memo["promotions"] = PromotionIndex()
     logger.info("aideploy operator started")
+
+
+def _configure_webhook(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
+    if config.webhook_port is None:
+        return
+    settings.admission.server = kopf.WebhookServer(
+        addr=config.webhook_addr,
+        port=config.webhook_port,
+        host=config.webhook_host,
+        certfile=config.webhook_cert,
+        pkeyfile=config.webhook_key,
+        cafile=config.webhook_cert,
+    )
+    if config.webhook_managed:
+        settings.admission.managed = config.webhook_managed
+    logger.info("admission webhook served on port %d", config.webhook_port)
+
+
+def register_webhook() -> None:
+    """Register the admission handler: only when a webhook server is configured, since kopf
+    stops the operator when admission handlers exist without a server."""
+    kopf.on.mutate(GROUP, VERSION, PLURAL, id="provenance", operations=["CREATE", "UPDATE"])(
+        provenance
+    )
+
+
+async def provenance(userinfo: kopf.UserInfo, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
+    """Admission: who may approve, who did, and nobody forges the bookkeeping."""
+    old: kopf.Body | None = kwargs.get("old")
+    new: kopf.Body | None = kwargs.get("new")
+    watched = current().namespaces
+    namespace = kwargs.get("namespace")
+    if new is None or (watched and namespace and namespace not in watched):
+        # Another namespace, not ours to judge (a 1.20 webhook cannot select namespaces).
+        # A CREATE may arrive without a namespace in the object: judged, never waved through.
+        return
+    verdict = review(
+        str(kwargs.get("operation") or "UPDATE"),
+        Requester.from_userinfo(userinfo),
+        _raw(old),
+        _raw(new) or {},
+        memo["approvers"],
+        datetime.now(UTC),
+    )
+    if not verdict.allowed:
+        logger.info("admission denied: %s", verdict.message)
+        raise kopf.AdmissionError(verdict.message, code=403)
+    if verdict.set_annotations:
+        annotations = patch.setdefault("metadata", {}).setdefault("annotations", {})
+        annotations.update(verdict.set_annotations)
+
+
+def _raw(body: kopf.Body | None) -> dict[str, Any] | None:
+    if body is None:
+        return None
+    return {
+        "metadata": {"annotations": dict(body.metadata.annotations)},
+        "spec": dict(body.spec),
+    }
 
 
 @kopf.on.cleanup()

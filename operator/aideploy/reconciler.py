@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from aideploy.api.status import AIDeploymentStatus, ProbeOutcome, RecordRef
 from aideploy.controller import ObjectKey
 from aideploy.kube.resources import ConflictError, Resources
 from aideploy.logic.conditions import rfc3339
+from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
 from aideploy.logic.plan import Event, Observation, Plan, ProbeRequest, ProbeRun, parse_time
 from aideploy.logic.workload import Owner
@@ -45,6 +46,7 @@ class ReconcilerSettings:
     probe_base_url: str | None = None
     cluster_domain: str = "cluster.local"
     record_retention: timedelta = DEFAULT_RETENTION
+    approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
 
 
 class Reconciler:
@@ -69,7 +71,13 @@ class Reconciler:
             return None
         deployment = await asyncio.to_thread(self._resources.get, "Deployment", namespace, name)
         staging = await self._staging(obj)
-        observation = observe(obj, deployment, self._clock(), staging=staging)
+        observation = observe(
+            obj,
+            deployment,
+            self._clock(),
+            staging=staging,
+            policy=self._settings.approval_policy,
+        )
         plan = decide(observation)
         try:
             obj = await self._carry_out(obj, observation, plan)
@@ -78,7 +86,9 @@ class Reconciler:
                 deployment = await asyncio.to_thread(
                     self._resources.get, "Deployment", namespace, name
                 )
-                observation = observe(obj, deployment, self._clock(), run, staging)
+                observation = observe(
+                    obj, deployment, self._clock(), run, staging, self._settings.approval_policy
+                )
                 plan = decide(observation)
                 obj = await self._carry_out(obj, observation, plan)
         except ConflictError:
@@ -247,6 +257,7 @@ def observe(
     now: datetime,
     probe_run: ProbeRun | None = None,
     staging: dict[str, Any] | None = None,
+    policy: ApprovalPolicy | None = None,
 ) -> Observation:
     metadata = obj["metadata"]
     return Observation(
@@ -259,4 +270,5 @@ def observe(
         now=now,
         probe_run=probe_run,
         staging=staging,
+        approval_policy=policy or ApprovalPolicy(),
     )

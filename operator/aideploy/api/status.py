@@ -54,6 +54,12 @@ class ApprovalRecord(StatusModel):
     digest: str
     comment: str = ""
     valid: bool
+    # True when the admission webhook vouched for this annotation: `by` is then the
+    # authenticated identity of the request, not the annotation's free text.
+    authenticated: bool = False
+    groups: list[str] = []
+    approved_at: str | None = None
+    problem: str | None = None
 
 
 class Gate(StatusModel):
@@ -61,6 +67,7 @@ class Gate(StatusModel):
 
     missing_approvals: list[str] = []
     stale_approvals: list[str] = []
+    rejected_approvals: list[str] = []
     missing_checklist: list[str] = []
     invalid_checklist: list[str] = []
     missing_compliance: list[str] = []

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from aideploy.admission.config import SeparationOfDuties
+from aideploy.admission.provenance import Provenance, approval_provenance, spec_author
 from aideploy.api.constants import (
     APPROVAL_PREFIX,
     CHECKLIST_ITEMS,
@@ -22,6 +24,16 @@ from aideploy.api.constants import (
 from aideploy.api.digest import digest_matches, short_digest
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.api.status import ApprovalRecord, Gate
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """What the operator itself enforces about approvals: whether only webhook-vouched
+    (authenticated) approvals count, and separation of duties, which it can check when the
+    webhook recorded who changed the spec."""
+
+    require_authenticated: bool = False
+    separation: SeparationOfDuties | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,7 @@ class GateResult:
     invalid_items: list[str] = field(default_factory=list)
     missing_compliance: list[str] = field(default_factory=list)
     compliance_problems: list[str] = field(default_factory=list)
+    rejected_approvals: list[str] = field(default_factory=list)
     promotion: str | None = None
 
     @property
@@ -131,6 +144,7 @@ class GateResult:
         return Gate(
             missing_approvals=self.missing_roles,
             stale_approvals=self.stale_roles,
+            rejected_approvals=self.rejected_approvals,
             missing_checklist=self.missing_items,
             invalid_checklist=self.invalid_items,
             missing_compliance=self.missing_compliance,
@@ -152,6 +166,8 @@ class GateResult:
                 f" Approvals by {', '.join(self.stale_roles)} were given for an older spec "
                 "and no longer count."
             )
+        if self.rejected_approvals:
+            message += " " + " ".join(self.rejected_approvals)
         return message
 
     def checklist_message(self) -> str:
@@ -180,11 +196,41 @@ class GateResult:
         return " ".join(parts)
 
 
+def _approval_problem(
+    spec: AIDeploymentSpec,
+    annotations: Mapping[str, str],
+    digest: str,
+    role: str,
+    vouched: Provenance | None,
+    policy: ApprovalPolicy,
+) -> str | None:
+    if vouched is None:
+        if policy.require_authenticated:
+            return (
+                f"The {role} approval is not authenticated (no admission webhook vouched "
+                "for it) and this operator requires authenticated approvals."
+            )
+        return None
+    author = spec_author(annotations, digest)
+    if (
+        policy.separation is not None
+        and author is not None
+        and author.user == vouched.user
+        and policy.separation.applies(role, spec.risk_level.value)
+    ):
+        return (
+            f"The {role} approval is by {vouched.user}, who changed this spec; separation "
+            f"of duties for {spec.risk_level.value} risk needs another holder of the role."
+        )
+    return None
+
+
 def _approvals(
     spec: AIDeploymentSpec,
     annotations: Mapping[str, str],
     digest: str,
     extra_roles: tuple[Role, ...],
+    policy: ApprovalPolicy,
 ) -> tuple[list[ApprovalRecord], list[str], list[str]]:
     records: list[ApprovalRecord] = []
     known_roles = {r.value for r in Role}
@@ -194,18 +240,28 @@ def _approvals(
         role = key.removeprefix(APPROVAL_PREFIX)
         if role not in known_roles:
             continue
-        parsed = parse_approval(annotations[key])
+        value = annotations[key]
+        parsed = parse_approval(value)
+        vouched = approval_provenance(annotations, role, value)
+        current = digest_matches(parsed.digest, digest)
+        problem = (
+            _approval_problem(spec, annotations, digest, role, vouched, policy) if current else None
+        )
         records.append(
             ApprovalRecord(
                 role=role,
-                by=parsed.by,
+                by=vouched.user if vouched else parsed.by,
                 digest=parsed.digest,
                 comment=parsed.comment,
-                valid=digest_matches(parsed.digest, digest),
+                valid=current and problem is None,
+                authenticated=vouched is not None,
+                groups=list(vouched.groups) if vouched else [],
+                approved_at=vouched.at if vouched else None,
+                problem=problem,
             )
         )
     valid_roles = {r.role for r in records if r.valid}
-    stale_roles = {r.role for r in records if not r.valid}
+    stale_roles = {r.role for r in records if not r.valid and r.problem is None}
     required = (*required_roles(spec), *extra_roles)
     missing = [r.value for r in required if r.value not in valid_roles]
     stale: list[str] = [
@@ -248,11 +304,15 @@ def evaluate_gate(
     extra_roles: tuple[Role, ...] = (),
     compliance_problems: list[str] | None = None,
     promotion: str | None = None,
+    policy: ApprovalPolicy | None = None,
 ) -> GateResult:
     """`extra_roles` (an expedited change's deployment manager), `compliance_problems`
     (substantial modification) and `promotion` (why staging is not ready) come from the
     change, window and promotion rules, which need more than the spec to decide."""
-    records, missing_roles, stale_roles = _approvals(spec, annotations, digest, extra_roles)
+    records, missing_roles, stale_roles = _approvals(
+        spec, annotations, digest, extra_roles, policy or ApprovalPolicy()
+    )
+    required = {r.value for r in (*required_roles(spec), *extra_roles)}
     missing_items, invalid_items = _checklist(spec, annotations)
     return GateResult(
         approvals=records,
@@ -263,4 +323,5 @@ def evaluate_gate(
         missing_compliance=_compliance(spec),
         compliance_problems=list(compliance_problems or []),
         promotion=promotion,
+        rejected_approvals=[r.problem for r in records if r.problem and r.role in required],
     )

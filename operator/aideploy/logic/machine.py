@@ -165,6 +165,7 @@ def _gate(draft: Draft, spec: AIDeploymentSpec) -> Plan:
             last_good.conformity_assessment if last_good else None,
         ),
         promotion=promotion,
+        policy=obs.approval_policy,
     )
     _gate_conditions(draft, spec, gate)
     draft.updates["approvals"] = gate.approvals

@@ -13,6 +13,7 @@ from aideploy.api.constants import ConditionType, Phase, Reason
 from aideploy.api.spec import Probe
 from aideploy.api.status import AIDeploymentStatus, Condition, ProbeOutcome, Release
 from aideploy.logic.conditions import rfc3339, set_condition
+from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.workload import (
     Owner,
     applied_digest,
@@ -48,6 +49,7 @@ class Observation:
     probe_run: ProbeRun | None = None
     # The staging AIDeployment named by spec.promotion.fromStaging, as read (None: absent).
     staging: Mapping[str, Any] | None = None
+    approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,9 @@ def test_approval_content_for_high_risk() -> None:
         "digest": digest,
         "comment": "ok",
         "valid": True,
+        # No admission webhook vouched for it: recorded as unauthenticated.
+        "authenticated": False,
+        "groups": [],
     }
     assert by_role["deployment-manager"]["valid"] is False
     assert "missingRoles" not in content

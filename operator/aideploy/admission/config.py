@@ -1,0 +1,78 @@
+"""Who holds which approval role, and the other rules of the admission webhook.
+
+Roles map to Kubernetes users and groups exactly as the apiserver authenticates them, so a
+person cannot approve by typing someone else's name: the webhook checks the identity of the
+request, not the text of the annotation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from aideploy.api.constants import RiskLevel, Role
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class Subjects(_Model):
+    users: list[str] = []
+    groups: list[str] = []
+
+    def include(self, username: str, groups: tuple[str, ...]) -> bool:
+        return username in self.users or any(g in self.groups for g in groups)
+
+    def describe(self) -> str:
+        parts = []
+        if self.users:
+            parts.append("users " + ", ".join(self.users))
+        if self.groups:
+            parts.append("groups " + ", ".join(self.groups))
+        return " and ".join(parts) if parts else "nobody"
+
+
+class SeparationOfDuties(_Model):
+    """The identity that last changed a spec may not approve it: by default for high risk,
+    with per-role overrides (true: always enforced, false: never)."""
+
+    risk_levels: list[RiskLevel] = [RiskLevel.HIGH]
+    roles: dict[Role, bool] = {}
+
+    def applies(self, role: str, risk: str) -> bool:
+        try:
+            override = self.roles.get(Role(role))
+        except ValueError:
+            override = None
+        if override is not None:
+            return override
+        return risk in {level.value for level in self.risk_levels}
+
+
+class ApproversConfig(_Model):
+    roles: dict[Role, Subjects] = {}
+    checklist: Subjects | None = None
+    go_live: Subjects | None = None
+    separation_of_duties: SeparationOfDuties = Field(default_factory=SeparationOfDuties)
+    operator: Subjects = Field(default_factory=Subjects)
+    require_authenticated_approvals: bool = False
+
+    def holders(self, role: str) -> Subjects:
+        try:
+            return self.roles.get(Role(role), Subjects())
+        except ValueError:
+            return Subjects()
+
+
+def load_approvers_config(path: Path | None) -> ApproversConfig:
+    """The file named by --approvers-config; without one nobody holds a role (fail closed)."""
+    if path is None:
+        return ApproversConfig()
+    loaded = yaml.safe_load(path.read_text()) or {}
+    return ApproversConfig.model_validate(loaded)

@@ -1,0 +1,183 @@
+"""The admission webhook's decision, as a pure function of the request.
+
+- `approval.aideploy.io/<role>` may be added or changed only by a holder of that role; the
+  webhook stamps `provenance.aideploy.io/<role>` with the request's authenticated identity.
+- Separation of duties: whoever last changed the spec may not approve that spec where it
+  applies (high risk by default, per-role overrides).
+- Checklist items and go-live/rollback annotations are restricted the same way when the
+  configuration names who may set them.
+- `provenance.aideploy.io/*` is the webhook's own bookkeeping: nobody but the operator may
+  add, change or remove it.
+Removing an approval is allowed to anyone who may update the object: it can only lower
+what the gate lets through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aideploy.admission.config import ApproversConfig, Subjects
+from aideploy.admission.provenance import (
+    SPEC_CHANGED_BY,
+    Provenance,
+    checklist_key,
+    role_key,
+    spec_author,
+    value_hash,
+)
+from aideploy.api.constants import (
+    APPROVAL_PREFIX,
+    CHECKLIST_PREFIX,
+    GO_LIVE_ANNOTATION,
+    PROVENANCE_PREFIX,
+    ROLLBACK_ANNOTATION,
+    Role,
+)
+from aideploy.api.digest import short_digest, spec_digest
+from aideploy.logic.conditions import rfc3339
+from aideploy.logic.gate import parse_approval
+
+
+@dataclass(frozen=True)
+class Requester:
+    username: str
+    groups: tuple[str, ...] = ()
+
+    @classmethod
+    def from_userinfo(cls, userinfo: Mapping[str, Any]) -> Requester:
+        return cls(
+            username=str(userinfo.get("username", "")),
+            groups=tuple(str(g) for g in userinfo.get("groups") or ()),
+        )
+
+    def describe(self) -> str:
+        visible = [g for g in self.groups if not g.startswith("system:authenticated")]
+        return self.username + (f" (groups {', '.join(visible)})" if visible else "")
+
+
+@dataclass(frozen=True)
+class Review:
+    allowed: bool
+    message: str = ""
+    # Annotations to set (a value) or remove (None) on the admitted object.
+    set_annotations: dict[str, str | None] = field(default_factory=dict)
+
+
+def _annotations(obj: Mapping[str, Any] | None) -> dict[str, str]:
+    if obj is None:
+        return {}
+    return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+
+def _changed(old: Mapping[str, str], new: Mapping[str, str], prefix: str) -> list[str]:
+    keys = {k for k in (*old, *new) if k.startswith(prefix)}
+    return sorted(k for k in keys if old.get(k) != new.get(k))
+
+
+def _deny(message: str) -> Review:
+    return Review(allowed=False, message=message)
+
+
+def review(
+    operation: str,
+    requester: Requester,
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    config: ApproversConfig,
+    now: datetime,
+) -> Review:
+    old_annotations, new_annotations = _annotations(old), _annotations(new)
+    who = (requester.username, requester.groups)
+    if config.operator.include(*who):
+        return Review(allowed=True)
+    forged = _changed(old_annotations, new_annotations, PROVENANCE_PREFIX)
+    if forged:
+        return _deny(
+            f"{', '.join(forged)} may be written only by the aideploy admission webhook; "
+            "leave provenance.aideploy.io/* annotations out of your change."
+        )
+    digest = spec_digest(new.get("spec") or {})
+    spec_changed = operation == "CREATE" or (
+        old is not None and spec_digest(old.get("spec") or {}) != digest
+    )
+    at = rfc3339(now)
+    stamp = Provenance(user=requester.username, groups=requester.groups, at=at, digest=digest)
+    author = stamp if spec_changed else spec_author(old_annotations, digest)
+    risk = str((new.get("spec") or {}).get("riskLevel", ""))
+    updates: dict[str, str | None] = {}
+    known_roles = {r.value for r in Role}
+
+    for key in _changed(old_annotations, new_annotations, APPROVAL_PREFIX):
+        role = key.removeprefix(APPROVAL_PREFIX)
+        value = new_annotations.get(key)
+        if role not in known_roles:
+            continue
+        if value is None:
+            updates[role_key(role)] = None
+            continue
+        holders = config.holders(role)
+        if not holders.include(*who):
+            return _deny(
+                f"{requester.describe()} may not approve as {role}: that role is held by "
+                f"{holders.describe()} (approvers.roles.{role} in the operator's "
+                "configuration). Ask a holder of the role, or an administrator to grant it."
+            )
+        if (
+            author is not None
+            and author.user == requester.username
+            and config.separation_of_duties.applies(role, risk)
+        ):
+            return _deny(
+                f"{requester.username} changed spec {short_digest(digest)} and so may not "
+                f"approve it as {role} (separation of duties for {risk} risk); ask another "
+                "holder of the role."
+            )
+        updates[role_key(role)] = Provenance(
+            user=requester.username,
+            groups=requester.groups,
+            at=at,
+            digest=parse_approval(value).digest,
+            value=value_hash(value),
+        ).to_annotation()
+
+    for key in _changed(old_annotations, new_annotations, CHECKLIST_PREFIX):
+        item = key.removeprefix(CHECKLIST_PREFIX)
+        value = new_annotations.get(key)
+        denial = _restricted(config.checklist, requester, key, "checklist")
+        if denial is not None and value is not None:
+            return denial
+        updates[checklist_key(item)] = (
+            None
+            if value is None
+            else Provenance(
+                user=requester.username,
+                groups=requester.groups,
+                at=at,
+                digest=digest,
+                value=value_hash(value),
+            ).to_annotation()
+        )
+
+    for key in (GO_LIVE_ANNOTATION, ROLLBACK_ANNOTATION):
+        if old_annotations.get(key) != new_annotations.get(key) and key in new_annotations:
+            denial = _restricted(config.go_live, requester, key, "goLive")
+            if denial is not None:
+                return denial
+
+    if spec_changed:
+        updates[SPEC_CHANGED_BY] = stamp.to_annotation()
+    return Review(allowed=True, set_annotations=updates)
+
+
+def _restricted(
+    subjects: Subjects | None, requester: Requester, key: str, setting: str
+) -> Review | None:
+    if subjects is None or subjects.include(requester.username, requester.groups):
+        return None
+    return _deny(
+        f"{requester.describe()} may not set {key}: it is restricted to "
+        f"{subjects.describe()} ({setting} in the operator's approvers configuration)."
+    )
