@@ -4,9 +4,12 @@ exports. Nothing here needs a cluster."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shlex
+import ssl
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -65,6 +68,74 @@ def operator_container(manifests: Iterable[Manifest]) -> dict[str, Any]:
     containers: list[dict[str, Any]] = pod["containers"]
     assert len(containers) == 1
     return containers[0]
+
+
+def service(manifests: Iterable[Manifest], port_name: str) -> Manifest:
+    """The one Service with a port of that name (the chart has a metrics and a webhook one)."""
+    found = [
+        m
+        for m in find(manifests, "Service")
+        if any(p["name"] == port_name for p in m["spec"]["ports"])
+    ]
+    assert len(found) == 1, f"expected one Service with port {port_name!r}, found {len(found)}"
+    return found[0]
+
+
+def volume_files(manifests: Iterable[Manifest], path: str) -> tuple[dict[str, Any], str]:
+    """Which pod volume (and which key of it) the container sees at `path`, checking that the
+    mount is read-only: (the volume, the key)."""
+    manifests = list(manifests)
+    pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
+    container = operator_container(manifests)
+    for mount in container["volumeMounts"]:
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if path.startswith(prefix):
+            assert mount.get("readOnly") is True, mount
+            (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+            relative = path[len(prefix) :]
+            source = volume.get("secret") or volume.get("configMap") or {}
+            items = {i["path"]: i["key"] for i in source.get("items", [])}
+            return volume, items.get(relative, relative)
+    raise AssertionError(f"nothing is mounted at {path}")
+
+
+def decoded(secret: Manifest, key: str) -> str:
+    return base64.b64decode(secret["data"][key]).decode()
+
+
+def tls_handshake(ca_pem: str, cert_pem: str, key_pem: str, server_name: str) -> dict[str, Any]:
+    """A TLS handshake, in memory, between a server with this certificate and key and a
+    client that trusts only `ca_pem` and checks the certificate against `server_name` (a DNS
+    name or an IP address), as the API server does with a webhook's caBundle. Returns the
+    certificate as the client saw it; raises ssl.SSLCertVerificationError if it does not
+    verify."""
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as directory:
+        cert_file, key_file = Path(directory, "tls.crt"), Path(directory, "tls.key")
+        cert_file.write_text(cert_pem)
+        key_file.write_text(key_pem)
+        server.load_cert_chain(cert_file, key_file)
+    client = ssl.create_default_context(cadata=ca_pem)
+    to_server, to_client = ssl.MemoryBIO(), ssl.MemoryBIO()
+    from_client, from_server = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client_side = client.wrap_bio(to_client, from_client, server_hostname=server_name)
+    server_side = server.wrap_bio(to_server, from_server, server_side=True)
+    done = {"client": False, "server": False}
+    for _ in range(20):
+        for name, side in (("client", client_side), ("server", server_side)):
+            if not done[name]:
+                try:
+                    side.do_handshake()
+                    done[name] = True
+                except ssl.SSLWantReadError:
+                    pass
+        to_server.write(from_client.read())
+        to_client.write(from_server.read())
+        if all(done.values()):
+            peer = client_side.getpeercert()
+            assert peer is not None
+            return dict(peer)
+    raise AssertionError("the TLS handshake did not complete")
 
 
 # ---- Dockerfile and Makefile ------------------------------------------------------------

@@ -3,11 +3,18 @@ and non-default values; and the image (Dockerfile) against the chart and the Mak
 
 What a reviewer would check by reading the manifests is checked here: the pod's security
 context, the RBAC rules exactly, peering only with more than one replica, the CRDs equal to
-crds/, the alerts equal to files/alerts.yaml, the image's command equal to the chart's.
+crds/, the alerts equal to files/alerts.yaml, the image's command equal to the chart's, the
+admission webhook's rules and certificate, the approvers configuration in the operator's own
+format, and the approvers' example RBAC.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import ssl
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +23,7 @@ import pytest
 import yaml
 
 from aideploy.__main__ import parse_args
+from aideploy.admission.config import ApproversConfig
 from tests.support.chart import (
     ALERTS,
     CHART_DIR,
@@ -23,6 +31,7 @@ from tests.support.chart import (
     MAKEFILE,
     OPERATOR_DIR,
     Manifest,
+    decoded,
     dockerfile_instructions,
     exec_form,
     find,
@@ -31,6 +40,9 @@ from tests.support.chart import (
     operator_container,
     pip_installs,
     render,
+    service,
+    tls_handshake,
+    volume_files,
 )
 
 NON_DEFAULT = {
@@ -74,12 +86,88 @@ def args_of(manifests: list[Manifest]) -> list[str]:
     return args
 
 
+def arg(manifests: list[Manifest], flag: str) -> str:
+    args = args_of(manifests)
+    assert args.count(flag) == 1, f"{flag} given {args.count(flag)} times: {args}"
+    return args[args.index(flag) + 1]
+
+
+ROLES = [
+    "system-owner",
+    "deployment-manager",
+    "release-manager",
+    "qa-lead",
+    "risk-manager",
+    "compliance-officer",
+    "governance-committee",
+]
+#: The webhook's only rule: creates and updates of AIDeployments. Not the status subresource
+#: (the operator's status writes never wait for it) and not DELETE (deletes always work).
+WEBHOOK_RULES = [
+    {
+        "apiGroups": ["aideploy.io"],
+        "apiVersions": ["v1alpha1"],
+        "resources": ["aideployments"],
+        "operations": ["CREATE", "UPDATE"],
+        "scope": "Namespaced",
+    }
+]
+APPROVERS = {
+    "roles": {
+        "qa-lead": {"users": ["alice"], "groups": ["qa"]},
+        "compliance-officer": {"groups": ["compliance"]},
+        "system-owner": {"users": ["dora", "erik"]},
+    },
+    "checklist": {"groups": ["release-engineers"]},
+    "goLive": {"users": ["frank"], "groups": []},
+    "separationOfDuties": {"riskLevels": ["high", "limited"], "roles": {"qa-lead": True}},
+    "operator": {"users": ["system:serviceaccount:ops:auditor"]},
+    "requireAuthenticatedApprovals": True,
+}
+
+
+def the_webhook(manifests: list[Manifest]) -> dict[str, Any]:
+    (webhook,) = one(manifests, "MutatingWebhookConfiguration")["webhooks"]
+    result: dict[str, Any] = webhook
+    return result
+
+
+def approvers_config(manifests: list[Manifest]) -> dict[str, Any]:
+    """The approvers file as the operator reads it: the ConfigMap key mounted at the path
+    that --approvers-config names."""
+    volume, key = volume_files(manifests, arg(manifests, "--approvers-config"))
+    name = volume["configMap"]["name"]
+    (config_map,) = [m for m in find(manifests, "ConfigMap") if m["metadata"]["name"] == name]
+    loaded: dict[str, Any] = yaml.safe_load(config_map["data"][key])
+    return loaded
+
+
 # ---- lint, schema --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("values", [{}, NON_DEFAULT], ids=["defaults", "non-default"])
-def test_lint_strict_has_no_warnings(values: dict[str, Any]) -> None:
-    report = helm_python.lint(str(CHART_DIR), values, strict=True, namespace="aideploy-system")
+WEBHOOK_VALUES = {
+    "approvers": APPROVERS,
+    "approverRoles": {"create": True},
+    "webhook": {"failurePolicy": "Ignore", "timeoutSeconds": 10, "port": 8443},
+}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        NON_DEFAULT,
+        WEBHOOK_VALUES,
+        {**NON_DEFAULT, **WEBHOOK_VALUES},
+        {"webhook": {"enabled": False}},
+    ],
+    ids=["defaults", "non-default", "webhook", "webhook-namespaced", "no-webhook"],
+)
+@pytest.mark.parametrize("kube_version", [None, "v1.20.0"], ids=["latest", "1.20"])
+def test_lint_strict_has_no_warnings(values: dict[str, Any], kube_version: str | None) -> None:
+    report = helm_python.lint(
+        str(CHART_DIR), values, strict=True, namespace="aideploy-system", kube_version=kube_version
+    )
     assert report["errors"] == []
     problems = [m for m in report["messages"] if m["severity"] >= 2]
     assert problems == []
@@ -94,6 +182,18 @@ def test_lint_strict_has_no_warnings(values: dict[str, Any]) -> None:
         {"metrics": {"port": 70000}},
         {"unknownKey": True},
         {"image": {"repository": ""}},
+        {"webhook": {"failurePolicy": "Open"}},
+        {"webhook": {"timeoutSeconds": 31}},
+        {"webhook": {"port": 0}},
+        {"webhook": {"url": "http://127.0.0.1:9443/provenance"}},
+        {"webhook": {"certificate": {"caBundle": "not a certificate"}}},
+        {"approvers": {"roles": {"qa-leed": {"users": ["alice"]}}}},
+        {"approvers": {"roles": {"qa-lead": {"user": ["alice"]}}}},
+        {"approvers": {"roles": {"qa-lead": {"users": "alice"}}}},
+        {"approvers": {"separationOfDuties": {"riskLevels": ["extreme"]}}},
+        {"approvers": {"separationOfDuties": {"roles": {"qa-lead": "yes"}}}},
+        {"approvers": {"requireAuthenticatedApprovals": "yes"}},
+        {"approverRoles": {"create": "yes"}},
     ],
     ids=str,
 )
@@ -106,6 +206,7 @@ def test_schema_accepts_the_defaults_and_the_examples() -> None:
     with helm_python.Chart.load(str(CHART_DIR)) as chart:
         chart.validate_schema(chart.merge_values({}))
         chart.validate_schema(chart.merge_values(NON_DEFAULT))
+        chart.validate_schema(chart.merge_values(WEBHOOK_VALUES))
 
 
 # ---- the Deployment ------------------------------------------------------------------------
@@ -116,8 +217,12 @@ def test_default_install_renders_the_minimal_set() -> None:
     assert kinds == [
         "ClusterRole",
         "ClusterRoleBinding",
+        "ConfigMap",  # the approvers configuration
         "Deployment",
-        "Service",
+        "MutatingWebhookConfiguration",
+        "Secret",  # the webhook's certificate
+        "Service",  # metrics
+        "Service",  # webhook
         "ServiceAccount",
     ]
 
@@ -142,6 +247,9 @@ def test_pod_is_locked_down(values: dict[str, Any]) -> None:
     assert pod["serviceAccountName"] == one(manifests, "ServiceAccount")["metadata"]["name"]
     # A writable /tmp, since the root filesystem is not.
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    # Everything else mounted is read-only: the approvers file and the webhook's key.
+    for mount in container["volumeMounts"]:
+        assert mount["name"] == "tmp" or mount.get("readOnly") is True, mount
 
 
 def test_probes_use_kopfs_health_endpoint_and_metrics_port_is_served() -> None:
@@ -153,12 +261,12 @@ def test_probes_use_kopfs_health_endpoint_and_metrics_port_is_served() -> None:
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert args[args.index("--metrics-port") + 1] == str(ports["metrics"]) == "9090"
-    service = one(manifests, "Service")
-    assert service["spec"]["ports"] == [
+    metrics = service(manifests, "metrics")
+    assert metrics["spec"]["ports"] == [
         {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}
     ]
     assert (
-        service["spec"]["selector"]
+        metrics["spec"]["selector"]
         == one(manifests, "Deployment")["spec"]["selector"]["matchLabels"]
     )
 
@@ -166,15 +274,41 @@ def test_probes_use_kopfs_health_endpoint_and_metrics_port_is_served() -> None:
 def test_metrics_can_be_turned_off() -> None:
     manifests = render({"metrics": {"enabled": False}, "serviceMonitor": {"enabled": True}})
     assert "--metrics-port" not in args_of(manifests)
-    assert not find(manifests, "Service") and not find(manifests, "ServiceMonitor")
+    assert not find(manifests, "ServiceMonitor")
+    assert [s["metadata"]["name"] for s in find(manifests, "Service")] == [
+        "aideploy-aideploy-operator-webhook"
+    ]
 
 
-def test_chart_arguments_are_accepted_by_the_operator_cli() -> None:
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        NON_DEFAULT,
+        {"replicas": 2, "verbose": True},
+        WEBHOOK_VALUES,
+        {"webhook": {"enabled": False}},
+    ],
+    ids=["defaults", "non-default", "peering", "webhook", "no-webhook"],
+)
+def test_chart_arguments_are_accepted_by_the_operator_cli(values: dict[str, Any]) -> None:
     """The operator's own parser (aideploy/__main__.py) takes what the chart passes."""
-    for values in ({}, NON_DEFAULT, {"replicas": 2, "verbose": True}):
-        container = operator_container(render(values))
-        assert container["command"] == ["aideploy-operator"]
-        parse_args(container["args"])
+    manifests = render(values)
+    container = operator_container(manifests)
+    assert container["command"] == ["aideploy-operator"]
+    try:
+        parsed = parse_args(container["args"])
+    except SystemExit as exc:  # argparse's way of refusing
+        pytest.fail(f"aideploy-operator refuses the chart's arguments {container['args']}: {exc}")
+    assert str(parsed.approvers_config) == arg(manifests, "--approvers-config")
+    if the_webhook_is_on(values):
+        assert str(parsed.webhook_port) == arg(manifests, "--webhook-port")
+        assert str(parsed.webhook_cert) == arg(manifests, "--webhook-cert")
+        assert str(parsed.webhook_key) == arg(manifests, "--webhook-key")
+
+
+def the_webhook_is_on(values: dict[str, Any]) -> bool:
+    return bool(values.get("webhook", {}).get("enabled", True))
 
 
 # ---- modes and peering -----------------------------------------------------------------------
@@ -268,6 +402,337 @@ def test_peering_crds_match_what_kopf_looks_for() -> None:
     assert {d["spec"]["versions"][0]["name"] for d in docs} == {cluster.version}
 
 
+# ---- the admission webhook ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [{}, NON_DEFAULT], ids=["defaults", "non-default"])
+def test_webhook_sees_creates_and_updates_of_aideployments_only(values: dict[str, Any]) -> None:
+    manifests = render(values)
+    configuration = one(manifests, "MutatingWebhookConfiguration")
+    assert configuration["metadata"]["name"] == "aideploy-aideploy-operator"  # the release's
+    webhook = the_webhook(manifests)
+    assert webhook["name"] == "provenance.aideploy.io"
+    assert webhook["rules"] == WEBHOOK_RULES
+    # Fail closed: while the webhook is down nobody approves unchecked; the rules above keep
+    # deletes and the operator's status writes away from it.
+    assert webhook["failurePolicy"] == "Fail"
+    assert webhook["timeoutSeconds"] == 5
+    assert webhook["sideEffects"] == "None"
+    assert webhook["admissionReviewVersions"] == ["v1", "v1beta1"]
+    assert webhook["matchPolicy"] == "Equivalent"
+    assert webhook["reinvocationPolicy"] == "Never"
+    assert "objectSelector" not in webhook
+
+
+def test_webhook_is_the_operators_port_behind_the_webhook_service() -> None:
+    manifests = render()
+    webhook = the_webhook(manifests)
+    svc = service(manifests, "webhook")
+    assert webhook["clientConfig"]["service"] == {
+        "name": svc["metadata"]["name"],
+        "namespace": "aideploy-system",
+        "path": "/provenance",  # kopf serves a webhook handler at its id
+        "port": 443,
+    }
+    assert "url" not in webhook["clientConfig"]
+    assert svc["spec"]["ports"] == [
+        {"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"}
+    ]
+    assert (
+        svc["spec"]["selector"] == one(manifests, "Deployment")["spec"]["selector"]["matchLabels"]
+    )
+    ports = {p["name"]: p["containerPort"] for p in operator_container(manifests)["ports"]}
+    assert ports["webhook"] == 9443 and arg(manifests, "--webhook-port") == "9443"
+
+
+def test_webhook_values_are_honoured() -> None:
+    manifests = render(WEBHOOK_VALUES)
+    webhook = the_webhook(manifests)
+    assert webhook["failurePolicy"] == "Ignore"
+    assert webhook["timeoutSeconds"] == 10
+    ports = {p["name"]: p["containerPort"] for p in operator_container(manifests)["ports"]}
+    assert ports["webhook"] == 8443 and arg(manifests, "--webhook-port") == "8443"
+    assert webhook["rules"] == WEBHOOK_RULES
+
+
+def service_dns_names(name: str, namespace: str) -> list[str]:
+    return [
+        name,
+        f"{name}.{namespace}",
+        f"{name}.{namespace}.svc",
+        f"{name}.{namespace}.svc.cluster.local",
+    ]
+
+
+@pytest.mark.parametrize("namespace", ["aideploy-system", "ml-ops"])
+def test_generated_certificate_serves_the_service_names_and_is_trusted_by_the_ca_bundle(
+    namespace: str,
+) -> None:
+    manifests = render(namespace=namespace)
+    webhook = the_webhook(manifests)
+    ca_bundle = base64.b64decode(webhook["clientConfig"]["caBundle"]).decode()
+    assert ca_bundle.startswith("-----BEGIN CERTIFICATE-----")
+    # The operator is given the certificate and key of the Secret the chart made.
+    secret_volume, cert_key = volume_files(manifests, arg(manifests, "--webhook-cert"))
+    same_volume, key_key = volume_files(manifests, arg(manifests, "--webhook-key"))
+    assert secret_volume == same_volume and (cert_key, key_key) == ("tls.crt", "tls.key")
+    assert secret_volume["secret"]["defaultMode"] == 0o440
+    (secret,) = [
+        s
+        for s in find(manifests, "Secret")
+        if s["metadata"]["name"] == secret_volume["secret"]["secretName"]
+    ]
+    assert secret["type"] == "kubernetes.io/tls"
+    assert secret["metadata"]["namespace"] == namespace
+    assert decoded(secret, "ca.crt") == ca_bundle
+    cert, key = decoded(secret, "tls.crt"), decoded(secret, "tls.key")
+    # The API server calls <service>.<namespace>.svc and verifies it against caBundle: so
+    # does this handshake, for each of the Service's names.
+    name = webhook["clientConfig"]["service"]["name"]
+    for dns_name in service_dns_names(name, namespace):
+        seen = tls_handshake(ca_bundle, cert, key, dns_name)
+        assert ("DNS", dns_name) in seen["subjectAltName"]
+    assert {n for kind, n in seen["subjectAltName"]} == set(service_dns_names(name, namespace))
+    expires = ssl.cert_time_to_seconds(seen["notAfter"])
+    assert expires > time.time() + 3600 * 24 * 3000  # validityDays 3650
+    # Not for another name, and not trusted by another CA.
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls_handshake(ca_bundle, cert, key, f"{name}.other.svc")
+    other_ca = base64.b64decode(
+        the_webhook(render(namespace=namespace))["clientConfig"]["caBundle"]
+    ).decode()
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls_handshake(other_ca, cert, key, f"{name}.{namespace}.svc")
+
+
+def test_certificate_checksum_restarts_the_operator_only_when_the_certificate_changes() -> None:
+    manifests = render()
+    secret = one(manifests, "Secret")
+    annotations = one(manifests, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    # One certificate per render: the Secret, the caBundle and the pod's checksum agree.
+    assert (
+        decoded(secret, "ca.crt")
+        == base64.b64decode(the_webhook(manifests)["clientConfig"]["caBundle"]).decode()
+    )
+    # The checksum is of the chart's TLS material as JSON (Helm's toJson: sorted keys).
+    material = {
+        "ca": decoded(secret, "ca.crt"),
+        "caBundle": decoded(secret, "ca.crt"),
+        "crt": decoded(secret, "tls.crt"),
+        "key": decoded(secret, "tls.key"),
+        "hosts": secret["metadata"]["annotations"]["aideploy.io/hosts"],
+        "notAfter": secret["metadata"]["annotations"]["aideploy.io/not-after"],
+    }
+    as_json = json.dumps(material, sort_keys=True, separators=(",", ":"))
+    assert annotations["checksum/webhook-tls"] == hashlib.sha256(as_json.encode()).hexdigest()
+    without = one(render({"webhook": {"enabled": False}}), "Deployment")["spec"]["template"]
+    assert "checksum/webhook-tls" not in without["metadata"]["annotations"]
+    # What the chart checks before reusing the Secret on an upgrade (lookup).
+    hosts = secret["metadata"]["annotations"]["aideploy.io/hosts"].split(",")
+    assert sorted(hosts) == sorted(
+        service_dns_names("aideploy-aideploy-operator-webhook", "aideploy-system")
+    )
+    not_after = int(secret["metadata"]["annotations"]["aideploy.io/not-after"])
+    assert abs(not_after - (time.time() + 3650 * 86400)) < 3600
+
+
+def test_webhook_url_replaces_the_service_and_the_certificate_follows_it() -> None:
+    url = "https://127.0.0.1:9443/provenance"
+    manifests = render({"webhook": {"url": url}})
+    webhook = the_webhook(manifests)
+    assert webhook["clientConfig"]["url"] == url
+    assert "service" not in webhook["clientConfig"]
+    assert [s["metadata"]["name"] for s in find(manifests, "Service")] == [
+        "aideploy-aideploy-operator-metrics"
+    ]
+    ca_bundle = base64.b64decode(webhook["clientConfig"]["caBundle"]).decode()
+    secret = one(manifests, "Secret")
+    seen = tls_handshake(
+        ca_bundle, decoded(secret, "tls.crt"), decoded(secret, "tls.key"), "127.0.0.1"
+    )
+    assert ("IP Address", "127.0.0.1") in seen["subjectAltName"]
+    manifests = render({"webhook": {"url": "https://operator.dev.example:8443/provenance"}})
+    secret = one(manifests, "Secret")
+    ca_bundle = base64.b64decode(the_webhook(manifests)["clientConfig"]["caBundle"]).decode()
+    seen = tls_handshake(
+        ca_bundle, decoded(secret, "tls.crt"), decoded(secret, "tls.key"), "operator.dev.example"
+    )
+    assert seen["subjectAltName"] == (("DNS", "operator.dev.example"),)
+
+
+def test_existing_secret_is_mounted_and_nothing_is_generated() -> None:
+    ca = decoded(one(render(), "Secret"), "ca.crt")  # any PEM certificate
+    manifests = render(
+        {"webhook": {"certificate": {"existingSecret": "webhook-cert", "caBundle": ca}}}
+    )
+    assert not find(manifests, "Secret")
+    volume, _ = volume_files(manifests, arg(manifests, "--webhook-cert"))
+    assert volume["secret"]["secretName"] == "webhook-cert"
+    assert base64.b64decode(the_webhook(manifests)["clientConfig"]["caBundle"]).decode() == ca
+    # Without a caBundle (and offline, where lookup finds no ca.crt): none, e.g. for
+    # cert-manager's CA injector, whose annotation the chart passes on.
+    injected = {"cert-manager.io/inject-ca-from": "aideploy-system/webhook-cert"}
+    manifests = render(
+        {"webhook": {"certificate": {"existingSecret": "webhook-cert"}, "annotations": injected}}
+    )
+    assert "caBundle" not in the_webhook(manifests)["clientConfig"]
+    assert one(manifests, "MutatingWebhookConfiguration")["metadata"]["annotations"] == injected
+
+
+def test_namespace_selector_cluster_wide_namespaced_and_chosen() -> None:
+    # Cluster-wide: every namespace.
+    assert "namespaceSelector" not in the_webhook(render())
+    # Namespaced, on Kubernetes >= 1.21 (offline rendering assumes a recent one): the watched
+    # namespaces by the label the API server sets on each. (On 1.20, which has no such label,
+    # all namespaces: the live install test checks that on the local 1.20 control plane.)
+    assert the_webhook(render(NON_DEFAULT))["namespaceSelector"] == {
+        "matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b"]}
+        ]
+    }
+    chosen = {"matchLabels": {"aideploy.io/approvals": "team-a"}}
+    for values in ({}, NON_DEFAULT):
+        webhook = the_webhook(render({**values, "webhook": {"namespaceSelector": chosen}}))
+        assert webhook["namespaceSelector"] == chosen
+
+
+def test_webhook_can_be_turned_off_but_the_approvers_configuration_stays() -> None:
+    manifests = render({"webhook": {"enabled": False}})
+    assert not find(manifests, "MutatingWebhookConfiguration")
+    assert not find(manifests, "Secret")
+    assert [s["metadata"]["name"] for s in find(manifests, "Service")] == [
+        "aideploy-aideploy-operator-metrics"
+    ]
+    container = operator_container(manifests)
+    assert {p["name"] for p in container["ports"]} == {"health", "metrics"}
+    assert not any(a.startswith("--webhook") for a in args_of(manifests))
+    assert {m["name"] for m in container["volumeMounts"]} == {"tmp", "approvers"}
+    # requireAuthenticatedApprovals matters most where there is no webhook.
+    strict = {"webhook": {"enabled": False}, "approvers": {"requireAuthenticatedApprovals": True}}
+    assert approvers_config(render(strict))["requireAuthenticatedApprovals"] is True
+
+
+# ---- the approvers configuration and their RBAC ---------------------------------------------
+
+
+def test_default_approvers_configuration_is_the_operators_format() -> None:
+    manifests = render()
+    config = approvers_config(manifests)
+    assert config == {
+        "roles": {role: {"users": [], "groups": []} for role in ROLES},
+        "separationOfDuties": {"riskLevels": ["high"], "roles": {}},
+        "operator": {
+            "users": ["system:serviceaccount:aideploy-system:aideploy-aideploy-operator"],
+            "groups": [],
+        },
+        "requireAuthenticatedApprovals": False,
+    }
+    assert config["operator"]["users"] == [
+        "system:serviceaccount:aideploy-system:"
+        + one(manifests, "ServiceAccount")["metadata"]["name"]
+    ]
+    # As the operator reads it (aideploy/admission/config.py; unknown keys are refused).
+    parsed = ApproversConfig.model_validate(config)
+    assert parsed.checklist is None and parsed.go_live is None  # unrestricted
+
+
+def test_approvers_values_reach_the_operator_with_its_own_service_account() -> None:
+    manifests = render(
+        {"approvers": APPROVERS, "serviceAccount": {"name": "approvals-bot"}}, namespace="ml-ops"
+    )
+    config = approvers_config(manifests)
+    assert config["roles"]["qa-lead"] == {"users": ["alice"], "groups": ["qa"]}
+    assert config["roles"]["compliance-officer"] == {"users": [], "groups": ["compliance"]}
+    assert config["roles"]["system-owner"] == {"users": ["dora", "erik"], "groups": []}
+    assert config["roles"]["risk-manager"] == {"users": [], "groups": []}
+    assert config["checklist"] == {"users": [], "groups": ["release-engineers"]}
+    assert config["goLive"] == {"users": ["frank"], "groups": []}
+    assert config["separationOfDuties"] == {
+        "riskLevels": ["high", "limited"],
+        "roles": {"qa-lead": True},
+    }
+    assert config["operator"] == {
+        "users": [
+            "system:serviceaccount:ml-ops:approvals-bot",
+            "system:serviceaccount:ops:auditor",
+        ],
+        "groups": [],
+    }
+    assert config["requireAuthenticatedApprovals"] is True
+    ApproversConfig.model_validate(config)
+
+
+def test_approvers_change_restarts_the_operator() -> None:
+    def checksum(values: dict[str, Any]) -> str:
+        pod = one(render(values), "Deployment")["spec"]["template"]
+        value: str = pod["metadata"]["annotations"]["checksum/approvers"]
+        return value
+
+    assert checksum({}) == checksum({})
+    assert checksum({}) != checksum({"approvers": APPROVERS})
+    assert len(checksum({})) == len(hashlib.sha256().hexdigest())
+
+
+def approver_objects(manifests: list[Manifest]) -> list[Manifest]:
+    return [m for m in manifests if "aideploy.io/approval-role" in m["metadata"].get("labels", {})]
+
+
+def test_no_approver_rbac_unless_asked() -> None:
+    assert not approver_objects(render({"approvers": APPROVERS}))
+
+
+@pytest.mark.parametrize("mode", ["cluster-wide", "namespaced"])
+def test_approver_rbac_per_role_with_its_holders(mode: str) -> None:
+    namespaces = ["team-a", "team-b"] if mode == "namespaced" else []
+    manifests = render(
+        {"approvers": APPROVERS, "approverRoles": {"create": True}, "watchNamespaces": namespaces}
+    )
+    expected_subjects = {
+        "qa-lead": [("User", "alice"), ("Group", "qa")],
+        "compliance-officer": [("Group", "compliance")],
+        "system-owner": [("User", "dora"), ("User", "erik")],
+    }  # roles nobody holds get nothing
+    kind, binding_kind = (
+        ("Role", "RoleBinding") if namespaces else ("ClusterRole", "ClusterRoleBinding")
+    )
+    objects = approver_objects(manifests)
+    assert {m["kind"] for m in objects} == {kind, binding_kind}
+    where: list[str | None] = [*namespaces] or [None]
+    assert len(objects) == 2 * len(expected_subjects) * len(where)
+    for role, subjects in expected_subjects.items():
+        for namespace in where:
+            (granted,) = [
+                m
+                for m in objects
+                if m["kind"] == kind
+                and m["metadata"]["labels"]["aideploy.io/approval-role"] == role
+                and m["metadata"].get("namespace") == namespace
+            ]
+            assert granted["metadata"]["name"] == f"aideploy-aideploy-operator-approver-{role}"
+            # kubectl annotate is a patch; get/list/watch to see what one approves.
+            assert rules_of(granted) == {
+                ("aideploy.io", "aideployments"): {"get", "list", "watch", "patch"}
+            }
+            (binding,) = [
+                m
+                for m in objects
+                if m["kind"] == binding_kind
+                and m["metadata"]["labels"]["aideploy.io/approval-role"] == role
+                and m["metadata"].get("namespace") == namespace
+            ]
+            assert binding["roleRef"] == {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": kind,
+                "name": granted["metadata"]["name"],
+            }
+            assert [(s["kind"], s["name"]) for s in binding["subjects"]] == subjects
+            assert all(s["apiGroup"] == "rbac.authorization.k8s.io" for s in binding["subjects"])
+            assert all("namespace" not in s for s in binding["subjects"])
+    # The operator's own RBAC is unchanged by them.
+    operator_roles = [m for m in find(manifests, kind) if m not in objects]
+    assert operator_roles and all("approver" not in m["metadata"]["name"] for m in operator_roles)
+
+
 # ---- monitoring ----------------------------------------------------------------------------
 
 
@@ -281,13 +746,15 @@ def test_prometheus_rule_is_the_alerts_file() -> None:
 def test_service_monitor_scrapes_the_metrics_service_as_job_aideploy_operator() -> None:
     manifests = render(NON_DEFAULT)
     monitor = one(manifests, "ServiceMonitor")
-    service = one(manifests, "Service")
+    metrics = service(manifests, "metrics")
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert (
-        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+        monitor["spec"]["selector"]["matchLabels"].items() <= metrics["metadata"]["labels"].items()
     )
     # The alerts select job="aideploy-operator" and keep the objects' namespace label.
-    assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "aideploy-operator"
+    assert metrics["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "aideploy-operator"
+    # The monitor's selector picks the webhook Service too, but it has no port "metrics".
+    assert all(p["name"] != "metrics" for p in service(manifests, "webhook")["spec"]["ports"])
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["port"] == "metrics" and endpoint["honorLabels"] is True
 
@@ -331,8 +798,18 @@ def test_image_entrypoint_and_cmd_are_what_the_chart_runs() -> None:
     assert exec_form(last("ENTRYPOINT")) == container["command"]
     cmd = exec_form(last("CMD"))
     assert container["args"][: len(cmd)] == cmd
-    # The rest of the chart's default arguments (namespaces, peering) are empty by default.
-    assert container["args"] == cmd
+    # The rest of the chart's default arguments (namespaces, peering) are empty by default;
+    # the files it mounts (approvers, the webhook's certificate) exist only in the pod.
+    assert container["args"][len(cmd) :] == [
+        "--approvers-config",
+        "/etc/aideploy/approvers/approvers.yaml",
+        "--webhook-port",
+        "9443",
+        "--webhook-cert",
+        "/etc/aideploy/webhook/tls.crt",
+        "--webhook-key",
+        "/etc/aideploy/webhook/tls.key",
+    ]
 
 
 def test_image_runs_as_the_charts_numeric_non_root_user() -> None:

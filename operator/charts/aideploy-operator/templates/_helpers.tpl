@@ -71,9 +71,136 @@ image's default CMD (operator/Dockerfile); a test keeps the two equal.
 {{- if .Values.verbose }}
 - --verbose
 {{- end }}
+- --approvers-config
+- {{ printf "%s/%s" (include "aideploy.approversDir" .) (include "aideploy.approversFile" .) | quote }}
+{{- if .Values.webhook.enabled }}
+- --webhook-port
+- {{ .Values.webhook.port | quote }}
+- --webhook-cert
+- {{ printf "%s/tls.crt" (include "aideploy.webhookCertDir" .) | quote }}
+- --webhook-key
+- {{ printf "%s/tls.key" (include "aideploy.webhookCertDir" .) | quote }}
+{{- end }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
 {{- end }}
+{{- end -}}
+
+{{/* ---- Approval provenance: the approvers configuration and the admission webhook. ---- */}}
+
+{{- define "aideploy.approversDir" -}}/etc/aideploy/approvers{{- end -}}
+{{- define "aideploy.approversFile" -}}approvers.yaml{{- end -}}
+{{- define "aideploy.webhookCertDir" -}}/etc/aideploy/webhook{{- end -}}
+
+{{- define "aideploy.approversConfigMapName" -}}
+{{- printf "%s-approvers" (include "aideploy.fullname" .) | trunc 253 -}}
+{{- end -}}
+
+{{/* The operator's own identity, as the API server authenticates its ServiceAccount. */}}
+{{- define "aideploy.operatorUser" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "aideploy.serviceAccountName" .) -}}
+{{- end -}}
+
+{{/*
+The operator's approvers configuration (aideploy/admission/config.py): .Values.approvers,
+with the operator's ServiceAccount added to `operator.users`, and checklist/goLive only when
+set (absent means unrestricted).
+*/}}
+{{- define "aideploy.approversConfig" -}}
+{{- $a := .Values.approvers -}}
+{{- $roles := dict -}}
+{{- range $role, $holders := $a.roles -}}
+{{- $_ := set $roles $role (dict "users" (default list $holders.users) "groups" (default list $holders.groups)) -}}
+{{- end -}}
+{{- $operator := default dict $a.operator -}}
+{{- $config := dict
+      "roles" $roles
+      "separationOfDuties" (dict
+        "riskLevels" (default list $a.separationOfDuties.riskLevels)
+        "roles" (default dict $a.separationOfDuties.roles))
+      "operator" (dict
+        "users" (concat (list (include "aideploy.operatorUser" .)) (default list $operator.users) | uniq)
+        "groups" (default list $operator.groups))
+      "requireAuthenticatedApprovals" (default false $a.requireAuthenticatedApprovals) -}}
+{{- range $key := list "checklist" "goLive" -}}
+{{- with (index $a $key) -}}
+{{- $_ := set $config $key (dict "users" (default list .users) "groups" (default list .groups)) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $config -}}
+{{- end -}}
+
+{{- define "aideploy.webhookServiceName" -}}
+{{- printf "%s-webhook" (include "aideploy.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "aideploy.webhookSecretName" -}}
+{{- default (printf "%s-webhook-tls" (include "aideploy.fullname" .)) .Values.webhook.certificate.existingSecret -}}
+{{- end -}}
+
+{{/*
+The names the serving certificate must cover: the Service's (the API server calls
+<service>.<namespace>.svc), or webhook.url's host.
+*/}}
+{{- define "aideploy.webhookHosts" -}}
+{{- if .Values.webhook.url -}}
+{{- list (urlParse .Values.webhook.url).hostname | toJson -}}
+{{- else -}}
+{{- $svc := include "aideploy.webhookServiceName" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- list (printf "%s.%s.svc" $svc $ns) $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) | toJson -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The webhook's TLS material as JSON {ca, crt, key, caBundle}: the generated Secret's when it
+exists, is for the same names and has more than 30 days left (lookup; empty offline), else a
+new CA and certificate. Generated once per render and kept in the render's values, so that
+the Secret, the webhook's caBundle and the pod's checksum all see the same certificate.
+With webhook.certificate.existingSecret: only caBundle (the value, else the Secret's ca.crt).
+*/}}
+{{- define "aideploy.webhookTLS" -}}
+{{- $cache := .Values.webhook -}}
+{{- if not (hasKey $cache "_tls") -}}
+{{- $cert := .Values.webhook.certificate -}}
+{{- $secretName := include "aideploy.webhookSecretName" . -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace $secretName -}}
+{{- $data := dict -}}
+{{- if $existing -}}{{- $data = default dict $existing.data -}}{{- end -}}
+{{- $tls := dict -}}
+{{- if $cert.existingSecret -}}
+{{- $ca := $cert.caBundle -}}
+{{- if and (not $ca) (hasKey $data "ca.crt") -}}{{- $ca = index $data "ca.crt" | b64dec -}}{{- end -}}
+{{- $_ := set $tls "caBundle" $ca -}}
+{{- else -}}
+{{- $hosts := include "aideploy.webhookHosts" . | fromJsonArray -}}
+{{- $annotations := dict -}}
+{{- if $existing -}}{{- $annotations = default dict $existing.metadata.annotations -}}{{- end -}}
+{{- $notAfter := index $annotations "aideploy.io/not-after" | default "0" | int64 -}}
+{{- $renewAt := now | dateModify "+720h" | unixEpoch | int64 -}}
+{{- $reuse := and (hasKey $data "ca.crt") (hasKey $data "tls.crt") (hasKey $data "tls.key")
+      (eq (index $annotations "aideploy.io/hosts" | default "") (join "," $hosts))
+      (gt $notAfter $renewAt) -}}
+{{- if $reuse -}}
+{{- $tls = dict "ca" (index $data "ca.crt" | b64dec) "crt" (index $data "tls.crt" | b64dec) "key" (index $data "tls.key" | b64dec) "notAfter" (toString $notAfter) -}}
+{{- else -}}
+{{- $days := int $cert.validityDays -}}
+{{- $ca := genCA (printf "%s-webhook-ca" (include "aideploy.fullname" .)) $days -}}
+{{- $ips := list -}}
+{{- $names := list -}}
+{{- range $hosts -}}
+{{- if regexMatch "^[0-9.]+$|:" . -}}{{- $ips = append $ips . -}}{{- else -}}{{- $names = append $names . -}}{{- end -}}
+{{- end -}}
+{{- $served := genSignedCert (first $hosts) $ips $names $days $ca -}}
+{{- $expiry := now | dateModify (printf "+%dh" (mul $days 24)) | unixEpoch -}}
+{{- $tls = dict "ca" $ca.Cert "crt" $served.Cert "key" $served.Key "notAfter" $expiry -}}
+{{- end -}}
+{{- $_ := set $tls "caBundle" $tls.ca -}}
+{{- $_ := set $tls "hosts" (join "," $hosts) -}}
+{{- end -}}
+{{- $_ := set $cache "_tls" $tls -}}
+{{- end -}}
+{{- toJson $cache._tls -}}
 {{- end -}}
 
 {{/* RBAC rules the operator needs in every namespace it serves (ClusterRole or Role). */}}
