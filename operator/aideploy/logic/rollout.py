@@ -63,13 +63,7 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     if progress is None or not progress.complete:
         detail = progress.message if progress is not None else "the Deployment is being applied"
         if timed_out:
-            return rollback.start(
-                draft,
-                spec,
-                release,
-                Reason.VERIFICATION_TIMEOUT,
-                f"version {version} was not verified within {spec.verification.timeout}: {detail}",
-            )
+            return _timed_out(draft, spec, release, detail)
         message = f"Version {version} is rolling out: {detail}."
         draft.condition(ConditionType.DEPLOYED, False, Reason.ROLLOUT_IN_PROGRESS, message)
         draft.condition(ConditionType.READY, False, Reason.ROLLOUT_IN_PROGRESS, message)
@@ -77,12 +71,20 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
         return draft.finish(Phase.DEPLOYING, message)
     deployed = f"Version {version} is deployed: {progress.message}."
     draft.condition(ConditionType.DEPLOYED, True, Reason.ROLLOUT_COMPLETE, deployed)
-    return _verify(draft, spec, release, deadline, timed_out)
+    return _verify(draft, spec, release, timed_out)
 
 
-def _verify(
-    draft: Draft, spec: AIDeploymentSpec, release: Release, deadline: object, timed_out: bool
-) -> Plan:
+def _timed_out(draft: Draft, spec: AIDeploymentSpec, release: Release, detail: str) -> Plan:
+    return rollback.start(
+        draft,
+        spec,
+        release,
+        Reason.VERIFICATION_TIMEOUT,
+        f"version {release.version} was not verified within {spec.verification.timeout}: {detail}",
+    )
+
+
+def _verify(draft: Draft, spec: AIDeploymentSpec, release: Release, timed_out: bool) -> Plan:
     request = probe_request(spec, release, "verification")
     if request is None:
         message = f"Version {release.version} is deployed; no verification probes are configured."
@@ -95,13 +97,7 @@ def _verify(
     run = draft.obs.probe_run
     if run is None or run.purpose != "verification" or run.digest != release.digest:
         if timed_out:
-            return rollback.start(
-                draft,
-                spec,
-                release,
-                Reason.VERIFICATION_TIMEOUT,
-                f"version {release.version} was not verified within {spec.verification.timeout}",
-            )
+            return _timed_out(draft, spec, release, "the probes did not finish")
         message = f"Verifying version {release.version} with {len(request.probes)} probes."
         draft.condition(ConditionType.VERIFIED, None, Reason.VERIFICATION_IN_PROGRESS, message)
         draft.condition(ConditionType.READY, False, Reason.VERIFICATION_IN_PROGRESS, message)

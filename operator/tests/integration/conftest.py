@@ -13,6 +13,7 @@ from aideploy.kube.rest import Rest
 from tests.support.aid import CRDS_DIR
 from tests.support.cluster import ClusterHandle
 from tests.support.kubelet import SimulatedNode
+from tests.support.modelserver import ModelServer
 from tests.support.operator import OperatorProcess
 
 
@@ -24,6 +25,13 @@ def rest(kube_api: client.ApiClient) -> Rest:
 @pytest.fixture(scope="session")
 def crds(rest: Rest) -> list[str]:
     return apply_crds(rest, CRDS_DIR)
+
+
+@pytest.fixture
+def model_server() -> Iterator[ModelServer]:
+    """The stand-in model server (OIP v2 on 127.0.0.1) that probes are pointed at."""
+    with ModelServer() as server:
+        yield server
 
 
 @pytest.fixture

@@ -31,14 +31,7 @@ ROLES = {
 }
 
 
-def wait_phase(
-    rest: Rest, namespace: str, name: str, phase: str, timeout: float = 30
-) -> dict[str, Any]:
-    def probe() -> dict[str, Any] | None:
-        current = aid.status(rest, namespace, name)
-        return current if current.get("phase") == phase else None
-
-    return wait_for(probe, timeout=timeout, message=f"{name} to reach phase {phase}")
+wait_phase = aid.wait_phase
 
 
 def test_no_approvals_waits_names_missing_roles_and_creates_no_workload(

@@ -5,7 +5,6 @@ cluster's state, counters do not count transitions that did not happen again."""
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from tests.support import aid
 from tests.support.backend import VersionedBackend
 from tests.support.cluster import wait_for
 from tests.support.kubelet import SimulatedNode
-from tests.support.modelserver import DEFAULT_MODEL, ModelServer, free_port
+from tests.support.modelserver import ModelServer, free_port
 from tests.support.operator import OperatorProcess
 from tests.unit.factories import full_checklist, make_spec
 
@@ -25,12 +24,6 @@ pytestmark = pytest.mark.integration
 
 NAME = "scorer"
 ROLES = ["system-owner", "deployment-manager"]
-
-
-@pytest.fixture
-def model_server() -> Iterator[ModelServer]:
-    with ModelServer() as server:
-        yield server
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -50,15 +43,7 @@ def value(
 
 
 def spec(server: ModelServer, version: str) -> dict[str, Any]:
-    probe = {
-        "name": "golden",
-        "inference": {
-            "url": server.url,
-            "model": DEFAULT_MODEL,
-            "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [1], "data": [3]}],
-            "expect": [{"name": "output-0", "data": [6], "tolerance": 0.001}],
-        },
-    }
+    probe = aid.golden_probe(server)
     return make_spec("minimal", version=version, verification={"probes": [probe]})
 
 

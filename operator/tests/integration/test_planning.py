@@ -4,7 +4,6 @@ modification, against the real control plane with the operator running."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,12 +25,6 @@ ALWAYS_OPEN = {"schedule": "* * * * *", "duration": "1m"}
 NEVER_NOW = {"schedule": "0 3 29 2 *", "duration": "1h"}  # 03:00 on 29 February only
 
 
-@pytest.fixture
-def model_server() -> Iterator[ModelServer]:
-    with ModelServer() as server:
-        yield server
-
-
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -40,14 +33,7 @@ def status_of(rest: Rest, namespace: str, name: str) -> dict[str, Any]:
     return aid.status(rest, namespace, name)
 
 
-def wait_phase(
-    rest: Rest, namespace: str, name: str, phase: str, timeout: float = 40
-) -> dict[str, Any]:
-    def probe() -> dict[str, Any] | None:
-        status = status_of(rest, namespace, name)
-        return status if status.get("phase") == phase else None
-
-    return wait_for(probe, timeout=timeout, message=f"{name} to reach {phase}")
+wait_phase = aid.wait_phase
 
 
 def create_approved(

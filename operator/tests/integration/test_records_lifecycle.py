@@ -19,7 +19,7 @@ from tests.support import aid
 from tests.support.backend import VersionedBackend
 from tests.support.cluster import ClusterHandle, wait_for
 from tests.support.kubelet import SimulatedNode
-from tests.support.modelserver import DEFAULT_MODEL, ModelServer
+from tests.support.modelserver import ModelServer
 from tests.support.operator import OperatorProcess
 from tests.unit.factories import full_checklist, make_spec
 
@@ -27,12 +27,6 @@ pytestmark = pytest.mark.integration
 
 ROLES = ["system-owner", "deployment-manager"]
 NAME = "scorer"
-
-
-@pytest.fixture
-def model_server() -> Iterator[ModelServer]:
-    with ModelServer() as server:
-        yield server
 
 
 @pytest.fixture
@@ -44,24 +38,12 @@ def backend(
 
 
 def spec(server: ModelServer, version: str, **extra: Any) -> dict[str, Any]:
-    probe = {
-        "name": "golden",
-        "inference": {
-            "url": server.url,
-            "model": DEFAULT_MODEL,
-            "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [1], "data": [3]}],
-            "expect": [{"name": "output-0", "data": [6], "tolerance": 0.001}],
-        },
-    }
+    probe = aid.golden_probe(server)
     return make_spec("minimal", version=version, verification={"probes": [probe]}, **extra)
 
 
 def wait_phase(rest: Rest, namespace: str, phase: str, timeout: float = 40) -> dict[str, Any]:
-    def probe() -> dict[str, Any] | None:
-        status = aid.status(rest, namespace, NAME)
-        return status if status.get("phase") == phase else None
-
-    return wait_for(probe, timeout=timeout, message=f"phase {phase}")
+    return aid.wait_phase(rest, namespace, NAME, phase, timeout)
 
 
 def records_of(rest: Rest, namespace: str) -> list[dict[str, Any]]:

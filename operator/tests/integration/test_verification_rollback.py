@@ -32,12 +32,6 @@ NAME = "scorer"
 
 
 @pytest.fixture
-def model_server() -> Iterator[ModelServer]:
-    with ModelServer() as server:
-        yield server
-
-
-@pytest.fixture
 def backend(
     kube_api: client.ApiClient, namespace: str, model_server: ModelServer
 ) -> Iterator[VersionedBackend]:
@@ -78,11 +72,7 @@ def phase_of(rest: Rest, namespace: str) -> str | None:
 
 
 def wait_phase(rest: Rest, namespace: str, phase: str, timeout: float = 45) -> dict[str, Any]:
-    def probe() -> dict[str, Any] | None:
-        status = aid.status(rest, namespace, NAME)
-        return status if status.get("phase") == phase else None
-
-    return wait_for(probe, timeout=timeout, message=f"phase {phase}")
+    return aid.wait_phase(rest, namespace, NAME, phase, timeout)
 
 
 def deploy(rest: Rest, namespace: str, body_spec: dict[str, Any]) -> None:

@@ -11,6 +11,8 @@ import yaml
 from aideploy.api.constants import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from aideploy.api.digest import spec_digest
 from aideploy.kube.rest import Rest
+from tests.support.cluster import wait_for
+from tests.support.modelserver import DEFAULT_MODEL, ModelServer
 
 OPERATOR_DIR = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = OPERATOR_DIR / "examples"
@@ -106,3 +108,28 @@ def events(rest: Rest, namespace: str, name: str) -> list[dict[str, Any]]:
         for e in listed.get("items", [])
         if e["involvedObject"].get("name") == name and e["involvedObject"].get("kind") == KIND
     ]
+
+
+def wait_phase(
+    rest: Rest, namespace: str, name: str, phase: str, timeout: float = 45
+) -> dict[str, Any]:
+    """Wait until the object's status reports `phase`; return that status."""
+
+    def probe() -> dict[str, Any] | None:
+        current = status(rest, namespace, name)
+        return current if current.get("phase") == phase else None
+
+    return wait_for(probe, timeout=timeout, message=f"{name} to reach phase {phase}")
+
+
+def golden_probe(server: ModelServer, x: float = 3.0) -> dict[str, Any]:
+    """An OIP v2 golden request the test model server answers right (it doubles inputs)."""
+    return {
+        "name": "golden",
+        "inference": {
+            "url": server.url,
+            "model": DEFAULT_MODEL,
+            "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [1], "data": [x]}],
+            "expect": [{"name": "output-0", "data": [2 * x], "tolerance": 0.001}],
+        },
+    }
