@@ -114,6 +114,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="PEM private key of the serving certificate",
     )
     webhook.add_argument(
+        "--provenance-key-file",
+        metavar="FILE",
+        default=None,
+        help="secret that signs provenance annotations (default: derived from --webhook-key); "
+        "replicas of one operator must share it",
+    )
+    webhook.add_argument(
         "--webhook-host",
         default=None,
         help="host name or IP the apiserver uses to reach the webhook (managed mode)",
@@ -167,11 +174,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             webhook_cert=args.webhook_cert,
             webhook_key=args.webhook_key,
             webhook_managed=args.webhook_managed,
+            provenance_key_file=args.provenance_key_file,
         )
     )
     import aideploy.handlers  # registers the handlers
 
     if args.webhook_port is not None:
+        if not (args.webhook_key or args.provenance_key_file):
+            print(
+                "aideploy-operator: the admission webhook signs provenance with a key: give "
+                "--webhook-cert/--webhook-key (or --provenance-key-file)",
+                file=sys.stderr,
+            )
+            return 2
         aideploy.handlers.register_webhook()
 
     priority = args.priority

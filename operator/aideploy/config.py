@@ -22,6 +22,7 @@ class OperatorConfig:
     webhook_cert: str | None = None
     webhook_key: str | None = None
     webhook_managed: str | None = None
+    provenance_key_file: str | None = None
 
     @classmethod
     def from_env(cls) -> OperatorConfig:

@@ -11,6 +11,7 @@ import kopf
 
 from aideploy.admission.config import load_approvers_config
 from aideploy.admission.policy import Requester, review
+from aideploy.admission.provenance import load_key
 from aideploy.api.constants import (
     GROUP,
     LABEL_DEPLOYMENT,
@@ -48,6 +49,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         Path(config.approvers_config) if config.approvers_config else None
     )
     memo["approvers"] = approvers
+    provenance_key = load_key(config.provenance_key_file, config.webhook_key)
+    memo["provenance_key"] = provenance_key
     _configure_webhook(settings, config)
     metrics = Metrics()
     if config.metrics_port is not None:
@@ -66,6 +69,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
                     or approvers.require_authenticated_approvals
                 ),
                 separation=approvers.separation_of_duties,
+                provenance_key=provenance_key,
             ),
         ),
         metrics=metrics,
@@ -116,6 +120,7 @@ async def provenance(userinfo: kopf.UserInfo, patch: kopf.Patch, memo: Any, **kw
         _raw(new) or {},
         memo["approvers"],
         datetime.now(UTC),
+        memo["provenance_key"],
     )
     if not verdict.allowed:
         logger.info("admission denied: %s", verdict.message)

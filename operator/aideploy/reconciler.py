@@ -182,11 +182,12 @@ class Reconciler:
         return plan
 
     async def _carry_out(self, obj: dict[str, Any], obs: Observation, plan: Plan) -> dict[str, Any]:
+        # Records first: nothing is rolled out (or restored) before it is on record.
+        if plan.records:
+            plan = await self._write_records(obs, plan)
         if plan.apply is not None:
             await asyncio.to_thread(self._resources.apply, plan.apply.service)
             await asyncio.to_thread(self._resources.apply, plan.apply.deployment)
-        if plan.records:
-            plan = await self._write_records(obs, plan)
         new_status = plan.status.to_wire()
         if new_status != obs.status.to_wire():
             obj = await asyncio.to_thread(self._resources.replace_status, obj, new_status)
@@ -251,6 +252,19 @@ def _observe_metrics(metrics: Metrics, obs: Observation, plan: Plan) -> None:
     )
 
 
+def _status(obj: dict[str, Any]) -> AIDeploymentStatus:
+    status, dropped = AIDeploymentStatus.salvage(obj.get("status") or {})
+    if dropped:
+        metadata = obj["metadata"]
+        logger.warning(
+            "%s/%s: status fields %s could not be read and will be rewritten",
+            metadata.get("namespace"),
+            metadata.get("name"),
+            ", ".join(sorted(dropped)),
+        )
+    return status
+
+
 def observe(
     obj: dict[str, Any],
     deployment: dict[str, Any] | None,
@@ -265,7 +279,7 @@ def observe(
         generation=int(metadata.get("generation", 1)),
         annotations=dict(metadata.get("annotations") or {}),
         raw_spec=obj.get("spec") or {},
-        status=AIDeploymentStatus.model_validate(obj.get("status") or {}),
+        status=_status(obj),
         deployment=deployment,
         now=now,
         probe_run=probe_run,

@@ -88,7 +88,9 @@ def review(
     new: Mapping[str, Any],
     config: ApproversConfig,
     now: datetime,
+    signing_key: bytes,
 ) -> Review:
+    """`signing_key` signs the provenance this admission stamps (see provenance.py)."""
     old_annotations, new_annotations = _annotations(old), _annotations(new)
     who = (requester.username, requester.groups)
     if config.operator.include(*who):
@@ -105,7 +107,7 @@ def review(
     )
     at = rfc3339(now)
     stamp = Provenance(user=requester.username, groups=requester.groups, at=at, digest=digest)
-    author = stamp if spec_changed else spec_author(old_annotations, digest)
+    author = stamp if spec_changed else spec_author(old_annotations, digest, signing_key)
     risk = str((new.get("spec") or {}).get("riskLevel", ""))
     updates: dict[str, str | None] = {}
     known_roles = {r.value for r in Role}
@@ -141,7 +143,7 @@ def review(
             at=at,
             digest=parse_approval(value).digest,
             value=value_hash(value),
-        ).to_annotation()
+        ).to_annotation(signing_key, role_key(role))
 
     for key in _changed(old_annotations, new_annotations, CHECKLIST_PREFIX):
         item = key.removeprefix(CHECKLIST_PREFIX)
@@ -158,7 +160,7 @@ def review(
                 at=at,
                 digest=digest,
                 value=value_hash(value),
-            ).to_annotation()
+            ).to_annotation(signing_key, checklist_key(item))
         )
 
     for key in (GO_LIVE_ANNOTATION, ROLLBACK_ANNOTATION):
@@ -168,7 +170,7 @@ def review(
                 return denial
 
     if spec_changed:
-        updates[SPEC_CHANGED_BY] = stamp.to_annotation()
+        updates[SPEC_CHANGED_BY] = stamp.to_annotation(signing_key, SPEC_CHANGED_BY)
     return Review(allowed=True, set_annotations=updates)
 
 

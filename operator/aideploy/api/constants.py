@@ -104,6 +104,8 @@ class Reason(StrEnum):
     RESTORED_VERSION_GREEN = "RestoredVersionGreen"
     RESTORED_VERSION_NOT_GREEN = "RestoredVersionNotGreen"
     ROLLBACK_NOT_POSSIBLE = "RollbackNotPossible"
+    ACTION_IGNORED = "ActionIgnored"
+    RESTORE_FAILED = "RestoreFailed"
     # Windows, freezes, change types, promotion (the values of logic.window.WindowReason).
     NO_WINDOW = "NoWindow"
     IN_WINDOW = "InWindow"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from aideploy.api.constants import Phase
@@ -44,6 +45,8 @@ class Release(StatusModel):
     replicas: int | None = None
     change_type: str | None = None
     conformity_assessment: str | None = None
+    # When it passed verification (GREEN, accepted AMBER or a go-live decision) and served.
+    went_live_at: str | None = None
 
 
 class ApprovalRecord(StatusModel):
@@ -154,6 +157,25 @@ class AIDeploymentStatus(StatusModel):
     rollback: RollbackStatus | None = None
     latest_record: RecordRef | None = None
     conditions: list[Condition] = []
+
+    @classmethod
+    def salvage(cls, raw: Mapping[str, Any]) -> tuple[AIDeploymentStatus, list[str]]:
+        """Read a status that may have been edited by hand or written by another version:
+        keep every field that parses, name the ones dropped. A reconcile then rewrites
+        them, instead of failing on the same bad field for ever."""
+        try:
+            return cls.model_validate(dict(raw)), []
+        except ValidationError:
+            kept: dict[str, Any] = {}
+            dropped: list[str] = []
+            for key, value in raw.items():
+                try:
+                    cls.model_validate({key: value})
+                except ValidationError:
+                    dropped.append(key)
+                else:
+                    kept[key] = value
+            return cls.model_validate(kept), dropped
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)

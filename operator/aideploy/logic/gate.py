@@ -34,6 +34,8 @@ class ApprovalPolicy:
 
     require_authenticated: bool = False
     separation: SeparationOfDuties | None = None
+    # The key that signs the webhook's provenance; without it no provenance is trusted.
+    provenance_key: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class GateResult:
     compliance_problems: list[str] = field(default_factory=list)
     rejected_approvals: list[str] = field(default_factory=list)
     promotion: str | None = None
+    required_roles: list[str] = field(default_factory=list)
 
     @property
     def approved(self) -> bool:
@@ -211,7 +214,7 @@ def _approval_problem(
                 "for it) and this operator requires authenticated approvals."
             )
         return None
-    author = spec_author(annotations, digest)
+    author = spec_author(annotations, digest, policy.provenance_key)
     if (
         policy.separation is not None
         and author is not None
@@ -242,7 +245,7 @@ def _approvals(
             continue
         value = annotations[key]
         parsed = parse_approval(value)
-        vouched = approval_provenance(annotations, role, value)
+        vouched = approval_provenance(annotations, role, value, policy.provenance_key)
         current = digest_matches(parsed.digest, digest)
         problem = (
             _approval_problem(spec, annotations, digest, role, vouched, policy) if current else None
@@ -324,4 +327,5 @@ def evaluate_gate(
         compliance_problems=list(compliance_problems or []),
         promotion=promotion,
         rejected_approvals=[r.problem for r in records if r.problem and r.role in required],
+        required_roles=[r.value for r in (*required_roles(spec), *extra_roles)],
     )

@@ -13,10 +13,20 @@ carries them out. Everything that must survive an operator restart lives in the 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import ValidationError
 
-from aideploy.api.constants import ConditionType, Phase, Reason, RiskLevel
+from aideploy.api.constants import (
+    GO_LIVE_ANNOTATION,
+    ROLLBACK_ANNOTATION,
+    ConditionType,
+    Phase,
+    Reason,
+    RiskLevel,
+)
 from aideploy.api.digest import spec_digest
+from aideploy.api.durations import parse_duration
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.api.status import Gate, Release
 from aideploy.logic import monitoring, rollback, rollout
@@ -57,7 +67,7 @@ def decide(obs: Observation) -> Plan:
         return _failed(
             draft, "The spec cannot be deployed: " + format_validation_error(error) + "."
         )
-    problems = workload_problems(spec)
+    problems = workload_problems(spec) + _timing_problems(spec)
     if spec.window is not None and (window_error := window_problem(spec.window)):
         problems.append(window_error)
     if problems:
@@ -74,9 +84,36 @@ def decide(obs: Observation) -> Plan:
         )
         return draft.finish(Phase.FAILED, message)
     current = obs.status.current_release
-    if current is None or current.digest != digest:
+    phase = obs.status.phase
+    in_rollout = (
+        current is not None
+        and current.digest == digest
+        and (phase in ROLLOUT_PHASES or (phase == Phase.FAILED and obs.status.rollback))
+    )
+    if current is None or not in_rollout:
+        # A new spec, or a spec reverted to the current release's while a newer one
+        # waited at the gate: either way a new rollout, through the gate again.
         return _gate(draft, spec)
     return _lifecycle(draft, spec, current)
+
+
+MIN_MONITORING_INTERVAL = timedelta(seconds=1)
+
+
+def _timing_problems(spec: AIDeploymentSpec) -> list[str]:
+    """Durations the schema accepts but that cannot work (or would spin)."""
+    problems = []
+    if (
+        spec.monitoring is not None
+        and parse_duration(spec.monitoring.interval) < MIN_MONITORING_INTERVAL
+    ):
+        problems.append(
+            f"spec.monitoring.interval {spec.monitoring.interval} is shorter than 1s; "
+            "signals are queried once per interval"
+        )
+    if parse_duration(spec.verification.timeout) <= timedelta(0):
+        problems.append("spec.verification.timeout must be longer than zero")
+    return problems
 
 
 def _failed(draft: Draft, message: str) -> Plan:
@@ -84,8 +121,23 @@ def _failed(draft: Draft, message: str) -> Plan:
     return draft.finish(Phase.FAILED, message)
 
 
+ROLLOUT_PHASES = frozenset(
+    {
+        Phase.DEPLOYING,
+        Phase.VERIFYING,
+        Phase.HELD,
+        Phase.MONITORING,
+        Phase.SUCCEEDED,
+        Phase.ROLLING_BACK,
+        Phase.ROLLED_BACK,
+    }
+)
+
+
 def _lifecycle(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     phase = draft.status.phase
+    if phase != Phase.HELD:
+        rollback.consume_stray(draft, GO_LIVE_ANNOTATION, "no go-live decision is pending")
     if phase == Phase.ROLLING_BACK:
         return rollback.follow(draft, spec, release)
     if phase == Phase.ROLLED_BACK or (phase == Phase.FAILED and draft.status.rollback):
@@ -138,6 +190,10 @@ def _gate_conditions(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> 
 def _gate(draft: Draft, spec: AIDeploymentSpec) -> Plan:
     """A new spec: the change rules, the approval gate, promotion, then the window."""
     obs = draft.obs
+    # One-shot actions cannot act before a rollout: consume them, so they cannot fire on
+    # the rollout that follows.
+    for key in (GO_LIVE_ANNOTATION, ROLLBACK_ANNOTATION):
+        rollback.consume_stray(draft, key, f"version {spec.model.version} is not rolled out yet")
     last_good = draft.status.last_good_release
     last_version = last_good.version if last_good else None
     contradiction = change_type_problem(spec.change_type, spec.model.version, last_version)
@@ -210,7 +266,7 @@ def _gate(draft: Draft, spec: AIDeploymentSpec) -> Plan:
         return _blocked(
             draft, spec, Phase.AWAITING_WINDOW, reason, message, still_serving, gate_status
         )
-    return _start_rollout(draft, spec)
+    return _start_rollout(draft, spec, gate)
 
 
 def _wire(window: WindowState | None) -> dict[str, object] | None:
@@ -249,11 +305,12 @@ def _blocked(
     return draft.finish(phase, message)
 
 
-def _start_rollout(draft: Draft, spec: AIDeploymentSpec) -> Plan:
+def _start_rollout(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> Plan:
     status = draft.status
     previous = status.current_release
-    if previous is not None and status.phase == Phase.MONITORING:
-        # It was serving GREEN when this newer rollout began: it is now the rollback target.
+    if previous is not None and previous.went_live_at and status.rollback is None:
+        # It went live and was serving when this newer rollout began (perhaps still in its
+        # watch, perhaps after the new spec waited at the gate): it is the rollback target.
         draft.updates["last_good_release"] = previous
     release = Release(
         version=spec.model.version,
@@ -284,7 +341,7 @@ def _start_rollout(draft: Draft, spec: AIDeploymentSpec) -> Plan:
         RecordType.APPROVAL,
         release,
         approval_content(
-            spec, draft.obs.annotations, spec_digest=draft.digest, observed_at=draft.now
+            spec, draft.obs.annotations, spec_digest=draft.digest, observed_at=draft.now, gate=gate
         ),
     )
     message = f"Rolling out version {spec.model.version} ({spec.replicas} replicas)."

@@ -20,6 +20,7 @@ from aideploy.logic.workload import (
     applied_replicas,
     build_deployment,
     build_service,
+    drifted,
 )
 from aideploy.records.types import RecordType
 
@@ -166,14 +167,16 @@ class Draft:
         """Apply the release's Deployment and Service unless the child already carries it.
         Returns True when the child is already as wanted."""
         child = self.obs.deployment
+        deployment = build_deployment(self.obs.owner, model_name, release, replicas)
         if (
             child is not None
             and applied_digest(child) == release.digest
             and applied_replicas(child) == replicas
+            and not drifted(child, deployment)
         ):
             return True
         self.apply = ApplyWorkload(
-            deployment=build_deployment(self.obs.owner, model_name, release, replicas),
+            deployment=deployment,
             service=build_service(self.obs.owner, model_name, release),
         )
         return False

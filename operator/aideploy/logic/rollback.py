@@ -13,10 +13,11 @@ from aideploy.api.constants import (
     Phase,
     Reason,
 )
+from aideploy.api.durations import parse_duration
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.api.status import Release, RollbackStatus
 from aideploy.logic.conditions import rfc3339_ms
-from aideploy.logic.plan import Draft, Plan
+from aideploy.logic.plan import Draft, Plan, parse_time
 from aideploy.logic.verdict import probe_request, worst
 from aideploy.logic.workload import rollout_progress
 from aideploy.records.content import closure_content, rollback_content
@@ -40,6 +41,15 @@ def _consume_annotations(draft: Draft) -> None:
     for key in (ROLLBACK_ANNOTATION, GO_LIVE_ANNOTATION):
         if key in draft.obs.annotations and key not in draft.remove_annotations:
             draft.remove_annotations.append(key)
+
+
+def consume_stray(draft: Draft, key: str, why: str) -> None:
+    """Remove a one-shot action annotation that cannot act now, saying so in an Event."""
+    value = draft.obs.annotations.get(key)
+    if value is None or key in draft.remove_annotations:
+        return
+    draft.remove_annotations.append(key)
+    draft.event("Warning", Reason.ACTION_IGNORED, f"Ignored {key}={value!r}: {why}.")
 
 
 def refuse(draft: Draft, release: Release) -> None:
@@ -86,6 +96,7 @@ def start(
             f"Rollback: {reason}. There is no earlier good release to restore, so "
             f"version {release.version} was scaled to zero replicas."
         )
+        _record(draft, release, record, Phase.FAILED, message)  # before it is reported
         draft.condition(ConditionType.ROLLED_BACK, False, Reason.NO_PREVIOUS_RELEASE, message)
         draft.condition(ConditionType.READY, False, trigger, message)
         return draft.finish(Phase.FAILED, message)
@@ -112,7 +123,11 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     progress = rollout_progress(child) if applied and child is not None else None
     if progress is None or not progress.complete:
         detail = progress.message if progress is not None else "the Deployment is being restored"
+        deadline = parse_time(record.started_at) + parse_duration(spec.verification.timeout)
+        if draft.now >= deadline or (progress is not None and progress.failed):
+            return _restore_failed(draft, release, record, target, detail)
         message = f"Rolling back from {record.from_version} to {target.version}: {detail}."
+        draft.wake(deadline)
         return draft.finish(Phase.ROLLING_BACK, message)
     if record.completed_at is None:
         record = record.model_copy(update={"completed_at": rfc3339_ms(draft.now)})
@@ -180,6 +195,21 @@ def _record(
             },
         ),
     )
+
+
+def _restore_failed(
+    draft: Draft, release: Release, record: RollbackStatus, target: Release, detail: str
+) -> Plan:
+    """The restored release did not become available in time: say so loudly rather than
+    wait in RollingBack for ever. Nothing more is tried automatically."""
+    message = (
+        f"Rollback from {record.from_version} to {target.version} did not complete "
+        f"within the verification timeout: {detail}. The service needs a person."
+    )
+    draft.condition(ConditionType.ROLLED_BACK, False, Reason.RESTORE_FAILED, message)
+    draft.condition(ConditionType.READY, False, Reason.RESTORE_FAILED, message)
+    _record(draft, release, record, Phase.FAILED, message)
+    return draft.finish(Phase.FAILED, message)
 
 
 def settled(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:

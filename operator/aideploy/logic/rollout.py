@@ -181,6 +181,8 @@ def _decision(
 
 def go_live(draft: Draft, spec: AIDeploymentSpec, release: Release, why: str) -> Plan:
     """GREEN (or accepted AMBER): watch it when monitoring is configured, else done."""
+    release = release.model_copy(update={"went_live_at": rfc3339(draft.now)})
+    draft.updates["current_release"] = release
     if spec.monitoring is not None:
         start = draft.now
         watch = MonitoringStatus(

@@ -166,6 +166,20 @@ def is_owned_by(obj: Mapping[str, Any], owner: Owner) -> bool:
     return any(ref.get("uid") == owner.uid for ref in refs)
 
 
+def _images(template: Mapping[str, Any]) -> dict[str, str]:
+    containers = (template.get("spec") or {}).get("containers") or []
+    return {str(c.get("name")): str(c.get("image")) for c in containers if isinstance(c, Mapping)}
+
+
+def drifted(child: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    """Whether someone changed what the release is made of on the live Deployment (an
+    image set by hand, a container added or removed): the operator then re-applies the
+    release, so that what status says is serving is what serves."""
+    live = (child.get("spec") or {}).get("template") or {}
+    wanted = (desired.get("spec") or {}).get("template") or {}
+    return _images(live) != _images(wanted)
+
+
 def applied_replicas(obj: Mapping[str, Any] | None) -> int | None:
     if obj is None:
         return None

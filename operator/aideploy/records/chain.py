@@ -49,15 +49,22 @@ def _short_hash(text: str) -> str:
 
 
 def record_name(
-    deployment_name: str, generation: int, sequence: int, record_type: RecordType
+    deployment_name: str,
+    generation: int,
+    sequence: int,
+    record_type: RecordType,
+    uid: str = "",
 ) -> str:
-    """`<deployment>-g<generation>-<sequence:04d>-<type>`, a valid DNS-1123 subdomain.
+    """`<deployment>-<uid8>-g<generation>-<sequence:04d>-<type>`, a valid DNS-1123 subdomain.
 
-    The name is the idempotency key: writing the same event twice hits the same name.
-    A deployment name too long to fit is cut and suffixed with a hash of the full name, so
-    that two long names sharing a prefix still get distinct records.
+    The name is the idempotency key: writing the same event twice hits the same name. The
+    uid fragment keeps a deleted and re-created AIDeployment of the same name from running
+    into the records of its predecessor, which outlive it. A deployment name too long to
+    fit is cut and suffixed with a hash of the full name, so that two long names sharing a
+    prefix still get distinct records.
     """
-    suffix = f"-g{generation}-{sequence:04d}-{record_type.value}"
+    uid_part = f"-{uid.replace('-', '')[:8]}" if uid else ""
+    suffix = f"{uid_part}-g{generation}-{sequence:04d}-{record_type.value}"
     if len(deployment_name) + len(suffix) <= MAX_NAME_LENGTH:
         return deployment_name + suffix
     room = MAX_NAME_LENGTH - len(suffix) - _NAME_HASH_LENGTH - 1
@@ -144,7 +151,9 @@ def build_record(
         "apiVersion": API_VERSION,
         "kind": RECORD_KIND,
         "metadata": {
-            "name": record_name(deployment.name, deployment.generation, sequence, record_type),
+            "name": record_name(
+                deployment.name, deployment.generation, sequence, record_type, deployment.uid
+            ),
             "namespace": deployment.namespace,
             "labels": {
                 LABEL_DEPLOYMENT: label_value(deployment.name),

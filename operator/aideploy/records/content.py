@@ -22,7 +22,13 @@ from aideploy.api.constants import (
 from aideploy.api.spec import AIDeploymentSpec, Probe
 from aideploy.api.status import StatusModel
 from aideploy.logic.conditions import rfc3339
-from aideploy.logic.gate import checklist_problem, evaluate_gate, required_items, required_roles
+from aideploy.logic.gate import (
+    GateResult,
+    checklist_problem,
+    evaluate_gate,
+    required_items,
+    required_roles,
+)
 
 Moment = datetime | str
 WireLike = Mapping[str, Any] | StatusModel
@@ -158,11 +164,14 @@ def approval_content(
     *,
     spec_digest: str,
     observed_at: Moment,
+    gate: GateResult | None = None,
 ) -> dict[str, Any]:
     """REC-AI-DEPLOY-002: every approval given (valid or stale) with who and for which
     digest, the roles required, every checklist item with its evidence, and for high risk
-    the compliance fields. `observed_at` is when the operator saw the gate pass."""
-    gate = evaluate_gate(spec, annotations, spec_digest)
+    the compliance fields. `observed_at` is when the operator saw the gate pass; `gate` is
+    the gate's own verdict (with an expedite's extra roles and the approval policy), so the
+    record says exactly what let the rollout through."""
+    gate = gate if gate is not None else evaluate_gate(spec, annotations, spec_digest)
     required = set(required_items(spec))
     annotated = {
         key.removeprefix(CHECKLIST_PREFIX)
@@ -190,7 +199,7 @@ def approval_content(
             "specDigest": spec_digest,
             "observedAt": _moment(observed_at),
             "riskLevel": spec.risk_level.value,
-            "requiredRoles": [r.value for r in required_roles(spec)],
+            "requiredRoles": gate.required_roles or [r.value for r in required_roles(spec)],
             "approvals": [a.to_wire() for a in gate.approvals],
             "missingRoles": gate.missing_roles or None,
             "checklist": checklist,

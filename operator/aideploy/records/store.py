@@ -25,6 +25,11 @@ def record_collection(namespace: str) -> str:
     return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{RECORD_PLURAL}"
 
 
+class RecordConflictError(Exception):
+    """A record name is taken by a record of another object or event: evidence is never
+    overwritten, and another object's record must not be taken for ours."""
+
+
 def write_record(rest: Rest, manifest: Mapping[str, Any]) -> dict[str, Any]:
     """Create the record; if a record of that name exists already, return it unchanged.
 
@@ -40,7 +45,18 @@ def write_record(rest: Rest, manifest: Mapping[str, Any]) -> dict[str, Any]:
         existing = rest.request("GET", f"{collection}/{metadata['name']}")
         if existing is None:
             raise  # AlreadyExists, then gone: someone deletes records; do not paper over it
-        existing_hash = (existing.get("spec") or {}).get("hash")
+        existing_spec = existing.get("spec") or {}
+        ours = manifest["spec"]["deployment"]
+        theirs = existing_spec.get("deployment") or {}
+        if (theirs.get("uid"), existing_spec.get("type")) != (
+            ours["uid"],
+            manifest["spec"]["type"],
+        ):
+            raise RecordConflictError(
+                f"record {metadata['name']} already exists for another object or event "
+                f"(uid {theirs.get('uid')}, type {existing_spec.get('type')}); not overwriting it"
+            ) from error
+        existing_hash = existing_spec.get("hash")
         if existing_hash != manifest["spec"]["hash"]:
             logger.info(
                 "record %s was written before (hash %s); keeping it",

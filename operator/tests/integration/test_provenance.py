@@ -4,7 +4,9 @@ apiserver over TLS) decides who may approve, and records who really did."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -327,5 +329,21 @@ def test_without_the_webhook_approvals_are_unauthenticated_and_can_be_required(
 
     status = wait_for(blocked, message="unauthenticated approvals to be rejected")
     assert status["phase"] == "AwaitingApproval"
+    # Without the webhook anyone can write provenance; unsigned, it is not believed.
+    digest = spec_digest(aid.get(rest, namespace, "strict")["spec"])
+    forged = json.dumps(
+        {
+            "at": "2026-11-26T00:00:00Z",
+            "digest": digest,
+            "groups": [],
+            "sig": "00",
+            "user": "the-cto",
+            "value": "x",
+        }
+    )
+    aid.annotate(rest, namespace, "strict", {"provenance.aideploy.io/system-owner": forged})
+    time.sleep(1.5)
+    approval = approval_in_status(rest, namespace, "strict", "system-owner")
+    assert approval["authenticated"] is False and approval["by"] != "the-cto"
     assert "not authenticated" in aid.condition(status, "Approved")["message"]
     assert aid.child_deployment(rest, namespace, "strict") is None

@@ -96,8 +96,13 @@ def test_full_lifecycle_writes_the_records_in_order_with_a_valid_chain(
     for record in records:
         assert "ownerReferences" not in record["metadata"]
         assert record["spec"]["retainUntil"] > record["spec"]["createdAt"]
-    reasons = [e["reason"] for e in aid.events(rest, namespace, NAME)]
-    assert reasons.count("RecordWritten") == 4
+    # Events are posted just after the status that reports the step: wait for them.
+    wait_for(
+        lambda: (
+            [e["reason"] for e in aid.events(rest, namespace, NAME)].count("RecordWritten") == 4
+        ),
+        message="an Event for each of the four records",
+    )
     assert run_plugin(kube_cluster, namespace, "verify", NAME) == 0
     assert "intact" in capsys.readouterr().out.lower()
 
@@ -157,6 +162,18 @@ def test_deleting_the_aideployment_keeps_its_records(
     after = records_of(rest, namespace)
     assert [r["metadata"]["uid"] for r in after] == [r["metadata"]["uid"] for r in before]
     assert verify_chain(after) == []
+    # Re-created under the same name: its own chain, the old one untouched.
+    aid.create(rest, namespace, aid.manifest(NAME, spec(model_server, "1.0.0"), full_checklist()))
+    aid.approve_all(rest, namespace, NAME, ROLES)
+    status = wait_phase(rest, namespace, "Succeeded")
+    new_uid = aid.get(rest, namespace, NAME)["metadata"]["uid"]
+    mine = list_records(rest, namespace, NAME, new_uid)
+    assert types(mine) == ["plan", "approval", "deployment-log", "closure"]
+    assert verify_chain(mine, status.get("latestRecord")) == []
+    old_uid = before[0]["spec"]["deployment"]["uid"]
+    assert [r["metadata"]["uid"] for r in list_records(rest, namespace, NAME, old_uid)] == [
+        r["metadata"]["uid"] for r in before
+    ]
 
 
 @pytest.mark.parametrize(

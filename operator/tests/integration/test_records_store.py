@@ -17,6 +17,7 @@ from aideploy.records import (
     RecordType,
     build_record,
     next_link,
+    record_name,
     verify_chain,
 )
 from aideploy.records.store import list_records, record_collection, write_record
@@ -78,7 +79,7 @@ def test_record_crd_is_served_with_its_columns(rest: Rest, crds: list[str], name
     names = [c["name"] for c in table["columnDefinitions"]]
     assert names == ["Name", "Deployment", "Type", "Record", "Sequence", "Created"]
     assert table["rows"][0]["cells"][:5] == [
-        "churn-g1-0001-plan",
+        record_name("churn", 1, 1, RecordType.PLAN, ref.uid),
         "churn",
         "plan",
         "REC-AI-DEPLOY-001",
@@ -117,9 +118,9 @@ def test_chain_survives_the_round_trip(rest: Rest, crds: list[str], namespace: s
     stored = list_records(rest, namespace, "churn")
     assert [r["spec"]["sequence"] for r in stored] == [1, 2, 3]
     assert [r["metadata"]["name"] for r in stored] == [
-        "churn-g1-0001-plan",
-        "churn-g1-0002-approval",
-        "churn-g1-0003-deployment-log",
+        record_name("churn", 1, 1, RecordType.PLAN, ref.uid),
+        record_name("churn", 1, 2, RecordType.APPROVAL, ref.uid),
+        record_name("churn", 1, 3, RecordType.DEPLOYMENT_LOG, ref.uid),
     ]
     assert stored[0]["spec"]["previousHash"] == ""
     assert stored[0]["spec"]["content"]["float"] == 2  # stored as an integer, hash unchanged
@@ -141,7 +142,7 @@ def test_list_records_filters_by_name_and_uid(rest: Rest, crds: list[str], names
     assert len(list_records(rest, namespace, uid=fraud.uid)) == 1
     assert list_records(rest, namespace, "churn", uid=fraud.uid) == []
     # A changed label hides a record from the label index, not from an audit.
-    name = "churn-g1-0002-approval"
+    name = record_name("churn", 1, 2, RecordType.APPROVAL, churn.uid)
     rest.request(
         "PATCH",
         f"{record_collection(namespace)}/{name}",

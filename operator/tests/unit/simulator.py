@@ -33,6 +33,7 @@ class Simulator:
         self.probe_runs: list[str] = []
         self.events: list[tuple[str, str]] = []
         self.applied: list[dict[str, Any]] = []
+        self.records: list[str] = []  # record types asked for, in order
 
     def set_spec(self, spec: dict[str, Any], annotations: dict[str, str] | None = None) -> None:
         self.spec = spec
@@ -89,6 +90,7 @@ class Simulator:
     def _carry_out(self, plan: Plan) -> None:
         self.status = plan.status
         self.events.extend((e.reason, e.type) for e in plan.events)
+        self.records.extend(r.type.value for r in plan.records)
         for key in plan.remove_annotations:
             self.annotations.pop(key, None)
         if plan.apply is not None:

@@ -11,7 +11,7 @@ import pytest
 
 from aideploy.admission.config import ApproversConfig
 from aideploy.admission.policy import Requester, review
-from aideploy.admission.provenance import SPEC_CHANGED_BY, parse_provenance, value_hash
+from aideploy.admission.provenance import SPEC_CHANGED_BY, Provenance, parse_provenance, value_hash
 from aideploy.api.digest import spec_digest
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.logic.gate import ApprovalPolicy, evaluate_gate
@@ -30,6 +30,7 @@ CONFIG = ApproversConfig.model_validate(
         "operator": {"users": ["system:serviceaccount:aideploy:operator"]},
     }
 )
+KEY = b"operator-signing-key-for-tests!!"
 ALICE = Requester("alice", ("qa", "system:authenticated"))
 BOB = Requester("bob", ("compliance",))
 CAROL = Requester("carol", ("developers",))
@@ -49,18 +50,19 @@ MINIMAL = make_spec("minimal")
 
 
 def with_author(spec: dict[str, Any], user: str) -> dict[str, str]:
-    return {
-        SPEC_CHANGED_BY: json.dumps(
-            {"user": user, "groups": [], "at": "2026-11-26T11:00:00Z", "digest": spec_digest(spec)}
-        )
-    }
+    stamp = Provenance(user=user, groups=(), at="2026-11-26T11:00:00Z", digest=spec_digest(spec))
+    return {SPEC_CHANGED_BY: stamp.to_annotation(KEY, SPEC_CHANGED_BY)}
 
 
 def test_a_holder_approves_and_is_recorded_under_the_real_name() -> None:
     key, value = approve(HIGH, "qa-lead", by="the-cto")  # the text lies about the name
-    verdict = review("UPDATE", ALICE, obj(HIGH), obj(HIGH, {key: value}), CONFIG, NOW)
+    verdict = review("UPDATE", ALICE, obj(HIGH), obj(HIGH, {key: value}), CONFIG, NOW, KEY)
     assert verdict.allowed
-    stamp = parse_provenance(verdict.set_annotations["provenance.aideploy.io/qa-lead"])
+    stamp = parse_provenance(
+        verdict.set_annotations["provenance.aideploy.io/qa-lead"],
+        KEY,
+        "provenance.aideploy.io/qa-lead",
+    )
     assert stamp is not None
     assert stamp.user == "alice" and "qa" in stamp.groups
     assert stamp.digest == spec_digest(HIGH) and stamp.value == value_hash(value)
@@ -112,7 +114,7 @@ DENIALS = [
 def test_denials(
     what: str, requester: Requester, old: dict[str, str], new: dict[str, str], words: list[str]
 ) -> None:
-    verdict = review("UPDATE", requester, obj(HIGH, old), obj(HIGH, new), CONFIG, NOW)
+    verdict = review("UPDATE", requester, obj(HIGH, old), obj(HIGH, new), CONFIG, NOW, KEY)
     assert not verdict.allowed, what
     for word in words:
         assert word in verdict.message, (what, verdict.message)
@@ -122,7 +124,7 @@ def test_the_spec_author_may_not_approve_a_high_risk_spec() -> None:
     key, value = approve(HIGH, "system-owner")
     old = obj(HIGH, with_author(HIGH, "carol"))
     new = obj(HIGH, {**with_author(HIGH, "carol"), key: value})
-    verdict = review("UPDATE", CAROL, old, new, CONFIG, NOW)
+    verdict = review("UPDATE", CAROL, old, new, CONFIG, NOW, KEY)
     assert not verdict.allowed
     assert "separation of duties" in verdict.message
 
@@ -130,7 +132,7 @@ def test_the_spec_author_may_not_approve_a_high_risk_spec() -> None:
 def test_changing_the_spec_and_approving_in_one_request_is_the_same_conflict() -> None:
     changed = make_spec("high", version="1.1.0")
     key, value = approve(changed, "system-owner")
-    verdict = review("UPDATE", CAROL, obj(HIGH), obj(changed, {key: value}), CONFIG, NOW)
+    verdict = review("UPDATE", CAROL, obj(HIGH), obj(changed, {key: value}), CONFIG, NOW, KEY)
     assert not verdict.allowed and "separation of duties" in verdict.message
 
 
@@ -138,7 +140,7 @@ def test_separation_of_duties_is_off_for_minimal_risk_by_default_and_per_role_on
     key, value = approve(MINIMAL, "system-owner")
     old = obj(MINIMAL, with_author(MINIMAL, "carol"))
     new = obj(MINIMAL, {**with_author(MINIMAL, "carol"), key: value})
-    assert review("UPDATE", CAROL, old, new, CONFIG, NOW).allowed
+    assert review("UPDATE", CAROL, old, new, CONFIG, NOW, KEY).allowed
     strict = CONFIG.model_copy(
         update={
             "separation_of_duties": CONFIG.separation_of_duties.model_copy(
@@ -146,25 +148,25 @@ def test_separation_of_duties_is_off_for_minimal_risk_by_default_and_per_role_on
             )
         }
     )
-    assert not review("UPDATE", CAROL, old, new, strict, NOW).allowed
+    assert not review("UPDATE", CAROL, old, new, strict, NOW, KEY).allowed
 
 
 def test_a_spec_change_is_stamped_with_its_author() -> None:
     changed = make_spec("high", version="1.1.0")
-    verdict = review("UPDATE", CAROL, obj(HIGH), obj(changed), CONFIG, NOW)
+    verdict = review("UPDATE", CAROL, obj(HIGH), obj(changed), CONFIG, NOW, KEY)
     assert verdict.allowed
-    stamp = parse_provenance(verdict.set_annotations[SPEC_CHANGED_BY])
+    stamp = parse_provenance(verdict.set_annotations[SPEC_CHANGED_BY], KEY, SPEC_CHANGED_BY)
     assert stamp is not None and stamp.user == "carol" and stamp.digest == spec_digest(changed)
 
 
 def test_create_stamps_the_author_and_checks_approvals_given_at_creation() -> None:
     key, value = approve(MINIMAL, "qa-lead")
-    verdict = review("CREATE", ALICE, None, obj(MINIMAL, {key: value}), CONFIG, NOW)
+    verdict = review("CREATE", ALICE, None, obj(MINIMAL, {key: value}), CONFIG, NOW, KEY)
     assert verdict.allowed
     assert {SPEC_CHANGED_BY, "provenance.aideploy.io/qa-lead"} <= set(verdict.set_annotations)
     # For high risk, creating an object is changing its spec: its creator may not approve it.
     key, value = approve(HIGH, "qa-lead")
-    denied = review("CREATE", ALICE, None, obj(HIGH, {key: value}), CONFIG, NOW)
+    denied = review("CREATE", ALICE, None, obj(HIGH, {key: value}), CONFIG, NOW, KEY)
     assert not denied.allowed and "separation of duties" in denied.message
 
 
@@ -172,7 +174,7 @@ def test_removing_an_approval_removes_its_provenance() -> None:
     key, value = approve(HIGH, "qa-lead")
     old = obj(HIGH, {key: value, "provenance.aideploy.io/qa-lead": "{}"})
     new = obj(HIGH, {"provenance.aideploy.io/qa-lead": "{}"})
-    verdict = review("UPDATE", CAROL, old, new, CONFIG, NOW)
+    verdict = review("UPDATE", CAROL, old, new, CONFIG, NOW, KEY)
     assert verdict.allowed
     assert verdict.set_annotations == {"provenance.aideploy.io/qa-lead": None}
 
@@ -185,6 +187,7 @@ def test_checklist_items_are_stamped_and_unrestricted_unless_configured() -> Non
         obj(HIGH, {"checklist.aideploy.io/2.3": "yes UAT-1"}),
         CONFIG,
         NOW,
+        KEY,
     )
     assert verdict.allowed
     assert "provenance.aideploy.io/checklist-2.3" in verdict.set_annotations
@@ -196,19 +199,25 @@ def test_checklist_items_are_stamped_and_unrestricted_unless_configured() -> Non
         obj(HIGH, {"checklist.aideploy.io/2.3": "yes UAT-1"}),
         restricted,
         NOW,
+        KEY,
     )
     assert not denied.allowed and "checklist" in denied.message
 
 
 def test_the_operator_may_do_anything() -> None:
     old = obj(HIGH, {"aideploy.io/go-live": "proceed", "provenance.aideploy.io/qa-lead": "{}"})
-    assert review("UPDATE", OPERATOR, old, obj(HIGH), CONFIG, NOW).allowed
+    assert review("UPDATE", OPERATOR, old, obj(HIGH), CONFIG, NOW, KEY).allowed
 
 
 def _gate_with(annotations: dict[str, str], policy: ApprovalPolicy):  # type: ignore[no-untyped-def]
     spec = AIDeploymentSpec.model_validate(MINIMAL)
+    keyed = ApprovalPolicy(
+        require_authenticated=policy.require_authenticated,
+        separation=policy.separation,
+        provenance_key=KEY,
+    )
     return evaluate_gate(
-        spec, {**full_checklist(), **annotations}, spec_digest(MINIMAL), policy=policy
+        spec, {**full_checklist(), **annotations}, spec_digest(MINIMAL), policy=keyed
     )
 
 
@@ -221,6 +230,7 @@ def _vouched(role: str, user: str) -> dict[str, str]:
         obj(MINIMAL, {key: value}),
         ApproversConfig.model_validate({"roles": {role: {"users": [user]}}}),
         NOW,
+        KEY,
     )
     assert verdict.allowed
     return {key: value, **{k: v for k, v in verdict.set_annotations.items() if v is not None}}
@@ -268,3 +278,28 @@ def test_gate_enforces_separation_of_duties_from_provenance() -> None:
     result = _gate_with(annotations, policy)
     assert result.missing_roles == ["system-owner"]
     assert "who changed this spec" in result.approvals_message(spec_digest(MINIMAL))
+
+
+def test_forged_or_unsigned_provenance_is_not_trusted() -> None:
+    key, value = approve(MINIMAL, "system-owner", by="carol")
+    key2, value2 = approve(MINIMAL, "deployment-manager", by="dave")
+    forged = Provenance(
+        user="the-cto",
+        groups=(),
+        at="2026-11-26T11:00:00Z",
+        digest=spec_digest(MINIMAL),
+        value=value_hash(value),
+    )
+    for text in (
+        forged.to_annotation(
+            b"a key someone guessed, not ours!", "provenance.aideploy.io/system-owner"
+        ),
+        forged.to_annotation(KEY, "provenance.aideploy.io/deployment-manager"),  # copied across
+        json.dumps(
+            {"user": "the-cto", "groups": [], "at": "x", "digest": "y", "value": value_hash(value)}
+        ),  # unsigned
+    ):
+        annotations = {key: value, key2: value2, "provenance.aideploy.io/system-owner": text}
+        result = _gate_with(annotations, ApprovalPolicy(require_authenticated=True))
+        record = next(a for a in result.approvals if a.role == "system-owner")
+        assert not record.authenticated and record.by == "carol" and not record.valid

@@ -356,3 +356,34 @@ def test_condition_transition_time_kept_until_status_flips() -> None:
     assert now_true is not None and now_true.status == "True"
     assert now_true.last_transition_time == "2026-11-26T12:09:00Z"
     assert all(c.observed_generation == 1 for c in flipped.status.conditions)
+
+
+def test_an_image_changed_by_hand_on_the_child_is_put_back() -> None:
+    spec = make_spec("minimal")
+    annotations = gate_annotations(spec)
+    started = decide(observe(spec, annotations))
+    child = child_from(started, True)
+    done = decide(observe(spec, annotations, started.status, child))
+    assert done.apply is None
+    child["spec"]["template"]["spec"]["containers"][0]["image"] = "mlserver:evil"
+    plan = decide(observe(spec, annotations, done.status, child))
+    assert plan.apply is not None
+    assert (
+        plan.apply.deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "mlserver:1"
+    )
+
+
+def test_a_status_with_unreadable_fields_is_salvaged_not_fatal() -> None:
+    raw = {
+        "phase": "Flying",
+        "decision": "green",
+        "observedGeneration": 3,
+        "specDigest": "sha256:abc",
+        "monitoring": {"digest": "x"},
+    }
+    status, dropped = AIDeploymentStatus.salvage(raw)
+    assert sorted(dropped) == ["decision", "monitoring", "phase"]
+    assert status.observed_generation == 3 and status.spec_digest == "sha256:abc"
+    spec = make_spec("minimal")
+    plan = decide(observe(spec, gate_annotations(spec), status))
+    assert plan.status.phase == Phase.DEPLOYING

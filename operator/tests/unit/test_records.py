@@ -101,7 +101,9 @@ def test_manifest_shape() -> None:
     record = chain(2)[1]
     assert record["apiVersion"] == "aideploy.io/v1alpha1"
     assert record["kind"] == "AIDeploymentRecord"
-    assert record["metadata"]["name"] == "churn-predictor-g3-0002-approval"
+    assert (
+        record["metadata"]["name"] == "churn-predictor-uid1-g3-0002-approval"
+    )  # uid fragment: see record_name
     assert record["metadata"]["namespace"] == "ns"
     assert record["metadata"]["labels"]["aideploy.io/deployment"] == "churn-predictor"
     assert record["metadata"]["labels"]["aideploy.io/record-type"] == "approval"
@@ -349,3 +351,11 @@ def test_chains_are_verified_per_deployment_uid() -> None:
     assert result["uid-2"] == []
     with pytest.raises(ValueError, match="one AIDeployment"):
         verify_chain([*first, *second])
+
+
+def test_a_recreated_object_of_the_same_name_gets_other_record_names() -> None:
+    from aideploy.records.types import RecordType as Type
+
+    first = record_name("scorer", 1, 1, Type.PLAN, uid="0f1e2d3c-aaaa-bbbb")
+    second = record_name("scorer", 1, 1, Type.PLAN, uid="9a8b7c6d-aaaa-bbbb")
+    assert first != second and first.startswith("scorer-0f1e2d3c-g1-")

@@ -157,6 +157,7 @@ def test_first_deployment_going_red_fails_with_zero_replicas() -> None:
     assert sim.phase() == "Failed"
     assert sim.condition("RolledBack") == ("False", "NoPreviousRelease")
     assert sim.child is not None and sim.child["spec"]["replicas"] == 0
+    assert sim.records == ["plan", "approval", "deployment-log", "rollback", "closure"]
     sim.advance(600)
     sim.settle()
     assert sim.phase() == "Failed" and sim.child["spec"]["replicas"] == 0
@@ -369,3 +370,96 @@ def test_verification_status_is_bound_to_the_release_digest() -> None:
     assert sim.status.verification is not None
     assert sim.status.verification.digest == spec_digest(sim.spec)
     assert [p.name for p in sim.status.verification.probes] == ["ready", "golden"]
+
+
+def test_a_watched_release_stays_the_rollback_target_when_the_next_spec_waits_at_the_gate() -> None:
+    monitoring = {"duration": "24h", "interval": "1m", "signals": [SIGNAL]}
+    sim = Simulator(spec_with(monitoring=monitoring))
+    sim.settle()
+    assert sim.phase() == "Monitoring"
+    assert sim.status.last_good_release is None
+    second = spec_with(version="2.0.0", monitoring=monitoring)
+    sim.set_spec(
+        second, {k: v for k, v in sim.annotations.items() if not k.startswith("approval.")}
+    )
+    sim.settle()
+    assert sim.phase() == "AwaitingApproval"
+    sim.annotations.update(approvals_for(second))
+    sim.probe_script = {"golden": "RED"}
+    sim.settle()
+    sim.probe_script = {}
+    sim.settle()
+    assert sim.phase() == "RolledBack"
+    assert sim.status.rollback is not None and sim.status.rollback.to_version == "1.0.0"
+
+
+def test_reverting_to_the_current_release_while_a_newer_spec_waits_goes_through_the_gate() -> None:
+    sim = Simulator(spec_with())
+    live(sim)
+    second_release(sim)
+    sim.probe_script = {"golden": "RED"}
+    sim.settle()
+    sim.probe_script = {}
+    sim.settle()
+    assert sim.phase() == "RolledBack"
+    failed_spec = sim.spec
+    newer = spec_with(version="2.1.0")
+    sim.set_spec(newer)
+    sim.settle()
+    assert sim.phase() == "AwaitingApproval"
+    # Revert to the spec that was rolled back, with its approvals removed.
+    sim.set_spec(
+        failed_spec, {k: v for k, v in sim.annotations.items() if not k.startswith("approval.")}
+    )
+    applied = len(sim.applied)
+    sim.settle()
+    assert sim.phase() == "AwaitingApproval"
+    assert len(sim.applied) == applied  # the failed 2.0.0 is not redeployed unapproved
+
+
+def test_stray_one_shot_annotations_are_consumed_and_never_act_on_a_later_rollout() -> None:
+    sim = Simulator(spec_with())
+    live(sim)
+    second = spec_with(version="2.0.0")
+    sim.set_spec(
+        second, {k: v for k, v in sim.annotations.items() if not k.startswith("approval.")}
+    )
+    sim.annotations["aideploy.io/go-live"] = "proceed"
+    sim.annotations["aideploy.io/rollback"] = "v1.0 looks bad"
+    sim.settle()
+    assert sim.phase() == "AwaitingApproval"
+    assert "aideploy.io/go-live" not in sim.annotations
+    assert "aideploy.io/rollback" not in sim.annotations
+    assert sim.events.count(("ActionIgnored", "Warning")) == 2
+    sim.annotations.update(approvals_for(second))
+    sim.probe_script = {"ready": "AMBER"}
+    sim.settle()
+    assert sim.phase() == "Held"  # nobody decided: the stray proceed did not count
+
+
+def test_a_restore_that_never_becomes_available_fails_loudly_after_the_timeout() -> None:
+    sim = Simulator(spec_with(timeout="5m"))
+    live(sim)
+    second_release(sim, timeout="5m")
+    sim.probe_script = {"golden": "RED"}
+    sim.reconcile()  # Deploying 2.0.0
+    sim.reconcile()  # 2.0.0 is RED: 1.0.0 is restored
+    assert sim.phase() == "RollingBack" and sim.child is not None
+    sim.node_ready = False  # ... but its pods never come up
+    sim.child["status"]["availableReplicas"] = 0
+    plan = sim.reconcile()
+    assert sim.phase() == "RollingBack"
+    assert plan.requeue_after is not None
+    sim.advance(301)
+    sim.reconcile()
+    assert sim.phase() == "Failed"
+    assert sim.condition("RolledBack") == ("False", "RestoreFailed")
+    assert sim.records[-2:] == ["rollback", "closure"]
+
+
+@pytest.mark.parametrize("interval", ["0s", "500ms"])
+def test_a_monitoring_interval_under_a_second_is_refused(interval: str) -> None:
+    sim = Simulator(spec_with(monitoring={"duration": "1h", "interval": interval}))
+    sim.reconcile()
+    assert sim.phase() == "Failed"
+    assert "shorter than 1s" in (sim.status.message or "")
