@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import random
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -141,6 +143,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def started_id() -> str:
+    return f"{time.time_ns() // 1_000_000}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     formats = {
@@ -159,6 +165,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         installed = apply_crds(Rest(make_api_client()), Path(args.install_crds))
         logging.getLogger("aideploy").info("CRDs installed: %s", ", ".join(installed))
+    priority = args.priority
+    if priority is None and args.peering is not None:
+        # Oldest wins: a newly started replica never outranks the active one.
+        started_ms = time.time_ns() // 1_000_000
+        priority = -(started_ms * 1000 + random.SystemRandom().randint(0, 999))
+    # Our own peering identity, so the per-object workers can ask kopf's question too.
+    identity = (
+        os.environ.get("POD_ID") or f"{socket.gethostname()}/{os.getpid()}/{started_id()}"
+        if args.peering is not None
+        else None
+    )
     configure(
         OperatorConfig(
             namespaces=list(args.namespace),
@@ -175,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             webhook_key=args.webhook_key,
             webhook_managed=args.webhook_managed,
             provenance_key_file=args.provenance_key_file,
+            peering_name=args.peering,
+            peering_priority=priority or 0,
+            identity=identity,
         )
     )
     import aideploy.handlers  # registers the handlers
@@ -189,11 +209,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         aideploy.handlers.register_webhook()
 
-    priority = args.priority
-    if priority is None and args.peering is not None:
-        # Oldest wins: a newly started replica never outranks the active one.
-        started_ms = time.time_ns() // 1_000_000
-        priority = -(started_ms * 1000 + random.SystemRandom().randint(0, 999))
     kopf.run(
         clusterwide=not args.namespace,
         namespaces=list(args.namespace),
@@ -201,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         peering_name=args.peering,
         liveness_endpoint=args.liveness,
         priority=priority,
+        identity=identity,  # type: ignore[arg-type]  # kopf types it as a NewType of str
     )
     return 0
 

@@ -23,6 +23,9 @@ class OperatorConfig:
     webhook_key: str | None = None
     webhook_managed: str | None = None
     provenance_key_file: str | None = None
+    peering_name: str | None = None
+    peering_priority: int = 0
+    identity: str | None = None
 
     @classmethod
     def from_env(cls) -> OperatorConfig:

@@ -27,6 +27,7 @@ from aideploy.kube.resources import Resources
 from aideploy.kube.rest import Rest
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.metrics import Metrics
+from aideploy.peering import PeeringGuard
 from aideploy.reconciler import Reconciler, ReconcilerSettings
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         metrics.serve(config.metrics_port)
         logger.info("metrics served on port %d at /metrics", config.metrics_port)
     memo["metrics"] = metrics
+    rest = Rest(make_api_client())
     reconciler = Reconciler(
-        Resources(Rest(make_api_client())),
+        Resources(rest),
         ReconcilerSettings(
             probe_base_url=config.probe_base_url,
             cluster_domain=config.cluster_domain,
@@ -73,6 +75,17 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             ),
         ),
         metrics=metrics,
+        peering=(
+            PeeringGuard(
+                rest,
+                config.peering_name,
+                config.identity or "",
+                config.peering_priority,
+                clusterwide=not config.namespaces,
+            )
+            if config.peering_name
+            else None
+        ),
     )
     memo["controller"] = Controller(reconciler, on_error=lambda: metrics.record_reconcile("error"))
     memo["promotions"] = PromotionIndex()

@@ -25,12 +25,14 @@ from aideploy.logic.machine import decide
 from aideploy.logic.plan import Event, Observation, Plan, ProbeRequest, ProbeRun, parse_time
 from aideploy.logic.workload import Owner
 from aideploy.metrics import Metrics
+from aideploy.peering import PeeringGuard
 from aideploy.probes import ProbeResult, ProbeTarget, run_probes
 from aideploy.records import DEFAULT_RETENTION, DeploymentRef, build_record, find_record, next_link
 
 logger = logging.getLogger(__name__)
 
 CONFLICT_RETRY = timedelta(milliseconds=200)
+STANDBY_RECHECK = timedelta(seconds=30)
 ProbeRunner = Callable[[Sequence[Probe], ProbeTarget], Awaitable[list[ProbeResult]]]
 
 
@@ -57,15 +59,19 @@ class Reconciler:
         clock: Callable[[], datetime] = utcnow,
         probe_runner: ProbeRunner = run_probes,
         metrics: Metrics | None = None,
+        peering: PeeringGuard | None = None,
     ) -> None:
         self._resources = resources
         self._metrics = metrics
+        self._peering = peering
         self._settings = settings or ReconcilerSettings()
         self._clock = clock
         self._run_probes = probe_runner
 
     async def __call__(self, key: ObjectKey) -> timedelta | None:
         namespace, name = key
+        if self._peering is not None and not await self._peering.active(namespace):
+            return STANDBY_RECHECK  # another replica is active; look again later
         obj = await asyncio.to_thread(self._resources.get, KIND, namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return None
