@@ -95,6 +95,14 @@ def review(
     who = (requester.username, requester.groups)
     if config.operator.include(*who):
         return Review(allowed=True)
+    updates: dict[str, str | None] = {}
+    if operation == "CREATE":
+        # A restored or re-created object (Velero, exported YAML) brings provenance of its
+        # past: none of it can be trusted for the new object, so drop it, do not refuse.
+        updates.update(dict.fromkeys(k for k in new_annotations if k.startswith(PROVENANCE_PREFIX)))
+        new_annotations = {
+            k: v for k, v in new_annotations.items() if not k.startswith(PROVENANCE_PREFIX)
+        }
     forged = _changed(old_annotations, new_annotations, PROVENANCE_PREFIX)
     if forged:
         return _deny(
@@ -109,7 +117,6 @@ def review(
     stamp = Provenance(user=requester.username, groups=requester.groups, at=at, digest=digest)
     author = stamp if spec_changed else spec_author(old_annotations, digest, signing_key)
     risk = str((new.get("spec") or {}).get("riskLevel", ""))
-    updates: dict[str, str | None] = {}
     known_roles = {r.value for r in Role}
 
     for key in _changed(old_annotations, new_annotations, APPROVAL_PREFIX):
@@ -126,6 +133,13 @@ def review(
                 f"{requester.describe()} may not approve as {role}: that role is held by "
                 f"{holders.describe()} (approvers.roles.{role} in the operator's "
                 "configuration). Ask a holder of the role, or an administrator to grant it."
+            )
+        if author is None and config.separation_of_duties.applies(role, risk):
+            return _deny(
+                f"Nobody knows who wrote spec {short_digest(digest)} (it changed while the "
+                "webhook was not in place), so separation of duties cannot be checked for "
+                f"{role} at {risk} risk. Have the spec's author re-apply it with any change, "
+                "then approve."
             )
         if (
             author is not None

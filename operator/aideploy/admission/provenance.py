@@ -86,10 +86,10 @@ def parse_provenance(text: str | None, key: bytes | None, annotation: str) -> Pr
             digest=str(body["digest"]),
             value=str(body.get("value", "")),
         )
-        signature = str(body["sig"])
+        signature = str(body["sig"]).encode("utf-8")
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    if not hmac.compare_digest(signature, found.signature(key, annotation)):
+    if not hmac.compare_digest(signature, found.signature(key, annotation).encode("ascii")):
         return None
     return found
 

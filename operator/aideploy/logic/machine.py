@@ -308,7 +308,12 @@ def _blocked(
 def _start_rollout(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> Plan:
     status = draft.status
     previous = status.current_release
-    if previous is not None and previous.went_live_at and status.rollback is None:
+    if (
+        previous is not None
+        and previous.went_live_at
+        and status.rollback is None
+        and previous.digest != draft.digest  # a re-rollout of itself is no target
+    ):
         # It went live and was serving when this newer rollout began (perhaps still in its
         # watch, perhaps after the new spec waited at the gate): it is the rollback target.
         draft.updates["last_good_release"] = previous

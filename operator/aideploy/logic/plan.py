@@ -165,21 +165,22 @@ class Draft:
 
     def ensure_workload(self, model_name: str, release: Release, replicas: int) -> bool:
         """Apply the release's Deployment and Service unless the child already carries it.
-        Returns True when the child is already as wanted."""
+        Returns True when the child carries this release (its progress can be read), even
+        if a drifted image is being put back."""
         child = self.obs.deployment
         deployment = build_deployment(self.obs.owner, model_name, release, replicas)
-        if (
+        carries = (
             child is not None
             and applied_digest(child) == release.digest
             and applied_replicas(child) == replicas
-            and not drifted(child, deployment)
-        ):
+        )
+        if carries and child is not None and not drifted(child, deployment):
             return True
         self.apply = ApplyWorkload(
             deployment=deployment,
             service=build_service(self.obs.owner, model_name, release),
         )
-        return False
+        return carries
 
     def finish(self, phase: Phase, message: str) -> Plan:
         old = self.obs.status

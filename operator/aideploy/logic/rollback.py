@@ -124,7 +124,9 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     if progress is None or not progress.complete:
         detail = progress.message if progress is not None else "the Deployment is being restored"
         deadline = parse_time(record.started_at) + parse_duration(spec.verification.timeout)
-        if draft.now >= deadline or (progress is not None and progress.failed):
+        # Only the deadline decides: a progress-deadline condition seen now may still be
+        # the failed release's, not the restore's.
+        if draft.now >= deadline:
             return _restore_failed(draft, release, record, target, detail)
         message = f"Rolling back from {record.from_version} to {target.version}: {detail}."
         draft.wake(deadline)
@@ -214,13 +216,24 @@ def _restore_failed(
 
 def settled(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     """RolledBack (or Failed with nothing to restore) stays so until a new spec: the failed
-    version is never redeployed again and again."""
+    version is never redeployed again and again. The phase is worked out from the rollback
+    record, not kept from status, so that an interlude (an invalid spec reverted, say) does
+    not leave a stale Failed behind; the restored release keeps being maintained."""
     _consume_annotations(draft)
-    phase = draft.status.phase or Phase.FAILED
     record = draft.status.rollback
     target = draft.status.last_good_release
-    if phase == Phase.ROLLED_BACK and target is not None:
+    restorable = (
+        record is not None
+        and record.to_digest is not None
+        and target is not None
+        and target.digest == record.to_digest
+    )
+    if record is not None and target is not None and restorable:
         draft.ensure_workload(spec.model.name, target, _replicas(target, spec))
+        if record.completed_at is not None:
+            if draft.status.phase == Phase.ROLLED_BACK and draft.status.message:
+                return draft.finish(Phase.ROLLED_BACK, draft.status.message)
+            return _rolled_back(draft, record, target)
     elif record is not None and record.to_digest is None:
         draft.ensure_workload(spec.model.name, release, 0)
-    return draft.finish(phase, draft.status.message or "")
+    return draft.finish(Phase.FAILED, draft.status.message or "")

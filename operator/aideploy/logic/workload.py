@@ -171,13 +171,20 @@ def _images(template: Mapping[str, Any]) -> dict[str, str]:
     return {str(c.get("name")): str(c.get("image")) for c in containers if isinstance(c, Mapping)}
 
 
+def _same_image(live: str | None, wanted: str) -> bool:
+    """Admission policies often pin a tag to its digest (`image:tag@sha256:...`): that is
+    still the image we asked for."""
+    return live is not None and (live == wanted or live.startswith(wanted + "@sha256:"))
+
+
 def drifted(child: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
-    """Whether someone changed what the release is made of on the live Deployment (an
-    image set by hand, a container added or removed): the operator then re-applies the
-    release, so that what status says is serving is what serves."""
-    live = (child.get("spec") or {}).get("template") or {}
-    wanted = (desired.get("spec") or {}).get("template") or {}
-    return _images(live) != _images(wanted)
+    """Whether a container of the release runs another image on the live Deployment than
+    the release says (an image set by hand): the operator re-applies the release, so that
+    what status says is serving is what serves. Containers that something else added
+    (sidecars injected by admission) are not ours to judge."""
+    live = _images((child.get("spec") or {}).get("template") or {})
+    wanted = _images((desired.get("spec") or {}).get("template") or {})
+    return any(not _same_image(live.get(name), image) for name, image in wanted.items())
 
 
 def applied_replicas(obj: Mapping[str, Any] | None) -> int | None:
@@ -212,6 +219,9 @@ def rollout_progress(deployment: Mapping[str, Any]) -> RolloutProgress:
     updated = int(status.get("updatedReplicas", 0))
     available = int(status.get("availableReplicas", 0))
     total = int(status.get("replicas", 0))
+    if observed < generation:
+        # Any condition still shown belongs to an older generation.
+        return RolloutProgress(False, False, "waiting for the Deployment controller to observe it")
     for condition in status.get("conditions") or []:
         if (
             condition.get("type") == "Progressing"
@@ -223,8 +233,6 @@ def rollout_progress(deployment: Mapping[str, Any]) -> RolloutProgress:
                 failed=True,
                 message=f"the rollout exceeded its progress deadline: {detail}",
             )
-    if observed < generation:
-        return RolloutProgress(False, False, "waiting for the Deployment controller to observe it")
     if updated < wanted:
         return RolloutProgress(False, False, f"{updated} of {wanted} replicas updated")
     if total > updated:

@@ -56,7 +56,10 @@ def with_author(spec: dict[str, Any], user: str) -> dict[str, str]:
 
 def test_a_holder_approves_and_is_recorded_under_the_real_name() -> None:
     key, value = approve(HIGH, "qa-lead", by="the-cto")  # the text lies about the name
-    verdict = review("UPDATE", ALICE, obj(HIGH), obj(HIGH, {key: value}), CONFIG, NOW, KEY)
+    author = with_author(HIGH, "carol")
+    verdict = review(
+        "UPDATE", ALICE, obj(HIGH, author), obj(HIGH, {**author, key: value}), CONFIG, NOW, KEY
+    )
     assert verdict.allowed
     stamp = parse_provenance(
         verdict.set_annotations["provenance.aideploy.io/qa-lead"],
@@ -303,3 +306,41 @@ def test_forged_or_unsigned_provenance_is_not_trusted() -> None:
         result = _gate_with(annotations, ApprovalPolicy(require_authenticated=True))
         record = next(a for a in result.approvals if a.role == "system-owner")
         assert not record.authenticated and record.by == "carol" and not record.valid
+
+
+def test_a_non_ascii_signature_is_no_provenance_not_a_crash() -> None:
+    from aideploy.admission.provenance import parse_provenance as parse
+
+    text = json.dumps({"user": "x", "groups": [], "at": "t", "digest": "d", "sig": "é"})
+    assert parse(text, KEY, "provenance.aideploy.io/qa-lead") is None
+
+
+def test_provenance_brought_by_a_create_is_dropped_not_refused() -> None:
+    restored = obj(
+        MINIMAL, {"provenance.aideploy.io/qa-lead": "{}", "provenance.aideploy.io/x": "1"}
+    )
+    verdict = review("CREATE", CAROL, None, restored, CONFIG, NOW, KEY)
+    assert verdict.allowed
+    assert verdict.set_annotations["provenance.aideploy.io/qa-lead"] is None
+    assert verdict.set_annotations["provenance.aideploy.io/x"] is None
+    assert verdict.set_annotations[SPEC_CHANGED_BY] is not None
+
+
+def test_an_unknown_spec_author_blocks_approvals_where_separation_of_duties_applies() -> None:
+    key, value = approve(HIGH, "qa-lead")
+    verdict = review("UPDATE", ALICE, obj(HIGH), obj(HIGH, {key: value}), CONFIG, NOW, KEY)
+    assert not verdict.allowed and "Nobody knows who wrote spec" in verdict.message
+    # Signed with another key (rotated, or forged): just as unknown.
+    other = Provenance(user="carol", groups=(), at="t", digest=spec_digest(HIGH))
+    forged = {
+        SPEC_CHANGED_BY: other.to_annotation(b"some other key, not the operator", SPEC_CHANGED_BY)
+    }
+    verdict = review(
+        "UPDATE", ALICE, obj(HIGH, forged), obj(HIGH, {**forged, key: value}), CONFIG, NOW, KEY
+    )
+    assert not verdict.allowed
+    # Where it does not apply (minimal risk by default), the author need not be known.
+    key, value = approve(MINIMAL, "qa-lead")
+    assert review(
+        "UPDATE", ALICE, obj(MINIMAL), obj(MINIMAL, {key: value}), CONFIG, NOW, KEY
+    ).allowed

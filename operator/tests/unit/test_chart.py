@@ -220,6 +220,7 @@ def test_default_install_renders_the_minimal_set() -> None:
         "ConfigMap",  # the approvers configuration
         "Deployment",
         "MutatingWebhookConfiguration",
+        "Secret",  # the provenance signing key
         "Secret",  # the webhook's certificate
         "Service",  # metrics
         "Service",  # webhook
@@ -505,9 +506,24 @@ def test_generated_certificate_serves_the_service_names_and_is_trusted_by_the_ca
         tls_handshake(other_ca, cert, key, f"{name}.{namespace}.svc")
 
 
+def tls_secret(manifests: list[Manifest]) -> Manifest:
+    (secret,) = [s for s in find(manifests, "Secret") if s.get("type") == "kubernetes.io/tls"]
+    return secret
+
+
+def test_provenance_key_is_generated_once_kept_and_mounted() -> None:
+    manifests = render()
+    (secret,) = [s for s in find(manifests, "Secret") if s.get("type") == "Opaque"]
+    assert len(decoded(secret, "key")) == 64
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    volume, item = volume_files(manifests, arg(manifests, "--provenance-key-file"))
+    assert volume["secret"]["secretName"] == secret["metadata"]["name"] and item == "key"
+    assert volume["secret"]["defaultMode"] == 0o440
+
+
 def test_certificate_checksum_restarts_the_operator_only_when_the_certificate_changes() -> None:
     manifests = render()
-    secret = one(manifests, "Secret")
+    secret = tls_secret(manifests)
     annotations = one(manifests, "Deployment")["spec"]["template"]["metadata"]["annotations"]
     # One certificate per render: the Secret, the caBundle and the pod's checksum agree.
     assert (
@@ -546,13 +562,13 @@ def test_webhook_url_replaces_the_service_and_the_certificate_follows_it() -> No
         "aideploy-aideploy-operator-metrics"
     ]
     ca_bundle = base64.b64decode(webhook["clientConfig"]["caBundle"]).decode()
-    secret = one(manifests, "Secret")
+    secret = tls_secret(manifests)
     seen = tls_handshake(
         ca_bundle, decoded(secret, "tls.crt"), decoded(secret, "tls.key"), "127.0.0.1"
     )
     assert ("IP Address", "127.0.0.1") in seen["subjectAltName"]
     manifests = render({"webhook": {"url": "https://operator.dev.example:8443/provenance"}})
-    secret = one(manifests, "Secret")
+    secret = tls_secret(manifests)
     ca_bundle = base64.b64decode(the_webhook(manifests)["clientConfig"]["caBundle"]).decode()
     seen = tls_handshake(
         ca_bundle, decoded(secret, "tls.crt"), decoded(secret, "tls.key"), "operator.dev.example"
@@ -561,11 +577,18 @@ def test_webhook_url_replaces_the_service_and_the_certificate_follows_it() -> No
 
 
 def test_existing_secret_is_mounted_and_nothing_is_generated() -> None:
-    ca = decoded(one(render(), "Secret"), "ca.crt")  # any PEM certificate
+    ca = decoded(tls_secret(render()), "ca.crt")  # any PEM certificate
     manifests = render(
-        {"webhook": {"certificate": {"existingSecret": "webhook-cert", "caBundle": ca}}}
+        {
+            "webhook": {
+                "certificate": {"existingSecret": "webhook-cert", "caBundle": ca},
+                "provenanceKey": {"existingSecret": "provenance-key"},
+            }
+        }
     )
     assert not find(manifests, "Secret")
+    key_volume, _ = volume_files(manifests, arg(manifests, "--provenance-key-file"))
+    assert key_volume["secret"]["secretName"] == "provenance-key"
     volume, _ = volume_files(manifests, arg(manifests, "--webhook-cert"))
     assert volume["secret"]["secretName"] == "webhook-cert"
     assert base64.b64decode(the_webhook(manifests)["clientConfig"]["caBundle"]).decode() == ca
@@ -809,6 +832,8 @@ def test_image_entrypoint_and_cmd_are_what_the_chart_runs() -> None:
         "/etc/aideploy/webhook/tls.crt",
         "--webhook-key",
         "/etc/aideploy/webhook/tls.key",
+        "--provenance-key-file",
+        "/etc/aideploy/provenance/key",
     ]
 
 

@@ -463,3 +463,95 @@ def test_a_monitoring_interval_under_a_second_is_refused(interval: str) -> None:
     sim.reconcile()
     assert sim.phase() == "Failed"
     assert "shorter than 1s" in (sim.status.message or "")
+
+
+def test_digest_pinning_and_sidecars_added_by_admission_are_not_drift() -> None:
+    sim = Simulator(spec_with())
+    live(sim)
+    assert sim.child is not None
+    containers = sim.child["spec"]["template"]["spec"]["containers"]
+    containers[0]["image"] += "@sha256:" + "a" * 64  # pinned by an admission policy
+    containers.append({"name": "istio-proxy", "image": "proxyv2:1"})  # injected
+    applied = len(sim.applied)
+    plan = sim.reconcile()
+    assert plan.apply is None and len(sim.applied) == applied
+    assert sim.phase() == "Succeeded"
+
+
+def test_a_re_rollout_of_the_same_digest_is_never_its_own_rollback_target() -> None:
+    monitoring = {"duration": "1h", "interval": "1m", "signals": [SIGNAL]}
+    sim = Simulator(spec_with(monitoring=monitoring))
+    sim.settle()
+    sim.advance(3601)
+    sim.settle()
+    assert sim.phase() == "Succeeded"  # 1.0.0 is the last good release
+    second = spec_with(version="2.0.0", monitoring=monitoring)
+    sim.set_spec(second, {**sim.annotations, **approvals_for(second)})
+    sim.settle()
+    assert sim.phase() == "Monitoring"
+    third = spec_with(version="3.0.0", monitoring=monitoring)
+    sim.set_spec(third, {k: v for k, v in sim.annotations.items() if not k.startswith("approval.")})
+    sim.settle()
+    assert sim.phase() == "AwaitingApproval"
+    sim.set_spec(second, {**sim.annotations, **approvals_for(second)})  # revert to 2.0.0
+    sim.settle()
+    assert sim.phase() == "Monitoring"
+    assert sim.status.last_good_release is not None
+    assert sim.status.last_good_release.version == "1.0.0"
+
+
+def test_a_stale_progress_deadline_does_not_fail_a_healthy_restore() -> None:
+    sim = Simulator(spec_with())
+    live(sim)
+    second_release(sim)
+    sim.node_ready = False
+    sim.reconcile()
+    assert sim.child is not None
+    sim.child["status"]["conditions"] = [
+        {
+            "type": "Progressing",
+            "status": "False",
+            "reason": "ProgressDeadlineExceeded",
+            "message": "x",
+        }
+    ]
+    sim.reconcile()
+    assert sim.phase() == "RollingBack"
+    # The restore was applied (new generation) but the controller has not observed it yet,
+    # so the old generation's condition is still shown.
+    sim.child["status"]["observedGeneration"] = sim.child["metadata"]["generation"] - 1
+    sim.child["status"]["conditions"] = [
+        {
+            "type": "Progressing",
+            "status": "False",
+            "reason": "ProgressDeadlineExceeded",
+            "message": "x",
+        }
+    ]
+    plan = decide(sim.observe())
+    assert plan.status.phase is not None and plan.status.phase.value == "RollingBack"
+
+
+def test_a_rolled_back_object_whose_spec_went_invalid_and_back_is_rolled_back_again() -> None:
+    sim = Simulator(spec_with())
+    live(sim)
+    second_release(sim)
+    sim.probe_script = {"golden": "RED"}
+    sim.settle()
+    sim.probe_script = {}
+    sim.settle()
+    assert sim.phase() == "RolledBack"
+    failed_spec = sim.spec
+    broken = spec_with(version="2.0.0")
+    broken["template"] = {"spec": {"containers": [{"name": "server"}]}}  # no image
+    sim.set_spec(broken)
+    sim.settle()
+    assert sim.phase() == "Failed"
+    sim.set_spec(failed_spec)
+    sim.child = None  # and someone deleted the Deployment meanwhile
+    sim.settle()
+    assert sim.phase() == "RolledBack"
+    assert sim.child is not None
+    assert (
+        sim.child["spec"]["template"]["metadata"]["labels"]["aideploy.io/model-version"] == "1.0.0"
+    )

@@ -80,6 +80,8 @@ image's default CMD (operator/Dockerfile); a test keeps the two equal.
 - {{ printf "%s/tls.crt" (include "aideploy.webhookCertDir" .) | quote }}
 - --webhook-key
 - {{ printf "%s/tls.key" (include "aideploy.webhookCertDir" .) | quote }}
+- --provenance-key-file
+- "/etc/aideploy/provenance/key"
 {{- end }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
@@ -132,6 +134,20 @@ set (absent means unrestricted).
 
 {{- define "aideploy.webhookServiceName" -}}
 {{- printf "%s-webhook" (include "aideploy.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "aideploy.provenanceSecretName" -}}
+{{- default (printf "%s-provenance-key" (include "aideploy.fullname" .)) .Values.webhook.provenanceKey.existingSecret -}}
+{{- end -}}
+
+{{/* The provenance signing key: the one already in the cluster (lookup), else a new one. */}}
+{{- define "aideploy.provenanceKey" -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "aideploy.provenanceSecretName" .) -}}
+{{- if and $existing $existing.data (index $existing.data "key") -}}
+{{- index $existing.data "key" | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 64 -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "aideploy.webhookSecretName" -}}
