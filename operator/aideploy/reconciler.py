@@ -195,7 +195,9 @@ class Reconciler:
             await asyncio.to_thread(self._resources.apply, plan.apply.service)
             await asyncio.to_thread(self._resources.apply, plan.apply.deployment)
         new_status = plan.status.to_wire()
-        if new_status != obs.status.to_wire():
+        # Compared with what is stored, not with what could be read of it: a field dropped
+        # as unreadable is rewritten even when the decision itself changed nothing.
+        if new_status != (obj.get("status") or {}):
             obj = await asyncio.to_thread(self._resources.replace_status, obj, new_status)
         if self._metrics is not None:
             _observe_metrics(self._metrics, obs, plan)

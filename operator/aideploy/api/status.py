@@ -47,6 +47,8 @@ class Release(StatusModel):
     conformity_assessment: str | None = None
     # When it passed verification (GREEN, accepted AMBER or a go-live decision) and served.
     went_live_at: str | None = None
+    # When its closure record was asked for (Succeeded, rolled back, failed or superseded).
+    closed_at: str | None = None
 
 
 class ApprovalRecord(StatusModel):

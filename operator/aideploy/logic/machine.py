@@ -43,7 +43,7 @@ from aideploy.logic.plan import Draft, Observation, Plan
 from aideploy.logic.promotion import promotion_problem
 from aideploy.logic.window import WindowState, window_gate, window_problem
 from aideploy.logic.workload import is_owned_by, workload_problems
-from aideploy.records.content import approval_content, plan_content
+from aideploy.records.content import approval_content, closure_content, plan_content
 from aideploy.records.types import RecordType
 
 # Re-exported for callers that only need the data types.
@@ -317,6 +317,28 @@ def _start_rollout(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> Pl
         # It went live and was serving when this newer rollout began (perhaps still in its
         # watch, perhaps after the new spec waited at the gate): it is the rollback target.
         draft.updates["last_good_release"] = previous
+    if previous is not None and previous.closed_at is None and previous.digest != draft.digest:
+        # Its rollout never ended (superseded in Verifying, Held or Monitoring): close it on
+        # record, so that every plan has its closure.
+        draft.record(
+            RecordType.CLOSURE,
+            previous,
+            closure_content(
+                final_phase="Superseded",
+                decision=status.decision,
+                monitoring_started_at=status.monitoring.started_at if status.monitoring else None,
+                monitoring_ended_at=None,
+                summary=(
+                    f"Version {previous.version} was superseded by {spec.model.version} "
+                    "before its rollout ended."
+                ),
+                release={
+                    "version": previous.version,
+                    "digest": previous.digest,
+                    "generation": previous.generation,
+                },
+            ),
+        )
     release = Release(
         version=spec.model.version,
         digest=draft.digest,

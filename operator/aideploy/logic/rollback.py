@@ -180,6 +180,13 @@ def _record(
     draft: Draft, release: Release, record: RollbackStatus, phase: Phase, message: str
 ) -> None:
     """REC-AI-DEPLOY-004 and the closure, written before the status says it is done."""
+    if (
+        draft.status.current_release is not None
+        and release.digest == draft.status.current_release.digest
+    ):
+        draft.updates["current_release"] = release.model_copy(
+            update={"closed_at": rfc3339_ms(draft.now)}
+        )
     draft.record(RecordType.ROLLBACK, release, rollback_content(**record.model_dump()))
     draft.record(
         RecordType.CLOSURE,

@@ -215,6 +215,8 @@ def _release_summary(release: Release) -> dict[str, object]:
 
 def succeed(draft: Draft, release: Release, message: str) -> Plan:
     """The release ends its rollout well: it becomes the last good one, and is closed."""
+    release = release.model_copy(update={"closed_at": rfc3339(draft.now)})
+    draft.updates["current_release"] = release
     draft.updates["last_good_release"] = release
     watch = draft.updates.get("monitoring", draft.status.monitoring)
     draft.record(

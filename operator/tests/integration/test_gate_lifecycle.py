@@ -289,3 +289,19 @@ def test_every_checklist_item_is_required_by_default(
     aid.create(rest, namespace, aid.manifest("model", make_spec("minimal")))
     status = wait_phase(rest, namespace, "model", "AwaitingApproval")
     assert status["gate"]["missingChecklist"] == list(CHECKLIST_ITEMS)
+
+
+def test_an_unreadable_status_field_is_rewritten_not_fatal(
+    rest: Rest, namespace: str, operator: OperatorProcess
+) -> None:
+    aid.create(rest, namespace, aid.manifest("odd", make_spec("minimal"), full_checklist()))
+    wait_phase(rest, namespace, "odd", "AwaitingApproval")
+    obj = aid.get(rest, namespace, "odd")
+    obj["status"]["decision"] = "green-ish"  # as a hand edit or another version might
+    rest.request("PUT", f"{aid.collection(namespace)}/odd/status", body=obj)
+    wait_for(
+        lambda: "decision" not in aid.status(rest, namespace, "odd"),
+        message="the unreadable field to be dropped",
+    )
+    assert aid.status(rest, namespace, "odd")["phase"] == "AwaitingApproval"
+    assert "could not be read" in operator.log_text()

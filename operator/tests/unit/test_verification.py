@@ -555,3 +555,17 @@ def test_a_rolled_back_object_whose_spec_went_invalid_and_back_is_rolled_back_ag
     assert (
         sim.child["spec"]["template"]["metadata"]["labels"]["aideploy.io/model-version"] == "1.0.0"
     )
+
+
+def test_a_release_superseded_during_its_watch_is_closed_on_record() -> None:
+    monitoring = {"duration": "1h", "interval": "1m", "signals": [SIGNAL]}
+    sim = Simulator(spec_with(monitoring=monitoring))
+    sim.settle()
+    assert sim.phase() == "Monitoring"
+    assert sim.records == ["plan", "approval", "deployment-log"]
+    second_release(sim, monitoring=monitoring)
+    sim.settle()
+    assert sim.records[3:6] == ["closure", "plan", "approval"]
+    sim.advance(3601)
+    sim.settle()
+    assert sim.records.count("closure") == 2  # each release closed exactly once
