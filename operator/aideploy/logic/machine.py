@@ -39,7 +39,7 @@ from aideploy.logic.change import (
 )
 from aideploy.logic.conditions import rfc3339
 from aideploy.logic.gate import GateResult, evaluate_gate
-from aideploy.logic.plan import Draft, Observation, Plan
+from aideploy.logic.plan import Draft, Observation, Plan, release_summary
 from aideploy.logic.promotion import promotion_problem
 from aideploy.logic.window import WindowState, window_gate, window_problem
 from aideploy.logic.workload import is_owned_by, workload_problems
@@ -332,11 +332,7 @@ def _start_rollout(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> Pl
                     f"Version {previous.version} was superseded by {spec.model.version} "
                     "before its rollout ended."
                 ),
-                release={
-                    "version": previous.version,
-                    "digest": previous.digest,
-                    "generation": previous.generation,
-                },
+                release=release_summary(previous),
             ),
         )
     release = Release(

@@ -97,6 +97,16 @@ class Plan:
     records: tuple[RecordIntent, ...] = ()
 
 
+def release_summary(release: Release) -> dict[str, object]:
+    """How records name a release."""
+    return {
+        "version": release.version,
+        "digest": release.digest,
+        "generation": release.generation,
+        "deployedAt": release.deployed_at,
+    }
+
+
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 

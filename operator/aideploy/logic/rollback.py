@@ -17,7 +17,7 @@ from aideploy.api.durations import parse_duration
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.api.status import Release, RollbackStatus
 from aideploy.logic.conditions import rfc3339_ms
-from aideploy.logic.plan import Draft, Plan, parse_time
+from aideploy.logic.plan import Draft, Plan, parse_time, release_summary
 from aideploy.logic.verdict import probe_request, worst
 from aideploy.logic.workload import rollout_progress
 from aideploy.records.content import closure_content, rollback_content
@@ -197,11 +197,7 @@ def _record(
             monitoring_started_at=None,
             monitoring_ended_at=None,
             summary=message,
-            release={
-                "version": release.version,
-                "digest": release.digest,
-                "generation": release.generation,
-            },
+            release=release_summary(release),
         ),
     )
 

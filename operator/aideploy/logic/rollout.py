@@ -24,7 +24,7 @@ from aideploy.api.status import (
 )
 from aideploy.logic import rollback
 from aideploy.logic.conditions import rfc3339
-from aideploy.logic.plan import Draft, Plan, parse_time
+from aideploy.logic.plan import Draft, Plan, parse_time, release_summary
 from aideploy.logic.verdict import describe, probe_request, worst
 from aideploy.logic.workload import rollout_progress
 from aideploy.records.content import closure_content, deployment_log_content
@@ -124,7 +124,7 @@ def _verify(draft: Draft, spec: AIDeploymentSpec, release: Release, timed_out: b
             ],
             probes=list(run.outcomes),
             decision=result.value,
-            release=_release_summary(release),
+            release=release_summary(release),
         ),
         event="verification",
     )
@@ -204,15 +204,6 @@ def go_live(draft: Draft, spec: AIDeploymentSpec, release: Release, why: str) ->
     return succeed(draft, release, message)
 
 
-def _release_summary(release: Release) -> dict[str, object]:
-    return {
-        "version": release.version,
-        "digest": release.digest,
-        "generation": release.generation,
-        "deployedAt": release.deployed_at,
-    }
-
-
 def succeed(draft: Draft, release: Release, message: str) -> Plan:
     """The release ends its rollout well: it becomes the last good one, and is closed."""
     release = release.model_copy(update={"closed_at": rfc3339(draft.now)})
@@ -228,7 +219,7 @@ def succeed(draft: Draft, release: Release, message: str) -> Plan:
             monitoring_started_at=watch.started_at if watch else None,
             monitoring_ended_at=rfc3339(draft.now) if watch else None,
             summary=message,
-            release=_release_summary(release),
+            release=release_summary(release),
         ),
     )
     return draft.finish(Phase.SUCCEEDED, message)
@@ -255,7 +246,7 @@ def held(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
                 ],
                 probes=[],
                 decision=draft.status.decision,
-                release=_release_summary(release),
+                release=release_summary(release),
             ),
             event="go-live",
         )

@@ -11,6 +11,7 @@ from kubernetes import client
 from aideploy.kube.crds import apply_crds
 from aideploy.kube.rest import Rest
 from tests.support.aid import CRDS_DIR
+from tests.support.backend import VersionedBackend
 from tests.support.cluster import ClusterHandle
 from tests.support.kubelet import SimulatedNode
 from tests.support.modelserver import ModelServer
@@ -32,6 +33,15 @@ def model_server() -> Iterator[ModelServer]:
     """The stand-in model server (OIP v2 on 127.0.0.1) that probes are pointed at."""
     with ModelServer() as server:
         yield server
+
+
+@pytest.fixture
+def backend(
+    kube_api: client.ApiClient, namespace: str, model_server: ModelServer
+) -> Iterator[VersionedBackend]:
+    """The model server behaving as the version that AIDeployment `scorer` runs."""
+    with VersionedBackend(client.AppsV1Api(kube_api), namespace, "scorer", model_server) as b:
+        yield b
 
 
 @pytest.fixture

@@ -3,11 +3,9 @@ chain per AIDeployment, exactly once each even when it crashes right after a wri
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from aideploy.cli.main import main as plugin
 from aideploy.failpoints import ENV as FAILPOINT_ENV
@@ -27,14 +25,6 @@ pytestmark = pytest.mark.integration
 
 ROLES = ["system-owner", "deployment-manager"]
 NAME = "scorer"
-
-
-@pytest.fixture
-def backend(
-    kube_api: client.ApiClient, namespace: str, model_server: ModelServer
-) -> Iterator[VersionedBackend]:
-    with VersionedBackend(client.AppsV1Api(kube_api), namespace, NAME, model_server) as b:
-        yield b
 
 
 def spec(server: ModelServer, version: str, **extra: Any) -> dict[str, Any]:

@@ -7,13 +7,11 @@ import contextlib
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from aideploy.kube.rest import Rest
 from tests.support import aid
@@ -29,14 +27,6 @@ pytestmark = pytest.mark.integration
 
 ROLES = ["system-owner", "deployment-manager"]
 NAME = "scorer"
-
-
-@pytest.fixture
-def backend(
-    kube_api: client.ApiClient, namespace: str, model_server: ModelServer
-) -> Iterator[VersionedBackend]:
-    with VersionedBackend(client.AppsV1Api(kube_api), namespace, NAME, model_server) as b:
-        yield b
 
 
 def probes(
