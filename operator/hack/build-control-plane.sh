@@ -84,7 +84,7 @@ if [[ "$(id -u)" == "0" ]]; then APT_OPTS+=(-o "APT::Sandbox::User=root"); fi
 private_apt() { apt-get "${APT_OPTS[@]}" "$@"; }
 
 if need_k8s; then
-  apt_install golang-1.19-go golang-github-modern-go-reflect2-dev dpkg-dev make rsync
+  apt_install golang-1.19-go golang-github-modern-go-reflect2-dev dpkg-dev make rsync openssl
 fi
 
 log "fetching Debian package lists (private apt configuration)"
