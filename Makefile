@@ -1,7 +1,70 @@
-# Everything lives in operator/; these forward so that `make run` and `make test` work
-# from the repository root too.
+# aideploy: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
-%:
-	@$(MAKE) --no-print-directory -C operator $@
-help:
-	@$(MAKE) --no-print-directory -C operator help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LOCAL_KUBECONFIG := $(CURDIR)/.local/kubeconfig
+PYTEST_ARGS ?=
+
+.PHONY: help install control-plane prometheus lint crds unit integration test run cluster-up cluster-down clean e2e-kind
+
+help: ## list the targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv with the operator and its dev tools
+
+control-plane: ## build (or find cached) kube-apiserver, controller-manager and etcd
+	bash hack/build-control-plane.sh >/dev/null
+
+prometheus: ## fetch (or find cached) Debian's prometheus and promtool for the tests
+	bash hack/fetch-prometheus.sh >/dev/null
+
+crds: install ## regenerate crds/ (and the Helm chart's copy) from the package's schema
+	$(BIN)/python -m aideploy.api.crd > crds/aideployment.yaml
+	cp crds/*.yaml charts/aideploy-operator/crds/
+
+lint: install ## ruff, mypy --strict, and a check that crds/ is generated
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
+	$(BIN)/python -m aideploy.api.crd | diff -u crds/aideployment.yaml - \
+	  || { echo "crds/ is stale: run 'make crds'"; exit 1; }
+
+unit: install ## unit tests (pure logic, no cluster)
+	$(BIN)/pytest tests/unit -q $(PYTEST_ARGS)
+
+integration: install control-plane prometheus ## tests against a real control plane the suite starts
+	$(BIN)/pytest tests/integration -q $(PYTEST_ARGS)
+
+test: install control-plane prometheus lint ## install everything, lint, then run the whole suite
+	$(BIN)/pytest tests -q $(PYTEST_ARGS)
+
+cluster-up: install control-plane ## start the local control plane; prints the KUBECONFIG line
+	@$(BIN)/python -m tests.support.localcluster up
+
+cluster-down: ## stop the local control plane started by cluster-up
+	@$(BIN)/python -m tests.support.localcluster down
+
+run: install ## run the operator against KUBECONFIG, or the local control plane when unset
+	@if [[ -z "$${KUBECONFIG:-}" ]]; then \
+	  $(MAKE) --no-print-directory cluster-up >/dev/null; \
+	  export KUBECONFIG=$(LOCAL_KUBECONFIG); \
+	  echo "using the local control plane: export KUBECONFIG=$(LOCAL_KUBECONFIG)"; \
+	fi; \
+	exec $(BIN)/python -m aideploy --install-crds crds $(RUN_ARGS)
+
+e2e-kind: install ## kind cluster + image + Helm chart, then the end-to-end suite (needs docker, kind, kubectl)
+	bash hack/e2e-kind.sh
+
+clean: ## remove the virtualenv and caches (not the control-plane build cache)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -13,11 +12,12 @@ from aideploy.kube.rest import Rest
 from aideploy.peering import PeeringGuard
 from tests.support import aid
 from tests.support.operator import OperatorProcess
+from tests.support.paths import CHART_DIR
 from tests.unit.factories import make_spec
 
 pytestmark = pytest.mark.integration
 
-CHART_CRDS = Path(__file__).resolve().parents[2] / "charts" / "aideploy-operator" / "crds"
+CHART_CRDS = CHART_DIR / "crds"
 
 
 def test_a_replica_stands_by_while_a_live_peer_outranks_it(rest: Rest, namespace: str) -> None:

@@ -3,7 +3,7 @@
 Integration tests (marked ``integration``, or living under ``tests/integration/``) run
 against a real kube-apiserver + kube-controller-manager + etcd:
 
-- by default the suite starts its own private cluster (``hack/localcluster.py``) in a
+- by default the suite starts its own private cluster (``tests/support/localcluster.py``) in a
   temporary directory, once per session, and stops it at the end;
 - with ``AIDEPLOY_TEST_KUBECONFIG=/path/to/kubeconfig`` it uses that cluster instead and
   starts nothing (e.g. ``make cluster-up`` once, then iterate quickly).

@@ -29,7 +29,6 @@ from tests.support.chart import (
     CHART_DIR,
     DOCKERFILE,
     MAKEFILE,
-    OPERATOR_DIR,
     Manifest,
     decoded,
     dockerfile_instructions,
@@ -44,6 +43,7 @@ from tests.support.chart import (
     tls_handshake,
     volume_files,
 )
+from tests.support.paths import CRDS_DIR, REPO_ROOT
 
 NON_DEFAULT = {
     "replicas": 3,
@@ -785,8 +785,9 @@ def test_service_monitor_scrapes_the_metrics_service_as_job_aideploy_operator() 
 # ---- CRDs ----------------------------------------------------------------------------------
 
 
-def test_chart_crds_are_the_operators_crds_byte_for_byte() -> None:
-    source = {p.name: p.read_bytes() for p in (OPERATOR_DIR / "crds").glob("*.yaml")}
+def test_chart_crds_are_the_repositorys_crds_byte_for_byte() -> None:
+    """`kubectl apply -f crds/` installs exactly what the chart installs, peering included."""
+    source = {p.name: p.read_bytes() for p in CRDS_DIR.glob("*.yaml")}
     chart = {p.name: p.read_bytes() for p in (CHART_DIR / "crds").glob("*.yaml")}
     assert source, "no CRDs in crds/"
     for name, content in source.items():
@@ -794,7 +795,8 @@ def test_chart_crds_are_the_operators_crds_byte_for_byte() -> None:
             f"charts/aideploy-operator/crds/{name} differs from crds/{name}: "
             "copy crds/*.yaml into the chart (make crds)"
         )
-    assert set(chart) - set(source) == {"kopf-peering.yaml"}
+    assert set(chart) == set(source), "crds/ and the chart's crds/ hold different files"
+    assert "kopf-peering.yaml" in source, "HA (--peering) needs kopf's CRDs in crds/"
 
 
 def test_helm_loads_every_crd() -> None:
@@ -877,7 +879,7 @@ def test_image_installs_the_package_as_make_install_does() -> None:
 def test_build_context_has_what_the_image_copies_and_no_local_state() -> None:
     ignore = [
         line.strip()
-        for line in (OPERATOR_DIR / ".dockerignore").read_text().splitlines()
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert ignore[0] == "*"  # deny by default: .local/ holds the local cluster's tokens
@@ -886,4 +888,4 @@ def test_build_context_has_what_the_image_copies_and_no_local_state() -> None:
     for name, args in dockerfile():
         if name == "COPY" and not args.startswith("--from="):
             copied.update(args.split()[:-1])
-    assert copied == allowed == {"pyproject.toml", "aideploy"}
+    assert copied == allowed == {"pyproject.toml", "operator/aideploy"}

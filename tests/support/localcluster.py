@@ -14,10 +14,10 @@ Usable as a library::
 
 and as a command line tool::
 
-    python hack/localcluster.py up [--dir DIR]      # prints `export KUBECONFIG=...`
-    python hack/localcluster.py status [--dir DIR]
-    python hack/localcluster.py kubeconfig [--dir DIR] [--user alice]
-    python hack/localcluster.py down [--dir DIR] [--purge]
+    python -m tests.support.localcluster up [--dir DIR]      # prints `export KUBECONFIG=...`
+    python -m tests.support.localcluster status [--dir DIR]
+    python -m tests.support.localcluster kubeconfig [--dir DIR] [--user alice]
+    python -m tests.support.localcluster down [--dir DIR] [--purge]
 
 The default state directory is ``.local/`` in the operator directory (gitignored). Each
 state directory is one independent cluster on freely chosen loopback ports, so several can
@@ -52,9 +52,10 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 K8S_VERSION: Final = "1.20.2"
-OPERATOR_DIR: Final = Path(__file__).resolve().parent.parent
-DEFAULT_STATE_DIR: Final = OPERATOR_DIR / ".local"
-BUILD_SCRIPT: Final = OPERATOR_DIR / "hack" / "build-control-plane.sh"
+#: The repository root (this file is tests/support/localcluster.py).
+REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+DEFAULT_STATE_DIR: Final = REPO_ROOT / ".local"
+BUILD_SCRIPT: Final = REPO_ROOT / "hack" / "build-control-plane.sh"
 
 #: Ordinary (non-admin) users put in the token file, with their groups. They have no
 #: permissions until a test binds roles to them: that is what security tests need.

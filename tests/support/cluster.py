@@ -18,7 +18,8 @@ from typing import TypeVar
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from localcluster import LocalCluster, LocalClusterError
+
+from tests.support.localcluster import LocalCluster, LocalClusterError
 
 #: Set to a kubeconfig path to run the integration tests against that cluster instead of
 #: starting one (the suite then starts nothing and stops nothing).

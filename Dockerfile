@@ -1,4 +1,4 @@
-# The aideploy operator image. Build from this directory (operator/):
+# The aideploy operator image. Build from the repository root:
 #
 #   docker build -t aideploy-operator:dev .
 #
@@ -16,11 +16,11 @@ ENV PATH=/opt/aideploy/bin:$PATH
 WORKDIR /src
 # Dependencies first, as their own layer: code changes do not reinstall them.
 COPY pyproject.toml ./
-RUN mkdir aideploy && touch aideploy/__init__.py \
+RUN mkdir -p operator/aideploy && touch operator/aideploy/__init__.py \
     && pip install --quiet --upgrade pip \
     && pip install --quiet . \
     && pip uninstall --quiet --yes aideploy
-COPY aideploy ./aideploy
+COPY operator/aideploy ./operator/aideploy
 RUN pip install --quiet . \
     && python -m compileall -q /opt/aideploy
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-OPERATOR_DIR = Path(__file__).resolve().parents[2]
-CHART_DIR = OPERATOR_DIR / "charts" / "aideploy-operator"
-DOCKERFILE = OPERATOR_DIR / "Dockerfile"
-MAKEFILE = OPERATOR_DIR / "Makefile"
+from tests.support.paths import CHART_DIR, REPO_ROOT
+
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+MAKEFILE = REPO_ROOT / "Makefile"
 ALERTS = CHART_DIR / "files" / "alerts.yaml"
 ALERTS_TEST = CHART_DIR / "files" / "alerts_test.yaml"
 DASHBOARD = CHART_DIR / "files" / "dashboard.json"

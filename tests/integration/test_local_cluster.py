@@ -239,7 +239,7 @@ def test_second_local_cluster_coexists(
     """Another state dir is another cluster on other ports; start/stop are idempotent."""
     if kube_cluster.local is None:
         pytest.skip("tests the suite's own LocalCluster; running against an external cluster")
-    from localcluster import LocalCluster
+    from tests.support.localcluster import LocalCluster
 
     other = LocalCluster(tmp_path / "other", detach=False)
     with other:

@@ -12,12 +12,12 @@ import pytest
 import yaml
 
 from aideploy.api.constants import Phase
-from tests.support.chart import CHART_DIR, OPERATOR_DIR
+from tests.support.paths import ARGOCD_HEALTH_DIR, CHART_DIR, EXAMPLES_DIR, REPO_ROOT
 
-CHECK_DIR = OPERATOR_DIR / "argocd" / "resource_customizations" / "aideploy.io" / "AIDeployment"
+CHECK_DIR = ARGOCD_HEALTH_DIR
 HEALTH_LUA = CHECK_DIR / "health.lua"
-ARGOCD_CM = OPERATOR_DIR / "examples" / "argocd" / "argocd-cm.yaml"
-APPLICATION = OPERATOR_DIR / "examples" / "argocd" / "application.yaml"
+ARGOCD_CM = EXAMPLES_DIR / "argocd" / "argocd-cm.yaml"
+APPLICATION = EXAMPLES_DIR / "argocd" / "application.yaml"
 CM_KEY = "resource.customizations.health.aideploy.io_AIDeployment"
 HEALTH_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 
@@ -110,7 +110,7 @@ def test_application_example_points_at_this_chart() -> None:
     chart_app = next(
         a for a in apps if a["spec"]["source"].get("path", "").endswith("charts/aideploy-operator")
     )
-    assert (OPERATOR_DIR.parent / chart_app["spec"]["source"]["path"]) == CHART_DIR
+    assert (REPO_ROOT / chart_app["spec"]["source"]["path"]) == CHART_DIR
     values = chart_app["spec"]["source"]["helm"]["valuesObject"]
     import helm_python
 

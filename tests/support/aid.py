@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -13,10 +12,9 @@ from aideploy.api.digest import spec_digest
 from aideploy.kube.rest import Rest
 from tests.support.cluster import wait_for
 from tests.support.modelserver import DEFAULT_MODEL, ModelServer
+from tests.support.paths import CRDS_DIR, EXAMPLES_DIR
 
-OPERATOR_DIR = Path(__file__).resolve().parents[2]
-EXAMPLES_DIR = OPERATOR_DIR / "examples"
-CRDS_DIR = OPERATOR_DIR / "crds"
+__all__ = ["CRDS_DIR", "EXAMPLES_DIR"]
 
 
 def collection(namespace: str) -> str:

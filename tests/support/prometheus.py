@@ -23,8 +23,9 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 from tests.support.modelserver import free_port
+from tests.support.paths import HACK_DIR
 
-FETCH_SCRIPT = Path(__file__).resolve().parents[2] / "hack" / "fetch-prometheus.sh"
+FETCH_SCRIPT = HACK_DIR / "fetch-prometheus.sh"
 
 
 class PrometheusUnavailableError(RuntimeError):

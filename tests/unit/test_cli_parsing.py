@@ -14,9 +14,8 @@ from aideploy.api.crd import render
 from aideploy.api.digest import spec_digest
 from aideploy.cli.main import build_parser, main
 from aideploy.cli.views import render_status, status_summary
+from tests.support.paths import CRDS_DIR
 from tests.unit.factories import make_spec
-
-OPERATOR_DIR = Path(__file__).resolve().parents[2]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -254,7 +253,7 @@ def test_status_view_and_json() -> None:
 
 
 def test_committed_crds_are_generated() -> None:
-    assert (OPERATOR_DIR / "crds" / "aideployment.yaml").read_text() == render(), (
+    assert (CRDS_DIR / "aideployment.yaml").read_text() == render(), (
         "crds/ is stale: run 'make crds'"
     )
 
