@@ -37,6 +37,7 @@ lint: install ## ruff, mypy --strict, and a check that crds/ is generated
 	$(BIN)/ruff check operator tests
 	$(BIN)/ruff format --check operator tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m aideploy.api.crd | diff -u crds/aideployment.yaml - \
 	  || { echo "crds/ is stale: run 'make crds'"; exit 1; }
 

@@ -15,19 +15,20 @@ from typing import Any
 
 from aideploy import failpoints
 from aideploy.api.constants import KIND
+from aideploy.api.records import DEFAULT_RETENTION
 from aideploy.api.spec import Probe
 from aideploy.api.status import AIDeploymentStatus, ProbeOutcome, RecordRef
+from aideploy.api.times import parse_time, rfc3339
 from aideploy.controller import ObjectKey
 from aideploy.kube.resources import ConflictError, Resources
-from aideploy.logic.conditions import rfc3339
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
-from aideploy.logic.plan import Event, Observation, Plan, ProbeRequest, ProbeRun, parse_time
+from aideploy.logic.plan import Event, Observation, Plan, ProbeRequest, ProbeRun
 from aideploy.logic.workload import Owner
 from aideploy.metrics import Metrics
 from aideploy.peering import PeeringGuard
 from aideploy.probes import ProbeResult, ProbeTarget, run_probes
-from aideploy.records import DEFAULT_RETENTION, DeploymentRef, build_record, find_record, next_link
+from aideploy.records import DeploymentRef, build_record, find_record, next_link
 
 logger = logging.getLogger(__name__)
 

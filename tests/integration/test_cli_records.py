@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from aideploy.api.digest import short_digest, spec_digest
+from aideploy.api.records import RecordType
 from aideploy.cli.main import main
+from aideploy.kube.records import list_records, record_collection, write_record
 from aideploy.kube.rest import Rest
-from aideploy.records import DeploymentRef, RecordType, build_record, next_link
-from aideploy.records.store import list_records, record_collection, write_record
+from aideploy.records import DeploymentRef, build_record, next_link
 from tests.support import aid
 from tests.support.cluster import ClusterHandle, wait_for
 from tests.unit.factories import NOW, make_spec

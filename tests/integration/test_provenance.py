@@ -16,8 +16,8 @@ import yaml
 from kubernetes import config as kube_config
 
 from aideploy.api.digest import spec_digest
+from aideploy.kube.records import list_records
 from aideploy.kube.rest import ApiError, Rest
-from aideploy.records.store import list_records
 from tests.support import aid
 from tests.support.cluster import ClusterHandle, wait_for
 from tests.support.kubelet import SimulatedNode

@@ -10,9 +10,9 @@ import pytest
 from aideploy.cli.main import main as plugin
 from aideploy.failpoints import ENV as FAILPOINT_ENV
 from aideploy.failpoints import EXIT_CODE
+from aideploy.kube.records import list_records
 from aideploy.kube.rest import Rest
 from aideploy.records import verify_chain
-from aideploy.records.store import list_records
 from tests.support import aid
 from tests.support.backend import VersionedBackend
 from tests.support.cluster import ClusterHandle, wait_for

@@ -11,16 +11,10 @@ import pytest
 
 from aideploy.api.constants import GROUP, RECORD_PLURAL, VERSION
 from aideploy.api.digest import spec_digest
+from aideploy.api.records import RecordType
+from aideploy.kube.records import list_records, record_collection, write_record
 from aideploy.kube.rest import ApiError, Rest
-from aideploy.records import (
-    DeploymentRef,
-    RecordType,
-    build_record,
-    next_link,
-    record_name,
-    verify_chain,
-)
-from aideploy.records.store import list_records, record_collection, write_record
+from aideploy.records import DeploymentRef, build_record, next_link, record_name, verify_chain
 from tests.support import aid
 from tests.support.cluster import wait_for
 from tests.unit.factories import NOW, make_spec

@@ -10,7 +10,7 @@ from typing import Any
 
 from aideploy.api.spec import Result
 from aideploy.api.status import AIDeploymentStatus, ProbeOutcome
-from aideploy.logic.conditions import rfc3339
+from aideploy.api.times import rfc3339
 from aideploy.logic.machine import decide
 from aideploy.logic.plan import Observation, Plan, ProbeRun
 from aideploy.logic.workload import Owner

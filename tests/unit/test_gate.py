@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from aideploy.api.approvals import parse_approval
 from aideploy.api.digest import spec_digest
 from aideploy.api.spec import AIDeploymentSpec
-from aideploy.logic.gate import evaluate_gate, parse_approval
+from aideploy.logic.gate import evaluate_gate
 
 from .factories import approvals_for, full_checklist, make_spec
 

@@ -12,7 +12,7 @@ import pytest
 from aideploy.api.digest import canonical_json, spec_digest
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.api.status import ProbeOutcome, Release, RollbackStatus, StatusModel
-from aideploy.records import (
+from aideploy.logic.record_content import (
     approval_content,
     closure_content,
     deployment_log_content,

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from aideploy.api.digest import spec_digest
+from aideploy.api.records import RecordType
 from aideploy.records import (
     BreakKind,
     DeploymentRef,
-    RecordType,
     build_record,
     find_record,
     label_value,
@@ -354,7 +354,7 @@ def test_chains_are_verified_per_deployment_uid() -> None:
 
 
 def test_a_recreated_object_of_the_same_name_gets_other_record_names() -> None:
-    from aideploy.records.types import RecordType as Type
+    from aideploy.api.records import RecordType as Type
 
     first = record_name("scorer", 1, 1, Type.PLAN, uid="0f1e2d3c-aaaa-bbbb")
     second = record_name("scorer", 1, 1, Type.PLAN, uid="9a8b7c6d-aaaa-bbbb")

@@ -344,6 +344,19 @@ def test_freeze_inside_a_window_reopens_the_rest_of_the_window() -> None:
     )
 
 
+def test_a_freeze_written_without_offset_reaches_status_as_utc() -> None:
+    """A freeze without an offset is read in the window's zone; status says which instant
+    that was, in UTC, never the naive text (which a reader would take for UTC)."""
+    local = freeze("2026-11-30T23:00:00", "2026-12-01T00:00:00", "database migration")
+    state = window_state(window(freezes=[local]), at("2026-11-30 23:30", BERLIN))
+    assert state.reason is WindowReason.FROZEN
+    assert state.to_wire()["freeze"] == {
+        "start": "2026-11-30T22:00:00Z",
+        "end": "2026-11-30T23:00:00Z",
+        "reason": "database migration",
+    }
+
+
 def test_freeze_covering_the_next_window_skips_it() -> None:
     w = window(freezes=[freeze("2026-11-30T00:00:00Z", "2026-12-01T12:00:00Z")])
     state = window_state(w, at("2026-11-28 10:00"))

@@ -28,6 +28,7 @@ from aideploy.admission.provenance import (
     spec_author,
     value_hash,
 )
+from aideploy.api.approvals import parse_approval
 from aideploy.api.constants import (
     APPROVAL_PREFIX,
     CHECKLIST_PREFIX,
@@ -37,8 +38,7 @@ from aideploy.api.constants import (
     Role,
 )
 from aideploy.api.digest import short_digest, spec_digest
-from aideploy.logic.conditions import rfc3339
-from aideploy.logic.gate import parse_approval
+from aideploy.api.times import rfc3339
 
 
 @dataclass(frozen=True)

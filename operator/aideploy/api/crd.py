@@ -24,6 +24,7 @@ from aideploy.api.constants import (
     Role,
 )
 from aideploy.api.durations import DURATION_PATTERN
+from aideploy.api.records import HASH_PATTERN, PREVIOUS_HASH_PATTERN, RECORD_IDS, RecordType
 from aideploy.api.spec import (
     CRON_PATTERN,
     NAME_PATTERN,
@@ -33,12 +34,6 @@ from aideploy.api.spec import (
     ChangeType,
     Environment,
     Result,
-)
-from aideploy.records.types import (
-    HASH_PATTERN,
-    PREVIOUS_HASH_PATTERN,
-    RECORD_IDS,
-    RecordType,
 )
 
 Schema = dict[str, Any]

@@ -19,8 +19,8 @@ from kubernetes.config.config_exception import ConfigException
 
 from aideploy.api.constants import GROUP, PLURAL, RECORD_PLURAL, VERSION
 from aideploy.kube.client import make_api_client
+from aideploy.kube.records import list_records
 from aideploy.kube.rest import ApiError, Rest
-from aideploy.records.store import list_records
 
 T = TypeVar("T")
 REQUEST_TIMEOUT_SECONDS = 15.0

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from aideploy.api.constants import FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION
+from aideploy.api.times import rfc3339
+from aideploy.kube.records import list_records, write_record
 from aideploy.kube.rest import ApiError, Rest
-from aideploy.logic.conditions import rfc3339
-from aideploy.records.store import list_records, write_record
 
 logger = logging.getLogger(__name__)
 

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aideploy.api.status import Condition, ConditionStatus
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def rfc3339_ms(moment: datetime) -> str:
-    """Millisecond precision, for timings people measure (RED to restored, say)."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+from aideploy.api.times import rfc3339
 
 
 def set_condition(

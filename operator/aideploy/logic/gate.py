@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from aideploy.admission.config import SeparationOfDuties
 from aideploy.admission.provenance import Provenance, approval_provenance, spec_author
+from aideploy.api.approvals import parse_approval
 from aideploy.api.constants import (
     APPROVAL_PREFIX,
     CHECKLIST_ITEMS,
@@ -36,27 +37,6 @@ class ApprovalPolicy:
     separation: SeparationOfDuties | None = None
     # The key that signs the webhook's provenance; without it no provenance is trusted.
     provenance_key: bytes | None = None
-
-
-@dataclass(frozen=True)
-class ParsedApproval:
-    digest: str
-    by: str
-    comment: str
-
-
-def parse_approval(value: str) -> ParsedApproval:
-    """`"<digest>; by=<who>; <comment>"`; `by=` and the comment are optional."""
-    parts = [p.strip() for p in value.split(";")]
-    digest = parts[0] if parts else ""
-    by = ""
-    comments: list[str] = []
-    for part in parts[1:]:
-        if part.startswith("by=") and not by:
-            by = part.removeprefix("by=").strip()
-        elif part:
-            comments.append(part)
-    return ParsedApproval(digest=digest, by=by or "unknown", comment="; ".join(comments))
 
 
 def required_roles(spec: AIDeploymentSpec) -> tuple[Role, ...]:

@@ -27,8 +27,10 @@ from aideploy.api.constants import (
 )
 from aideploy.api.digest import spec_digest
 from aideploy.api.durations import parse_duration
+from aideploy.api.records import RecordType
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.api.status import Gate, Release
+from aideploy.api.times import rfc3339
 from aideploy.logic import monitoring, rollback, rollout
 from aideploy.logic.change import (
     change_type_problem,
@@ -37,14 +39,12 @@ from aideploy.logic.change import (
     expedite_problem,
     substantial_modification_problems,
 )
-from aideploy.logic.conditions import rfc3339
 from aideploy.logic.gate import GateResult, evaluate_gate
 from aideploy.logic.plan import Draft, Observation, Plan, release_summary
 from aideploy.logic.promotion import promotion_problem
+from aideploy.logic.record_content import approval_content, closure_content, plan_content
 from aideploy.logic.window import WindowState, window_gate, window_problem
 from aideploy.logic.workload import is_owned_by, workload_problems
-from aideploy.records.content import approval_content, closure_content, plan_content
-from aideploy.records.types import RecordType
 
 # Re-exported for callers that only need the data types.
 __all__ = ["Observation", "Plan", "decide"]

@@ -9,9 +9,9 @@ from aideploy.api.constants import ConditionType, Phase, Reason
 from aideploy.api.durations import parse_duration
 from aideploy.api.spec import AIDeploymentSpec, Result
 from aideploy.api.status import MonitoringStatus, Release
+from aideploy.api.times import parse_time, rfc3339
 from aideploy.logic import rollback, rollout
-from aideploy.logic.conditions import rfc3339
-from aideploy.logic.plan import Draft, Plan, parse_time
+from aideploy.logic.plan import Draft, Plan
 from aideploy.logic.verdict import describe, probe_request, worst
 
 

@@ -10,9 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from aideploy.api.constants import ConditionType, Phase, Reason
+from aideploy.api.records import RecordType
 from aideploy.api.spec import Probe
 from aideploy.api.status import AIDeploymentStatus, Condition, ProbeOutcome, Release
-from aideploy.logic.conditions import rfc3339, set_condition
+from aideploy.api.times import rfc3339
+from aideploy.logic.conditions import set_condition
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.workload import (
     Owner,
@@ -22,7 +24,6 @@ from aideploy.logic.workload import (
     build_service,
     drifted,
 )
-from aideploy.records.types import RecordType
 
 EventType = Literal["Normal", "Warning"]
 ProbePurpose = Literal["verification", "restore", "monitoring"]
@@ -105,10 +106,6 @@ def release_summary(release: Release) -> dict[str, object]:
         "generation": release.generation,
         "deployedAt": release.deployed_at,
     }
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass

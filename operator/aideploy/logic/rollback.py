@@ -14,14 +14,14 @@ from aideploy.api.constants import (
     Reason,
 )
 from aideploy.api.durations import parse_duration
+from aideploy.api.records import RecordType
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.api.status import Release, RollbackStatus
-from aideploy.logic.conditions import rfc3339_ms
-from aideploy.logic.plan import Draft, Plan, parse_time, release_summary
+from aideploy.api.times import parse_time, rfc3339
+from aideploy.logic.plan import Draft, Plan, release_summary
+from aideploy.logic.record_content import closure_content, rollback_content
 from aideploy.logic.verdict import probe_request, worst
 from aideploy.logic.workload import rollout_progress
-from aideploy.records.content import closure_content, rollback_content
-from aideploy.records.types import RecordType
 
 if TYPE_CHECKING:
     from aideploy.api.status import ProbeOutcome
@@ -68,7 +68,7 @@ def start(
 ) -> Plan:
     _consume_annotations(draft)
     target = draft.status.last_good_release
-    now = rfc3339_ms(draft.now)
+    now = rfc3339(draft.now, milliseconds=True)
     record = RollbackStatus(
         trigger=trigger.value,
         reason=reason,
@@ -132,7 +132,7 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
         draft.wake(deadline)
         return draft.finish(Phase.ROLLING_BACK, message)
     if record.completed_at is None:
-        record = record.model_copy(update={"completed_at": rfc3339_ms(draft.now)})
+        record = record.model_copy(update={"completed_at": rfc3339(draft.now, milliseconds=True)})
         draft.updates["rollback"] = record
     request = probe_request(spec, target, "restore")
     run = draft.obs.probe_run
@@ -185,7 +185,7 @@ def _record(
         and release.digest == draft.status.current_release.digest
     ):
         draft.updates["current_release"] = release.model_copy(
-            update={"closed_at": rfc3339_ms(draft.now)}
+            update={"closed_at": rfc3339(draft.now, milliseconds=True)}
         )
     draft.record(RecordType.ROLLBACK, release, rollback_content(**record.model_dump()))
     draft.record(

@@ -14,6 +14,7 @@ from aideploy.api.constants import (
     Reason,
 )
 from aideploy.api.durations import parse_duration
+from aideploy.api.records import RecordType
 from aideploy.api.spec import AIDeploymentSpec, AmberPolicy, Result
 from aideploy.api.status import (
     AIDeploymentStatus,
@@ -22,13 +23,12 @@ from aideploy.api.status import (
     Release,
     VerificationStatus,
 )
+from aideploy.api.times import parse_time, rfc3339
 from aideploy.logic import rollback
-from aideploy.logic.conditions import rfc3339
-from aideploy.logic.plan import Draft, Plan, parse_time, release_summary
+from aideploy.logic.plan import Draft, Plan, release_summary
+from aideploy.logic.record_content import closure_content, deployment_log_content
 from aideploy.logic.verdict import describe, probe_request, worst
 from aideploy.logic.workload import rollout_progress
-from aideploy.records.content import closure_content, deployment_log_content
-from aideploy.records.types import RecordType
 
 
 def verification_timeout(spec: AIDeploymentSpec) -> timedelta:

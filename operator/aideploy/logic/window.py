@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aideploy.api.durations import parse_duration
 from aideploy.api.spec import Freeze, Window
+from aideploy.api.times import rfc3339
 from aideploy.logic.cron import CronError, ZonedSchedule, parse_cron
 
 SEARCH_HORIZON_DAYS: Final = 4 * 366
@@ -78,21 +79,15 @@ class WindowState:
             ("nextChange", self.next_change),
         ):
             if moment is not None:
-                wire[key] = _rfc3339(moment)
+                wire[key] = rfc3339(moment)
         if self.freeze is not None:
             wire["freeze"] = {
-                "start": _rfc3339(self.freeze.start),
-                "end": _rfc3339(self.freeze.end),
+                "start": rfc3339(self.freeze.start),
+                "end": rfc3339(self.freeze.end),
                 "reason": self.freeze.reason,
             }
         wire["message"] = self.message
         return wire
-
-
-def _rfc3339(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        return moment.isoformat()
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def window_problem(window: Window) -> str | None:
@@ -254,7 +249,10 @@ def _frozen(plan: _Plan, now: datetime) -> WindowState:
         message += f"; the deployment window is open then, {until}."
     else:
         message += f"; the next window then opens {plan.opening(opens, closes)}."
-    return WindowState(False, WindowReason.FROZEN, opens, closes, freeze.source, message, end)
+    # The spec's freeze may be written without an offset (read in the window's zone); status
+    # gets it as the aware UTC instants it was evaluated as.
+    aware = freeze.source.model_copy(update={"start": freeze.start, "end": freeze.end})
+    return WindowState(False, WindowReason.FROZEN, opens, closes, aware, message, end)
 
 
 def _inside(plan: _Plan, now: datetime) -> WindowState:

@@ -25,13 +25,8 @@ from aideploy.api.constants import (
     RECORD_KIND,
 )
 from aideploy.api.digest import sha256_digest
-from aideploy.logic.conditions import rfc3339
-from aideploy.records.types import (
-    DEFAULT_RETENTION,
-    LABEL_RECORD_TYPE,
-    RECORD_IDS,
-    RecordType,
-)
+from aideploy.api.records import DEFAULT_RETENTION, LABEL_RECORD_TYPE, RECORD_IDS, RecordType
+from aideploy.api.times import rfc3339
 
 MAX_NAME_LENGTH: Final = 253
 MAX_LABEL_LENGTH: Final = 63

@@ -21,7 +21,7 @@ from aideploy.api.constants import (
 )
 from aideploy.api.spec import AIDeploymentSpec, Probe
 from aideploy.api.status import StatusModel
-from aideploy.logic.conditions import rfc3339
+from aideploy.api.times import rfc3339
 from aideploy.logic.gate import (
     GateResult,
     checklist_problem,
