@@ -81,6 +81,36 @@ def _deny(message: str) -> Review:
     return Review(allowed=False, message=message)
 
 
+class _DeniedError(Exception):
+    """Raised inside one review to end it with a denial; never escapes `review`."""
+
+    def __init__(self, review: Review) -> None:
+        super().__init__(review.message)
+        self.review = review
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What every check of one admission request needs to know."""
+
+    requester: Requester
+    config: ApproversConfig
+    signing_key: bytes
+    stamp: Provenance
+    author: Provenance | None
+    risk: str
+
+    def sign(self, key: str, digest: str, value: str) -> str:
+        """Provenance of `requester` having written `value` under `key`."""
+        return Provenance(
+            user=self.requester.username,
+            groups=self.requester.groups,
+            at=self.stamp.at,
+            digest=digest,
+            value=value_hash(value),
+        ).to_annotation(self.signing_key, key)
+
+
 def review(
     operation: str,
     requester: Requester,
@@ -92,8 +122,7 @@ def review(
 ) -> Review:
     """`signing_key` signs the provenance this admission stamps (see provenance.py)."""
     old_annotations, new_annotations = _annotations(old), _annotations(new)
-    who = (requester.username, requester.groups)
-    if config.operator.include(*who):
+    if config.operator.include(requester.username, requester.groups):
         return Review(allowed=True)
     updates: dict[str, str | None] = {}
     if operation == "CREATE":
@@ -113,79 +142,106 @@ def review(
     spec_changed = operation == "CREATE" or (
         old is not None and spec_digest(old.get("spec") or {}) != digest
     )
-    at = rfc3339(now)
-    stamp = Provenance(user=requester.username, groups=requester.groups, at=at, digest=digest)
-    author = stamp if spec_changed else spec_author(old_annotations, digest, signing_key)
-    risk = str((new.get("spec") or {}).get("riskLevel", ""))
-    known_roles = {r.value for r in Role}
+    stamp = Provenance(
+        user=requester.username, groups=requester.groups, at=rfc3339(now), digest=digest
+    )
+    request = _Request(
+        requester=requester,
+        config=config,
+        signing_key=signing_key,
+        stamp=stamp,
+        author=stamp if spec_changed else spec_author(old_annotations, digest, signing_key),
+        risk=str((new.get("spec") or {}).get("riskLevel", "")),
+    )
+    try:
+        updates.update(_review_approvals(request, old_annotations, new_annotations))
+        updates.update(_review_checklist(request, old_annotations, new_annotations))
+        _review_go_live(request, old_annotations, new_annotations)
+    except _DeniedError as denied:
+        return denied.review
+    if spec_changed:
+        updates[SPEC_CHANGED_BY] = stamp.to_annotation(signing_key, SPEC_CHANGED_BY)
+    return Review(allowed=True, set_annotations=updates)
 
-    for key in _changed(old_annotations, new_annotations, APPROVAL_PREFIX):
+
+def _review_approvals(
+    request: _Request, old: Mapping[str, str], new: Mapping[str, str]
+) -> dict[str, str | None]:
+    """Only holders of a role approve as it, never the spec's own author where separation
+    of duties applies; each approval admitted gets its signed provenance."""
+    updates: dict[str, str | None] = {}
+    known_roles = {r.value for r in Role}
+    for key in _changed(old, new, APPROVAL_PREFIX):
         role = key.removeprefix(APPROVAL_PREFIX)
-        value = new_annotations.get(key)
+        value = new.get(key)
         if role not in known_roles:
             continue
         if value is None:
             updates[role_key(role)] = None
             continue
-        holders = config.holders(role)
-        if not holders.include(*who):
-            return _deny(
+        _check_approver(request, role)
+        updates[role_key(role)] = request.sign(role_key(role), parse_approval(value).digest, value)
+    return updates
+
+
+def _check_approver(request: _Request, role: str) -> None:
+    requester, author, risk = request.requester, request.author, request.risk
+    digest = request.stamp.digest
+    holders = request.config.holders(role)
+    if not holders.include(requester.username, requester.groups):
+        raise _DeniedError(
+            _deny(
                 f"{requester.describe()} may not approve as {role}: that role is held by "
                 f"{holders.describe()} (approvers.roles.{role} in the operator's "
                 "configuration). Ask a holder of the role, or an administrator to grant it."
             )
-        if author is None and config.separation_of_duties.applies(role, risk):
-            return _deny(
+        )
+    if not request.config.separation_of_duties.applies(role, risk):
+        return
+    if author is None:
+        raise _DeniedError(
+            _deny(
                 f"Nobody knows who wrote spec {short_digest(digest)} (it changed while the "
                 "webhook was not in place), so separation of duties cannot be checked for "
                 f"{role} at {risk} risk. Have the spec's author re-apply it with any change, "
                 "then approve."
             )
-        if (
-            author is not None
-            and author.user == requester.username
-            and config.separation_of_duties.applies(role, risk)
-        ):
-            return _deny(
+        )
+    if author.user == requester.username:
+        raise _DeniedError(
+            _deny(
                 f"{requester.username} changed spec {short_digest(digest)} and so may not "
                 f"approve it as {role} (separation of duties for {risk} risk); ask another "
                 "holder of the role."
             )
-        updates[role_key(role)] = Provenance(
-            user=requester.username,
-            groups=requester.groups,
-            at=at,
-            digest=parse_approval(value).digest,
-            value=value_hash(value),
-        ).to_annotation(signing_key, role_key(role))
-
-    for key in _changed(old_annotations, new_annotations, CHECKLIST_PREFIX):
-        item = key.removeprefix(CHECKLIST_PREFIX)
-        value = new_annotations.get(key)
-        denial = _restricted(config.checklist, requester, key, "checklist")
-        if denial is not None and value is not None:
-            return denial
-        updates[checklist_key(item)] = (
-            None
-            if value is None
-            else Provenance(
-                user=requester.username,
-                groups=requester.groups,
-                at=at,
-                digest=digest,
-                value=value_hash(value),
-            ).to_annotation(signing_key, checklist_key(item))
         )
 
-    for key in (GO_LIVE_ANNOTATION, ROLLBACK_ANNOTATION):
-        if old_annotations.get(key) != new_annotations.get(key) and key in new_annotations:
-            denial = _restricted(config.go_live, requester, key, "goLive")
-            if denial is not None:
-                return denial
 
-    if spec_changed:
-        updates[SPEC_CHANGED_BY] = stamp.to_annotation(signing_key, SPEC_CHANGED_BY)
-    return Review(allowed=True, set_annotations=updates)
+def _review_checklist(
+    request: _Request, old: Mapping[str, str], new: Mapping[str, str]
+) -> dict[str, str | None]:
+    updates: dict[str, str | None] = {}
+    for key in _changed(old, new, CHECKLIST_PREFIX):
+        item = key.removeprefix(CHECKLIST_PREFIX)
+        value = new.get(key)
+        if value is None:
+            updates[checklist_key(item)] = None
+            continue
+        denial = _restricted(request.config.checklist, request.requester, key, "checklist")
+        if denial is not None:
+            raise _DeniedError(denial)
+        updates[checklist_key(item)] = request.sign(
+            checklist_key(item), request.stamp.digest, value
+        )
+    return updates
+
+
+def _review_go_live(request: _Request, old: Mapping[str, str], new: Mapping[str, str]) -> None:
+    for key in (GO_LIVE_ANNOTATION, ROLLBACK_ANNOTATION):
+        if old.get(key) != new.get(key) and key in new:
+            denial = _restricted(request.config.go_live, request.requester, key, "goLive")
+            if denial is not None:
+                raise _DeniedError(denial)
 
 
 def _restricted(

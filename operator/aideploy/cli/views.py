@@ -138,6 +138,22 @@ def _release_line(release: Mapping[str, Any] | None) -> str:
 
 
 def render_status(summary: Mapping[str, Any]) -> list[str]:
+    """The sections in the order an on-call reader asks: what is it, what does the gate wait
+    for, who approved, what did probes say, which release serves, what went wrong."""
+    lines = _header_lines(summary)
+    lines += ["", "Gate:", *_gate_lines(summary["gate"])]
+    lines += _approval_lines(summary["approvals"])
+    lines += _probe_lines("Probes:", summary["probes"])
+    lines += _probe_lines("Monitoring signals:", (summary.get("monitoring") or {}).get("signals"))
+    lines += _release_lines(summary)
+    lines += _condition_lines(summary["conditions"])
+    latest = summary.get("latestRecord")
+    if latest:
+        lines += ["", f"Latest record: {latest.get('name')} (sequence {latest.get('sequence')})"]
+    return lines
+
+
+def _header_lines(summary: Mapping[str, Any]) -> list[str]:
     model = summary["model"]
     since = summary.get("phaseTransitionTime")
     phase = summary.get("phase") or "- (the operator has not processed this object yet)"
@@ -161,30 +177,34 @@ def render_status(summary: Mapping[str, Any]) -> list[str]:
         lines.append(
             "  (status describes an older spec: the operator has not processed the current one yet)"
         )
-    lines += ["", "Gate:", *_gate_lines(summary["gate"])]
-    if summary["approvals"]:
-        rows = [
-            [
-                a.get("role", ""),
-                a.get("by", ""),
-                short_digest(str(a.get("digest", ""))),
-                "yes" if a.get("valid") else "no (stale)",
-                _text(a.get("comment")),
-            ]
-            for a in summary["approvals"]
+    return lines
+
+
+def _approval_lines(approvals: list[Mapping[str, Any]]) -> list[str]:
+    if not approvals:
+        return []
+    rows = [
+        [
+            a.get("role", ""),
+            a.get("by", ""),
+            short_digest(str(a.get("digest", ""))),
+            "yes" if a.get("valid") else "no (stale)",
+            _text(a.get("comment")),
         ]
-        lines += [
-            "",
-            "Approvals:",
-            *table(["ROLE", "BY", "DIGEST", "VALID", "COMMENT"], rows, "  "),
-        ]
+        for a in approvals
+    ]
+    return ["", "Approvals:", *table(["ROLE", "BY", "DIGEST", "VALID", "COMMENT"], rows, "  ")]
+
+
+def _probe_lines(title: str, outcomes: list[Mapping[str, Any]] | None) -> list[str]:
+    if not outcomes:
+        return []
     headers = ["NAME", "KIND", "RESULT", "VALUE", "AT", "MESSAGE"]
-    if summary["probes"]:
-        lines += ["", "Probes:", *table(headers, _probe_rows(summary["probes"]), "  ")]
-    signals = (summary.get("monitoring") or {}).get("signals") or []
-    if signals:
-        lines += ["", "Monitoring signals:", *table(headers, _probe_rows(signals), "  ")]
-    lines += [
+    return ["", title, *table(headers, _probe_rows(outcomes), "  ")]
+
+
+def _release_lines(summary: Mapping[str, Any]) -> list[str]:
+    lines = [
         "",
         "Releases:",
         *_fields(
@@ -202,20 +222,17 @@ def render_status(summary: Mapping[str, Any]) -> list[str]:
             "Rollback:",
             *_fields([(k, v) for k, v in rollback.items() if k != "verification"], "  "),
         ]
-    if summary["conditions"]:
-        rows = [
-            [_text(c.get(k)) for k in ("type", "status", "reason", "lastTransitionTime", "message")]
-            for c in summary["conditions"]
-        ]
-        lines += [
-            "",
-            "Conditions:",
-            *table(["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"], rows, "  "),
-        ]
-    latest = summary.get("latestRecord")
-    if latest:
-        lines += ["", f"Latest record: {latest.get('name')} (sequence {latest.get('sequence')})"]
     return lines
+
+
+def _condition_lines(conditions: list[Mapping[str, Any]]) -> list[str]:
+    if not conditions:
+        return []
+    rows = [
+        [_text(c.get(k)) for k in ("type", "status", "reason", "lastTransitionTime", "message")]
+        for c in conditions
+    ]
+    return ["", "Conditions:", *table(["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"], rows, "  ")]
 
 
 def status(session: Session, name: str, output: str) -> int:
