@@ -1,30 +1,78 @@
-"""A deterministic stand-in for the reconciler and the cluster around `decide`, for unit
-tables: it applies plans, keeps the child Deployment, runs 'probes' from a script and moves
-a fixed clock. The real reconciler is exercised by the integration tests."""
+"""The real reconciler's `observe` and `_carry_out` around `decide`, over an in-memory
+cluster, for unit tables: plans are carried out exactly as in production (records written
+as a hash chain first, status, Events, consumed annotations), the child Deployment is
+kept, 'probes' come from a script and the clock is fixed. Only the apiserver is replaced;
+the integration tests run the same code against a real one."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from datetime import datetime, timedelta
 from typing import Any
 
+from aideploy.api.constants import API_VERSION, KIND
 from aideploy.api.spec import Result
 from aideploy.api.status import AIDeploymentStatus, ProbeOutcome
 from aideploy.api.times import rfc3339
+from aideploy.kube.resources import Resources
 from aideploy.logic.machine import decide
 from aideploy.logic.plan import Observation, Plan, ProbeRun
-from aideploy.logic.workload import Owner
+from aideploy.reconciler import Reconciler, observe
 
 from .factories import NOW, gate_annotations
 
-OWNER = Owner(name="fraud-scorer", namespace="ml", uid="uid-1")
+NAMESPACE, NAME, UID = "ml", "fraud-scorer", "uid-1"
+
+
+class MemoryCluster(Resources):
+    """What the reconciler writes, kept in memory: the AIDeployment, its child Deployment,
+    its records and Events. Every write the real Resources makes has its counterpart."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self._sim = sim
+        self.record_objects: list[dict[str, Any]] = []
+
+    def list_records(self, namespace: str, name: str, uid: str) -> list[dict[str, Any]]:
+        return [copy.deepcopy(r) for r in self.record_objects]
+
+    def write_record(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        self.record_objects.append(copy.deepcopy(manifest))
+        self._sim.records.append(str(manifest["spec"]["type"]))
+        return copy.deepcopy(manifest)
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        raise AssertionError("the simulator observes by itself")
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        if manifest["kind"] != "Deployment":
+            return
+        deployment = copy.deepcopy(manifest)
+        self._sim.applied.append(copy.deepcopy(manifest))
+        generation = (self._sim.child or {}).get("metadata", {}).get("generation", 0) + 1
+        deployment["metadata"]["generation"] = generation
+        self._sim.child = deployment
+
+    def replace_status(self, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+        self._sim.wire_status = copy.deepcopy(status)
+        return {**obj, "status": status}
+
+    def remove_annotations(self, obj: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+        for key in keys:
+            self._sim.annotations.pop(key, None)
+        return obj
+
+    def emit_event(
+        self, obj: dict[str, Any], type_: str, reason: str, message: str, now: datetime
+    ) -> None:
+        self._sim.events.append((reason, type_))
 
 
 class Simulator:
     def __init__(self, spec: dict[str, Any], annotations: dict[str, str] | None = None) -> None:
         self.spec = spec
         self.annotations = annotations if annotations is not None else gate_annotations(spec)
-        self.status = AIDeploymentStatus()
+        self.wire_status: dict[str, Any] = {}
         self.child: dict[str, Any] | None = None
         self.node_ready = True
         self.now: datetime = NOW
@@ -33,7 +81,18 @@ class Simulator:
         self.probe_runs: list[str] = []
         self.events: list[tuple[str, str]] = []
         self.applied: list[dict[str, Any]] = []
-        self.records: list[str] = []  # record types asked for, in order
+        self.records: list[str] = []  # record types written, in order
+        self.cluster = MemoryCluster(self)
+        self._reconciler = Reconciler(self.cluster, clock=lambda: self.now)
+
+    @property
+    def status(self) -> AIDeploymentStatus:
+        return AIDeploymentStatus.salvage(self.wire_status)[0]
+
+    @status.setter
+    def status(self, status: AIDeploymentStatus) -> None:
+        """Stand a status in as the stored one (a write the operator made, then died)."""
+        self.wire_status = status.to_wire()
 
     def set_spec(self, spec: dict[str, Any], annotations: dict[str, str] | None = None) -> None:
         self.spec = spec
@@ -44,21 +103,31 @@ class Simulator:
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
 
+    def _object(self) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {
+                "name": NAME,
+                "namespace": NAMESPACE,
+                "uid": UID,
+                "generation": self.generation,
+                "resourceVersion": "1",
+                "annotations": dict(self.annotations),
+            },
+            "spec": copy.deepcopy(self.spec),
+            "status": copy.deepcopy(self.wire_status),
+        }
+
     def observe(self, run: ProbeRun | None = None) -> Observation:
-        return Observation(
-            owner=OWNER,
-            generation=self.generation,
-            annotations=dict(self.annotations),
-            raw_spec=self.spec,
-            status=self.status,
-            deployment=self.child,
-            now=self.now,
-            probe_run=run,
-        )
+        return observe(self._object(), copy.deepcopy(self.child), self.now, run)
 
     def reconcile(self) -> Plan:
-        plan = decide(self.observe())
-        self._carry_out(plan)
+        """One reconcile as the real reconciler does it: decide, carry out, and when the
+        plan asks for probes, run them (from the script) and decide again."""
+        observation = self.observe()
+        plan = decide(observation)
+        self._carry_out(observation, plan)
         if plan.run_probes is not None:
             request = plan.run_probes
             self.probe_runs.append(request.purpose)
@@ -73,32 +142,23 @@ class Simulator:
                 )
                 for probe in request.probes
             )
-            plan = decide(self.observe(ProbeRun(request.purpose, request.digest, outcomes)))
-            self._carry_out(plan)
+            observation = self.observe(ProbeRun(request.purpose, request.digest, outcomes))
+            plan = decide(observation)
+            self._carry_out(observation, plan)
         return plan
 
     def settle(self, max_steps: int = 10) -> Plan:
         """Reconcile until nothing changes (what the watch events would cause)."""
         plan = self.reconcile()
         for _ in range(max_steps):
-            before = self.status.to_wire()
+            before = copy.deepcopy(self.wire_status)
             plan = self.reconcile()
-            if self.status.to_wire() == before and plan.apply is None and plan.run_probes is None:
+            if self.wire_status == before and plan.apply is None and plan.run_probes is None:
                 return plan
         return plan
 
-    def _carry_out(self, plan: Plan) -> None:
-        self.status = plan.status
-        self.events.extend((e.reason, e.type) for e in plan.events)
-        self.records.extend(r.type.value for r in plan.records)
-        for key in plan.remove_annotations:
-            self.annotations.pop(key, None)
-        if plan.apply is not None:
-            deployment = copy.deepcopy(plan.apply.deployment)
-            self.applied.append(deployment)
-            generation = (self.child or {}).get("metadata", {}).get("generation", 0) + 1
-            deployment["metadata"]["generation"] = generation
-            self.child = deployment
+    def _carry_out(self, observation: Observation, plan: Plan) -> None:
+        asyncio.run(self._reconciler._carry_out(self._object(), observation, plan))
         if self.child is not None:
             self._node(self.child)
 
