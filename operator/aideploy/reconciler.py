@@ -17,14 +17,15 @@ from aideploy import failpoints
 from aideploy.api.constants import KIND
 from aideploy.api.records import DEFAULT_RETENTION
 from aideploy.api.spec import Probe
-from aideploy.api.status import AIDeploymentStatus, ProbeOutcome, RecordRef
-from aideploy.api.times import parse_time, rfc3339
+from aideploy.api.status import ProbeOutcome, RecordRef
+from aideploy.api.times import rfc3339
 from aideploy.controller import ObjectKey
+from aideploy.kube.observe import observe
 from aideploy.kube.resources import ConflictError, Resources
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
 from aideploy.logic.plan import Event, Observation, Plan, ProbeRequest, ProbeRun
-from aideploy.logic.workload import Owner
+from aideploy.metric_mapping import observe_metrics
 from aideploy.metrics import Metrics
 from aideploy.peering import PeeringGuard
 from aideploy.probes import ProbeResult, ProbeTarget, run_probes
@@ -201,7 +202,7 @@ class Reconciler:
         if new_status != (obj.get("status") or {}):
             obj = await asyncio.to_thread(self._resources.replace_status, obj, new_status)
         if self._metrics is not None:
-            _observe_metrics(self._metrics, obs, plan)
+            observe_metrics(self._metrics, obs, plan)
         if plan.status.phase != obs.status.phase:
             logger.info(
                 "%s/%s: %s -> %s: %s",
@@ -220,78 +221,3 @@ class Reconciler:
                 self._resources.remove_annotations, obj, plan.remove_annotations
             )
         return obj
-
-
-ROLLBACK_METRIC_REASONS = {
-    "ProbesRed": "probe",
-    "SignalRed": "signal",
-    "ProgressDeadlineExceeded": "deadline",
-    "VerificationTimeout": "deadline",
-    "ManualRollback": "manual",
-    "AmberRollback": "amber",
-}
-
-
-def _observe_metrics(metrics: Metrics, obs: Observation, plan: Plan) -> None:
-    """Gauges from the state just written; counters only for a phase that changed."""
-    old, new = obs.status, plan.status
-    key = (obs.owner.namespace, obs.owner.name)
-    if new.phase is None:
-        return
-    metrics.set_object_state(
-        key,
-        new.phase.value,
-        list(new.gate.blocked_by) if new.gate is not None else [],
-        decision=new.decision,
-        since=parse_time(new.phase_transition_time) if new.phase_transition_time else None,
-    )
-    rollback = new.rollback
-    release = new.current_release
-    metrics.record_transition(
-        key,
-        old.phase.value if old.phase else None,
-        new.phase.value,
-        at=obs.now,
-        phase_entered_at=(
-            parse_time(old.phase_transition_time) if old.phase_transition_time else None
-        ),
-        approved_at=parse_time(release.deployed_at) if release and release.deployed_at else None,
-        red_at=parse_time(rollback.red_at) if rollback else None,
-        rollback_reason=ROLLBACK_METRIC_REASONS.get(rollback.trigger) if rollback else None,
-    )
-
-
-def _status(obj: dict[str, Any]) -> AIDeploymentStatus:
-    status, dropped = AIDeploymentStatus.salvage(obj.get("status") or {})
-    if dropped:
-        metadata = obj["metadata"]
-        logger.warning(
-            "%s/%s: status fields %s could not be read and will be rewritten",
-            metadata.get("namespace"),
-            metadata.get("name"),
-            ", ".join(sorted(dropped)),
-        )
-    return status
-
-
-def observe(
-    obj: dict[str, Any],
-    deployment: dict[str, Any] | None,
-    now: datetime,
-    probe_run: ProbeRun | None = None,
-    staging: dict[str, Any] | None = None,
-    policy: ApprovalPolicy | None = None,
-) -> Observation:
-    metadata = obj["metadata"]
-    return Observation(
-        owner=Owner(name=metadata["name"], namespace=metadata["namespace"], uid=metadata["uid"]),
-        generation=int(metadata.get("generation", 1)),
-        annotations=dict(metadata.get("annotations") or {}),
-        raw_spec=obj.get("spec") or {},
-        status=_status(obj),
-        deployment=deployment,
-        now=now,
-        probe_run=probe_run,
-        staging=staging,
-        approval_policy=policy or ApprovalPolicy(),
-    )

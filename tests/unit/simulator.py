@@ -15,10 +15,11 @@ from aideploy.api.constants import API_VERSION, KIND
 from aideploy.api.spec import Result
 from aideploy.api.status import AIDeploymentStatus, ProbeOutcome
 from aideploy.api.times import rfc3339
+from aideploy.kube.observe import observe
 from aideploy.kube.resources import Resources
 from aideploy.logic.machine import decide
 from aideploy.logic.plan import Observation, Plan, ProbeRun
-from aideploy.reconciler import Reconciler, observe
+from aideploy.reconciler import Reconciler
 
 from .factories import NOW, gate_annotations
 
