@@ -43,6 +43,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from aideploy.api.constants import Phase
+from aideploy.api.spec import Result
 
 ObjectKey = tuple[str, str]  # (namespace, name), as the controller uses it
 
@@ -54,8 +55,8 @@ GATE_REASONS: Final = ("approvals", "checklist", "compliance", "window", "freeze
 ROLLBACK_REASONS: Final = ("probe", "signal", "deadline", "manual", "amber")
 #: Rollbacks that follow a RED decision (the others follow a person or an AMBER policy).
 RED_REASONS: Final = frozenset({"probe", "signal", "deadline"})
-PROBE_RESULTS: Final = ("GREEN", "AMBER", "RED")
-DECISIONS: Final = ("GREEN", "AMBER", "RED")
+#: Probe results and verification decisions: the one vocabulary, aideploy.api.spec.Result.
+RESULTS: Final[tuple[str, ...]] = tuple(r.value for r in Result)
 RECONCILE_RESULTS: Final = ("ok", "conflict", "error")
 
 #: Approvals and their follow-up take minutes to days: people, time zones, weekends.
@@ -154,7 +155,7 @@ class _StateCollector(Collector):
         objects = self._metrics.snapshot()
         by_phase = dict.fromkeys(PHASES, 0)
         by_reason = dict.fromkeys(GATE_REASONS, 0)
-        by_decision = dict.fromkeys(DECISIONS, 0)
+        by_decision = dict.fromkeys(RESULTS, 0)
         for state in objects.values():
             by_phase[state.phase] = by_phase.get(state.phase, 0) + 1
             for reason in state.blocked_by:
@@ -301,7 +302,7 @@ class Metrics:
             blocked_by=tuple(
                 sorted({_check(reason, GATE_REASONS, "gate reason") for reason in blocked_by})
             ),
-            decision=_check(decision, DECISIONS, "decision") if decision else "",
+            decision=_check(decision, RESULTS, "decision") if decision else "",
             since=_timestamp(since),
         )
         with self._lock:
@@ -387,7 +388,7 @@ class Metrics:
 
     def record_probe_result(self, probe: str, result: str) -> None:
         """One evaluation of a verification probe or monitoring signal."""
-        self.probe_results.labels(probe=probe, result=_check(result, PROBE_RESULTS, "result")).inc()
+        self.probe_results.labels(probe=probe, result=_check(result, RESULTS, "result")).inc()
 
     def record_reconcile(self, result: str, at: datetime | float | None = None) -> None:
         """One reconcile finished: `ok`, `conflict` (will retry at once) or `error`."""

@@ -106,7 +106,7 @@ class Reason(StrEnum):
     ROLLBACK_NOT_POSSIBLE = "RollbackNotPossible"
     ACTION_IGNORED = "ActionIgnored"
     RESTORE_FAILED = "RestoreFailed"
-    # Windows, freezes, change types, promotion (the values of logic.window.WindowReason).
+    # Windows, freezes, change types, promotion (logic.window.WINDOW_REASONS).
     NO_WINDOW = "NoWindow"
     IN_WINDOW = "InWindow"
     OUTSIDE_WINDOW = "OutsideWindow"
