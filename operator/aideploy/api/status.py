@@ -92,6 +92,8 @@ class ProbeOutcome(StatusModel):
     value: str | None = None
     message: str
     at: str
+    #: How long the probe took, in seconds rounded to milliseconds (absent in old statuses).
+    duration_seconds: float | None = None
 
 
 class VerificationStatus(StatusModel):
