@@ -78,13 +78,11 @@ class Reason(StrEnum):
     ROLLOUT_NOT_STARTED = "RolloutNotStarted"
     ROLLOUT_IN_PROGRESS = "RolloutInProgress"
     ROLLOUT_COMPLETE = "RolloutComplete"
-    WORKLOAD_APPLY_FAILED = "WorkloadApplyFailed"
     WORKLOAD_CONFLICT = "WorkloadConflict"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     REPLICAS_UNAVAILABLE = "ReplicasUnavailable"
     NO_PROBES_CONFIGURED = "NoProbesConfigured"
     RELEASE_SERVING = "ReleaseServing"
-    PHASE_CHANGED = "PhaseChanged"
     # Verification and the go-live decision.
     VERIFICATION_IN_PROGRESS = "VerificationInProgress"
     ALL_PROBES_GREEN = "AllProbesGreen"
