@@ -175,8 +175,7 @@ def test_red_to_rollback_measures_from_red_decision_or_rollback_start(metrics: M
 def test_approval_wait_and_approval_to_ready(metrics: Metrics) -> None:
     key = ("a", "x")
     approved = T0 + timedelta(hours=5)
-    metrics.record_transition(key, None, "Pending", at=T0)
-    metrics.record_transition(key, "Pending", "AwaitingApproval", at=T0)
+    metrics.record_transition(key, None, "AwaitingApproval", at=T0)
     metrics.record_transition(
         key, "AwaitingApproval", "Deploying", at=approved, phase_entered_at=T0
     )

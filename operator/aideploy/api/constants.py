@@ -38,7 +38,6 @@ FIELD_MANAGER: Final = "aideploy-operator"
 
 
 class Phase(StrEnum):
-    PENDING = "Pending"
     AWAITING_APPROVAL = "AwaitingApproval"
     AWAITING_WINDOW = "AwaitingWindow"
     DEPLOYING = "Deploying"
