@@ -264,11 +264,6 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
-        self.reconcile_errors = Counter(
-            f"{PREFIX}_reconcile_errors",
-            "Reconciles that raised an error (retried with backoff).",
-            registry=self.registry,
-        )
         self.last_reconcile = Gauge(
             f"{PREFIX}_last_reconcile_timestamp_seconds",
             "Unix time of the last reconcile that completed without error; 0 before the "
@@ -393,9 +388,7 @@ class Metrics:
     def record_reconcile(self, result: str, at: datetime | float | None = None) -> None:
         """One reconcile finished: `ok`, `conflict` (will retry at once) or `error`."""
         self.reconciles.labels(result=_check(result, RECONCILE_RESULTS, "result")).inc()
-        if result == "error":
-            self.reconcile_errors.inc()
-        else:
+        if result != "error":
             self.last_reconcile.set(_timestamp(at) or time.time())
 
     # ---- exposition ----------------------------------------------------------------------
