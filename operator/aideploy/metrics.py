@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -397,13 +397,3 @@ class Metrics:
         """Serve /metrics on `port` in a daemon thread; `shutdown()` the result to stop."""
         server, _thread = start_http_server(port, addr=addr, registry=self.registry)
         return server
-
-    def samples(self) -> Iterator[tuple[str, dict[str, str], float]]:
-        """(name, labels, value) of every sample: what a scrape would see, for tests."""
-        for metric in self.registry.collect():
-            for sample in metric.samples:
-                yield sample.name, dict(sample.labels), sample.value
-
-    def value(self, metric: str, /, **labels: str) -> float | None:
-        """One sample's value, or None: `metrics.value("aideploy_deployments", phase="Held")`."""
-        return self.registry.get_sample_value(metric, labels)
