@@ -54,10 +54,6 @@ class Controller:
             worker.stopping = True
             worker.wake.set()
 
-    @property
-    def active_keys(self) -> list[ObjectKey]:
-        return list(self._workers)
-
     async def stop(self) -> None:
         workers = list(self._workers.values())
         self._workers.clear()

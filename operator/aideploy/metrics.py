@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -43,6 +43,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from aideploy.api.constants import Phase
+from aideploy.api.spec import Result
 
 ObjectKey = tuple[str, str]  # (namespace, name), as the controller uses it
 
@@ -54,8 +55,8 @@ GATE_REASONS: Final = ("approvals", "checklist", "compliance", "window", "freeze
 ROLLBACK_REASONS: Final = ("probe", "signal", "deadline", "manual", "amber")
 #: Rollbacks that follow a RED decision (the others follow a person or an AMBER policy).
 RED_REASONS: Final = frozenset({"probe", "signal", "deadline"})
-PROBE_RESULTS: Final = ("GREEN", "AMBER", "RED")
-DECISIONS: Final = ("GREEN", "AMBER", "RED")
+#: Probe results and verification decisions: the one vocabulary, aideploy.api.spec.Result.
+RESULTS: Final[tuple[str, ...]] = tuple(r.value for r in Result)
 RECONCILE_RESULTS: Final = ("ok", "conflict", "error")
 
 #: Approvals and their follow-up take minutes to days: people, time zones, weekends.
@@ -154,7 +155,7 @@ class _StateCollector(Collector):
         objects = self._metrics.snapshot()
         by_phase = dict.fromkeys(PHASES, 0)
         by_reason = dict.fromkeys(GATE_REASONS, 0)
-        by_decision = dict.fromkeys(DECISIONS, 0)
+        by_decision = dict.fromkeys(RESULTS, 0)
         for state in objects.values():
             by_phase[state.phase] = by_phase.get(state.phase, 0) + 1
             for reason in state.blocked_by:
@@ -263,11 +264,6 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
-        self.reconcile_errors = Counter(
-            f"{PREFIX}_reconcile_errors",
-            "Reconciles that raised an error (retried with backoff).",
-            registry=self.registry,
-        )
         self.last_reconcile = Gauge(
             f"{PREFIX}_last_reconcile_timestamp_seconds",
             "Unix time of the last reconcile that completed without error; 0 before the "
@@ -301,7 +297,7 @@ class Metrics:
             blocked_by=tuple(
                 sorted({_check(reason, GATE_REASONS, "gate reason") for reason in blocked_by})
             ),
-            decision=_check(decision, DECISIONS, "decision") if decision else "",
+            decision=_check(decision, RESULTS, "decision") if decision else "",
             since=_timestamp(since),
         )
         with self._lock:
@@ -387,14 +383,12 @@ class Metrics:
 
     def record_probe_result(self, probe: str, result: str) -> None:
         """One evaluation of a verification probe or monitoring signal."""
-        self.probe_results.labels(probe=probe, result=_check(result, PROBE_RESULTS, "result")).inc()
+        self.probe_results.labels(probe=probe, result=_check(result, RESULTS, "result")).inc()
 
     def record_reconcile(self, result: str, at: datetime | float | None = None) -> None:
         """One reconcile finished: `ok`, `conflict` (will retry at once) or `error`."""
         self.reconciles.labels(result=_check(result, RECONCILE_RESULTS, "result")).inc()
-        if result == "error":
-            self.reconcile_errors.inc()
-        else:
+        if result != "error":
             self.last_reconcile.set(_timestamp(at) or time.time())
 
     # ---- exposition ----------------------------------------------------------------------
@@ -403,13 +397,3 @@ class Metrics:
         """Serve /metrics on `port` in a daemon thread; `shutdown()` the result to stop."""
         server, _thread = start_http_server(port, addr=addr, registry=self.registry)
         return server
-
-    def samples(self) -> Iterator[tuple[str, dict[str, str], float]]:
-        """(name, labels, value) of every sample: what a scrape would see, for tests."""
-        for metric in self.registry.collect():
-            for sample in metric.samples:
-                yield sample.name, dict(sample.labels), sample.value
-
-    def value(self, metric: str, /, **labels: str) -> float | None:
-        """One sample's value, or None: `metrics.value("aideploy_deployments", phase="Held")`."""
-        return self.registry.get_sample_value(metric, labels)

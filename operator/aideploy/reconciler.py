@@ -133,10 +133,11 @@ class Reconciler:
             ProbeOutcome(
                 name=r.name,
                 kind=r.kind,
-                result=r.result.value,
+                result=r.result,
                 value=r.value,
                 message=r.message,
                 at=at,
+                duration_seconds=round(r.duration_seconds, 3),
             )
             for r in results
         )

@@ -67,7 +67,6 @@ def test_cases_cover_every_phase_and_the_generation_rule() -> None:
         "AwaitingApproval": "Suspended",
         "AwaitingWindow": "Suspended",
         "Held": "Suspended",
-        "Pending": "Progressing",
         "Deploying": "Progressing",
         "Verifying": "Progressing",
         "RollingBack": "Progressing",

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aideploy.metrics import GATE_REASONS, PHASES, ROLLBACK_REASONS, Metrics
+from tests.support.metrics import samples, value
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -19,19 +20,19 @@ def metrics() -> Metrics:
 
 
 def phases(metrics: Metrics) -> dict[str, float]:
-    return {p: metrics.value("aideploy_deployments", phase=p) or 0.0 for p in PHASES}
+    return {p: value(metrics, "aideploy_deployments", phase=p) or 0.0 for p in PHASES}
 
 
 def blocked(metrics: Metrics) -> dict[str, float]:
-    return {r: metrics.value("aideploy_gate_blocked", reason=r) or 0.0 for r in GATE_REASONS}
+    return {r: value(metrics, "aideploy_gate_blocked", reason=r) or 0.0 for r in GATE_REASONS}
 
 
 def test_every_phase_and_reason_is_exported_at_zero_before_any_object(metrics: Metrics) -> None:
     assert phases(metrics) == dict.fromkeys(PHASES, 0.0)
     assert blocked(metrics) == dict.fromkeys(GATE_REASONS, 0.0)
     for reason in ROLLBACK_REASONS:
-        assert metrics.value("aideploy_rollbacks_total", reason=reason) == 0.0
-    assert metrics.value("aideploy_last_reconcile_timestamp_seconds") == 0.0
+        assert value(metrics, "aideploy_rollbacks_total", reason=reason) == 0.0
+    assert value(metrics, "aideploy_last_reconcile_timestamp_seconds") == 0.0
 
 
 def test_gauges_follow_each_objects_latest_state(metrics: Metrics) -> None:
@@ -41,7 +42,7 @@ def test_gauges_follow_each_objects_latest_state(metrics: Metrics) -> None:
     assert phases(metrics)["AwaitingApproval"] == 2
     assert phases(metrics)["Succeeded"] == 1
     assert blocked(metrics) == {**dict.fromkeys(GATE_REASONS, 0.0), "approvals": 2, "checklist": 1}
-    assert metrics.value("aideploy_decisions", decision="GREEN") == 1
+    assert value(metrics, "aideploy_decisions", decision="GREEN") == 1
 
     # The same object reconciled again moves between phases; it is never counted twice.
     metrics.set_object_state(("a", "x"), "Deploying", [])
@@ -61,9 +62,10 @@ def test_forget_removes_an_object_from_every_gauge(metrics: Metrics) -> None:
     assert phases(metrics)["Held"] == 0
     assert phases(metrics)["AwaitingWindow"] == 1
     assert blocked(metrics)["freeze"] == 1
-    assert metrics.value("aideploy_decisions", decision="AMBER") == 0
+    assert value(metrics, "aideploy_decisions", decision="AMBER") == 0
     assert (
-        metrics.value(
+        value(
+            metrics,
             "aideploy_deployment_phase_since_timestamp_seconds",
             namespace="a",
             name="x",
@@ -94,7 +96,7 @@ def test_a_fresh_process_rebuilds_the_same_gauges_from_one_reconcile_per_object(
 
     def state(m: Metrics) -> list[tuple[str, dict[str, str], float]]:
         return sorted(
-            (s for s in m.samples() if s[0] in state_metrics), key=lambda s: (s[0], str(s[1]))
+            (s for s in samples(m) if s[0] in state_metrics), key=lambda s: (s[0], str(s[1]))
         )
 
     assert state(before) == state(after)
@@ -103,7 +105,7 @@ def test_a_fresh_process_rebuilds_the_same_gauges_from_one_reconcile_per_object(
 def test_phase_since_is_one_series_per_object_with_its_current_phase(metrics: Metrics) -> None:
     metrics.set_object_state(("a", "x"), "Held", [], decision="AMBER", since=T0)
     metrics.set_object_state(("a", "x"), "Held", [], decision="AMBER", since=T0)
-    series = [s for s in metrics.samples() if s[0].endswith("phase_since_timestamp_seconds")]
+    series = [s for s in samples(metrics) if s[0].endswith("phase_since_timestamp_seconds")]
     assert series == [
         (
             "aideploy_deployment_phase_since_timestamp_seconds",
@@ -113,7 +115,7 @@ def test_phase_since_is_one_series_per_object_with_its_current_phase(metrics: Me
     ]
     later = T0 + timedelta(minutes=5)
     metrics.set_object_state(("a", "x"), "RollingBack", [], decision="AMBER", since=later)
-    series = [s for s in metrics.samples() if s[0].endswith("phase_since_timestamp_seconds")]
+    series = [s for s in samples(metrics) if s[0].endswith("phase_since_timestamp_seconds")]
     assert [(s[1]["phase"], s[2]) for s in series] == [("RollingBack", later.timestamp())]
 
 
@@ -136,25 +138,26 @@ def test_counters_count_only_real_transitions(metrics: Metrics) -> None:
     metrics.record_transition(key, "Verifying", "RollingBack", at=T0, rollback_reason="probe")
     metrics.record_transition(key, "RollingBack", "RollingBack", at=T0, rollback_reason="probe")
     metrics.record_transition(key, "RollingBack", "RolledBack", at=T0 + timedelta(seconds=7))
-    assert metrics.value("aideploy_rollbacks_total", reason="probe") == 1
+    assert value(metrics, "aideploy_rollbacks_total", reason="probe") == 1
     assert (
-        sum(metrics.value("aideploy_rollbacks_total", reason=r) or 0 for r in ROLLBACK_REASONS) == 1
+        sum(value(metrics, "aideploy_rollbacks_total", reason=r) or 0 for r in ROLLBACK_REASONS)
+        == 1
     )
     # A manual rollback straight to RolledBack counts too, under its own reason.
     metrics.record_transition(
         ("a", "y"), "Monitoring", "RolledBack", at=T0, rollback_reason="manual"
     )
-    assert metrics.value("aideploy_rollbacks_total", reason="manual") == 1
+    assert value(metrics, "aideploy_rollbacks_total", reason="manual") == 1
 
 
 def test_red_to_rollback_measures_from_red_decision_or_rollback_start(metrics: Metrics) -> None:
     key = ("a", "x")
     metrics.record_transition(key, "Verifying", "RollingBack", at=T0, rollback_reason="probe")
     metrics.record_transition(key, "RollingBack", "RolledBack", at=T0 + timedelta(seconds=12))
-    assert metrics.value("aideploy_red_to_rollback_seconds_count") == 1
-    assert metrics.value("aideploy_red_to_rollback_seconds_sum") == 12
-    assert metrics.value("aideploy_red_to_rollback_seconds_bucket", le="10.0") == 0
-    assert metrics.value("aideploy_red_to_rollback_seconds_bucket", le="20.0") == 1
+    assert value(metrics, "aideploy_red_to_rollback_seconds_count") == 1
+    assert value(metrics, "aideploy_red_to_rollback_seconds_sum") == 12
+    assert value(metrics, "aideploy_red_to_rollback_seconds_bucket", le="10.0") == 0
+    assert value(metrics, "aideploy_red_to_rollback_seconds_bucket", le="20.0") == 1
     # With the RED time from the status (survives restarts) that one is used.
     metrics.record_transition(
         key,
@@ -163,73 +166,71 @@ def test_red_to_rollback_measures_from_red_decision_or_rollback_start(metrics: M
         at=T0 + timedelta(seconds=30),
         red_at=T0 + timedelta(seconds=25),
     )
-    assert metrics.value("aideploy_red_to_rollback_seconds_sum") == 12 + 5
+    assert value(metrics, "aideploy_red_to_rollback_seconds_sum") == 12 + 5
     # A manual rollback is not RED: no observation unless the status says when RED was.
     metrics.record_transition(
         ("b", "y"), "Monitoring", "RollingBack", at=T0, rollback_reason="manual"
     )
     metrics.record_transition(("b", "y"), "RollingBack", "RolledBack", at=T0 + timedelta(seconds=3))
-    assert metrics.value("aideploy_red_to_rollback_seconds_count") == 2
+    assert value(metrics, "aideploy_red_to_rollback_seconds_count") == 2
 
 
 def test_approval_wait_and_approval_to_ready(metrics: Metrics) -> None:
     key = ("a", "x")
     approved = T0 + timedelta(hours=5)
-    metrics.record_transition(key, None, "Pending", at=T0)
-    metrics.record_transition(key, "Pending", "AwaitingApproval", at=T0)
+    metrics.record_transition(key, None, "AwaitingApproval", at=T0)
     metrics.record_transition(
         key, "AwaitingApproval", "Deploying", at=approved, phase_entered_at=T0
     )
-    assert metrics.value("aideploy_approval_wait_seconds_count") == 1
-    assert metrics.value("aideploy_approval_wait_seconds_sum") == 5 * 3600
+    assert value(metrics, "aideploy_approval_wait_seconds_count") == 1
+    assert value(metrics, "aideploy_approval_wait_seconds_sum") == 5 * 3600
     metrics.record_transition(key, "Deploying", "Verifying", at=approved + timedelta(seconds=30))
     metrics.record_transition(key, "Verifying", "Monitoring", at=approved + timedelta(seconds=90))
-    assert metrics.value("aideploy_approval_to_ready_seconds_count") == 1
-    assert metrics.value("aideploy_approval_to_ready_seconds_sum") == 90
+    assert value(metrics, "aideploy_approval_to_ready_seconds_count") == 1
+    assert value(metrics, "aideploy_approval_to_ready_seconds_sum") == 90
     # Monitoring -> Succeeded is not a second "ready".
     metrics.record_transition(key, "Monitoring", "Succeeded", at=approved + timedelta(days=1))
-    assert metrics.value("aideploy_approval_to_ready_seconds_count") == 1
+    assert value(metrics, "aideploy_approval_to_ready_seconds_count") == 1
 
 
 def test_leaving_approval_for_failed_is_not_an_approval(metrics: Metrics) -> None:
     metrics.record_transition(
         ("a", "x"), "AwaitingApproval", "Failed", at=T0, phase_entered_at=T0 - timedelta(hours=1)
     )
-    assert metrics.value("aideploy_approval_wait_seconds_count") == 0
+    assert value(metrics, "aideploy_approval_wait_seconds_count") == 0
 
 
 def test_ready_after_restart_without_remembered_approval_is_skipped_not_guessed() -> None:
     metrics = Metrics(process=False)  # a fresh process: it never saw the gate open
     metrics.record_transition(("a", "x"), "Verifying", "Monitoring", at=T0)
-    assert metrics.value("aideploy_approval_to_ready_seconds_count") == 0
+    assert value(metrics, "aideploy_approval_to_ready_seconds_count") == 0
     metrics.record_transition(
         ("a", "y"), "Verifying", "Succeeded", at=T0, approved_at=T0 - timedelta(minutes=2)
     )
-    assert metrics.value("aideploy_approval_to_ready_seconds_sum") == 120
+    assert value(metrics, "aideploy_approval_to_ready_seconds_sum") == 120
 
 
 def test_probe_results_and_reconciles(metrics: Metrics) -> None:
     metrics.record_probe_result("ready", "GREEN")
     metrics.record_probe_result("ready", "GREEN")
     metrics.record_probe_result("error-rate", "RED")
-    assert metrics.value("aideploy_probe_results_total", probe="ready", result="GREEN") == 2
-    assert metrics.value("aideploy_probe_results_total", probe="error-rate", result="RED") == 1
+    assert value(metrics, "aideploy_probe_results_total", probe="ready", result="GREEN") == 2
+    assert value(metrics, "aideploy_probe_results_total", probe="error-rate", result="RED") == 1
     metrics.record_reconcile("ok", at=T0)
     metrics.record_reconcile("conflict", at=T0 + timedelta(seconds=1))
     metrics.record_reconcile("error", at=T0 + timedelta(seconds=2))
-    assert metrics.value("aideploy_reconcile_total", result="ok") == 1
-    assert metrics.value("aideploy_reconcile_total", result="error") == 1
-    assert metrics.value("aideploy_reconcile_errors_total") == 1
+    assert value(metrics, "aideploy_reconcile_total", result="ok") == 1
+    assert value(metrics, "aideploy_reconcile_total", result="error") == 1
     # An error is not progress: the "not reconciling" alert keys on the last success.
-    assert metrics.value("aideploy_last_reconcile_timestamp_seconds") == T0.timestamp() + 1
+    assert value(metrics, "aideploy_last_reconcile_timestamp_seconds") == T0.timestamp() + 1
 
 
 def test_registries_are_independent() -> None:
     one, two = Metrics(process=False), Metrics(process=False)
     one.record_probe_result("ready", "RED")
     one.set_object_state(("a", "x"), "Failed", [])
-    assert two.value("aideploy_probe_results_total", probe="ready", result="RED") is None
-    assert two.value("aideploy_deployments", phase="Failed") == 0
+    assert value(two, "aideploy_probe_results_total", probe="ready", result="RED") is None
+    assert value(two, "aideploy_deployments", phase="Failed") == 0
 
 
 def test_serve_exposes_the_text_format() -> None:

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from aideploy.api.constants import Reason
 from aideploy.api.spec import Window
 from aideploy.logic.window import (
-    WindowReason,
     format_duration,
     format_time,
     window_gate,
@@ -272,7 +272,7 @@ def test_window_arithmetic(
 ) -> None:
     state = window_state(window(schedule, duration, zone), now)
     assert state.open is is_open, state.message
-    assert state.reason is (WindowReason.IN_WINDOW if is_open else WindowReason.OUTSIDE_WINDOW)
+    assert state.reason is (Reason.IN_WINDOW if is_open else Reason.OUTSIDE_WINDOW)
     assert (state.opens_at, state.closes_at) == (opens_at, closes_at), state.message
     assert state.next_change == (closes_at if is_open else opens_at)
 
@@ -333,7 +333,7 @@ def test_window_closes_early_when_a_freeze_begins() -> None:
 def test_freeze_inside_a_window_reopens_the_rest_of_the_window() -> None:
     state = window_state(window(freezes=[MIGRATION]), at("2026-11-30 23:30", BERLIN))
     assert not state.open
-    assert state.reason is WindowReason.FROZEN
+    assert state.reason is Reason.FROZEN
     assert state.freeze is not None and state.freeze.reason == "database migration"
     assert state.next_change == state.opens_at == at("2026-12-01 00:00", BERLIN)
     assert state.closes_at == at("2026-12-01 02:00", BERLIN)
@@ -349,7 +349,7 @@ def test_a_freeze_written_without_offset_reaches_status_as_utc() -> None:
     that was, in UTC, never the naive text (which a reader would take for UTC)."""
     local = freeze("2026-11-30T23:00:00", "2026-12-01T00:00:00", "database migration")
     state = window_state(window(freezes=[local]), at("2026-11-30 23:30", BERLIN))
-    assert state.reason is WindowReason.FROZEN
+    assert state.reason is Reason.FROZEN
     assert state.to_wire()["freeze"] == {
         "start": "2026-11-30T22:00:00Z",
         "end": "2026-11-30T23:00:00Z",
@@ -360,7 +360,7 @@ def test_a_freeze_written_without_offset_reaches_status_as_utc() -> None:
 def test_freeze_covering_the_next_window_skips_it() -> None:
     w = window(freezes=[freeze("2026-11-30T00:00:00Z", "2026-12-01T12:00:00Z")])
     state = window_state(w, at("2026-11-28 10:00"))
-    assert not state.open and state.reason is WindowReason.OUTSIDE_WINDOW
+    assert not state.open and state.reason is Reason.OUTSIDE_WINDOW
     assert state.opens_at == at("2026-12-01 22:00", BERLIN)
     assert state.next_change == at("2026-11-30 00:00")  # the freeze begins before that
     assert "The window of Mon 2026-11-30 22:00 CET (21:00 UTC) falls in the freeze" in state.message
@@ -381,7 +381,7 @@ def test_overlapping_freezes_chain() -> None:
         ]
     )
     state = window_state(w, at("2026-12-25 10:00"))
-    assert state.reason is WindowReason.FROZEN
+    assert state.reason is Reason.FROZEN
     assert state.next_change == at("2027-01-05 00:00")
     assert state.opens_at == at("2027-01-05 00:00")  # Monday's window runs until 01:00 UTC
 
@@ -389,13 +389,13 @@ def test_overlapping_freezes_chain() -> None:
 def test_freeze_without_offset_is_read_in_the_window_zone() -> None:
     w = window(freezes=[freeze("2026-11-30T22:00:00", "2026-11-30T23:00:00", "naive")])
     state = window_state(w, at("2026-11-30 22:30", BERLIN))
-    assert state.reason is WindowReason.FROZEN
+    assert state.reason is Reason.FROZEN
 
 
 def test_every_window_frozen_within_the_horizon() -> None:
     w = window(freezes=[freeze("2026-01-01T00:00:00Z", "2035-01-01T00:00:00Z", "moratorium")])
     state = window_state(w, at("2026-11-26 12:00"))
-    assert state.reason is WindowReason.FROZEN and state.opens_at is None
+    assert state.reason is Reason.FROZEN and state.opens_at is None
     assert "falls in a freeze" in state.message
 
 
@@ -418,7 +418,7 @@ def test_never_opening_schedule_still_wakes_for_a_freeze() -> None:
 
 def test_no_window_is_always_open() -> None:
     state = window_state(None, at("2026-11-26 12:00"))
-    assert state.open and state.reason is WindowReason.NO_WINDOW and state.next_change is None
+    assert state.open and state.reason is Reason.NO_WINDOW and state.next_change is None
 
 
 @pytest.mark.parametrize(
@@ -433,7 +433,7 @@ def test_no_window_is_always_open() -> None:
 def test_invalid_windows_stay_closed_and_say_why(w: Window, fragment: str) -> None:
     assert fragment in (window_problem(w) or "")
     state = window_state(w, at("2026-11-26 12:00"))
-    assert not state.open and state.reason is WindowReason.INVALID_WINDOW
+    assert not state.open and state.reason is Reason.INVALID_WINDOW
     assert fragment in state.message
 
 
@@ -452,7 +452,7 @@ def test_now_must_be_aware() -> None:
 def test_expedite_opens_outside_a_window_until_the_next_freeze() -> None:
     w = window(freezes=[freeze("2026-12-20T00:00:00Z", "2027-01-05T00:00:00Z")])
     state = window_gate(w, at("2026-11-28 10:00"), expedited=True)
-    assert state.open and state.reason is WindowReason.EXPEDITED
+    assert state.open and state.reason is Reason.EXPEDITED
     assert state.closes_at == at("2026-12-20 00:00")
     assert state.next_change == at("2026-11-30 22:00", BERLIN)  # then it is InWindow
     assert "expedited change may start now" in state.message
@@ -461,20 +461,20 @@ def test_expedite_opens_outside_a_window_until_the_next_freeze() -> None:
 def test_expedite_never_opens_a_freeze() -> None:
     w = window(freezes=[freeze("2026-12-20T00:00:00Z", "2027-01-05T00:00:00Z")])
     state = window_gate(w, at("2026-12-25 10:00"), expedited=True)
-    assert not state.open and state.reason is WindowReason.FROZEN
+    assert not state.open and state.reason is Reason.FROZEN
     assert "An expedited change waits for the freeze too." in state.message
 
 
 @pytest.mark.parametrize(
     ("w", "now", "reason"),
     [
-        (window(), at("2026-11-30 22:30", BERLIN), WindowReason.IN_WINDOW),
-        (None, at("2026-11-30 12:00"), WindowReason.NO_WINDOW),
-        (window(), at("2026-11-28 10:00"), WindowReason.OUTSIDE_WINDOW),
+        (window(), at("2026-11-30 22:30", BERLIN), Reason.IN_WINDOW),
+        (None, at("2026-11-30 12:00"), Reason.NO_WINDOW),
+        (window(), at("2026-11-28 10:00"), Reason.OUTSIDE_WINDOW),
     ],
 )
 def test_gate_without_expedite_is_the_window_state(
-    w: Window | None, now: datetime, reason: WindowReason
+    w: Window | None, now: datetime, reason: Reason
 ) -> None:
     assert window_gate(w, now, expedited=False) == window_state(w, now)
     assert window_gate(w, now, expedited=False).reason is reason

@@ -38,7 +38,6 @@ FIELD_MANAGER: Final = "aideploy-operator"
 
 
 class Phase(StrEnum):
-    PENDING = "Pending"
     AWAITING_APPROVAL = "AwaitingApproval"
     AWAITING_WINDOW = "AwaitingWindow"
     DEPLOYING = "Deploying"
@@ -78,13 +77,11 @@ class Reason(StrEnum):
     ROLLOUT_NOT_STARTED = "RolloutNotStarted"
     ROLLOUT_IN_PROGRESS = "RolloutInProgress"
     ROLLOUT_COMPLETE = "RolloutComplete"
-    WORKLOAD_APPLY_FAILED = "WorkloadApplyFailed"
     WORKLOAD_CONFLICT = "WorkloadConflict"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     REPLICAS_UNAVAILABLE = "ReplicasUnavailable"
     NO_PROBES_CONFIGURED = "NoProbesConfigured"
     RELEASE_SERVING = "ReleaseServing"
-    PHASE_CHANGED = "PhaseChanged"
     # Verification and the go-live decision.
     VERIFICATION_IN_PROGRESS = "VerificationInProgress"
     ALL_PROBES_GREEN = "AllProbesGreen"
@@ -106,7 +103,7 @@ class Reason(StrEnum):
     ROLLBACK_NOT_POSSIBLE = "RollbackNotPossible"
     ACTION_IGNORED = "ActionIgnored"
     RESTORE_FAILED = "RestoreFailed"
-    # Windows, freezes, change types, promotion (the values of logic.window.WindowReason).
+    # Windows, freezes, change types, promotion (logic.window.WINDOW_REASONS).
     NO_WINDOW = "NoWindow"
     IN_WINDOW = "InWindow"
     OUTSIDE_WINDOW = "OutsideWindow"

@@ -46,9 +46,19 @@ class Environment(StrEnum):
 
 
 class Result(StrEnum):
+    """The one verdict vocabulary: a probe's result, a verification decision, a metric label.
+
+    Members are declared from best to worst; `severity` ranks them (RED beats AMBER beats
+    GREEN wherever results are combined).
+    """
+
     GREEN = "GREEN"
     AMBER = "AMBER"
     RED = "RED"
+
+    @property
+    def severity(self) -> int:
+        return list(Result).index(self)
 
 
 class AmberPolicy(StrEnum):

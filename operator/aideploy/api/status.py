@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from aideploy.api.constants import Phase
+from aideploy.api.spec import Result
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -87,10 +88,12 @@ class ProbeOutcome(StatusModel):
 
     name: str
     kind: str
-    result: Literal["GREEN", "AMBER", "RED"]
+    result: Result
     value: str | None = None
     message: str
     at: str
+    #: How long the probe took, in seconds rounded to milliseconds (absent in old statuses).
+    duration_seconds: float | None = None
 
 
 class VerificationStatus(StatusModel):
@@ -99,7 +102,7 @@ class VerificationStatus(StatusModel):
     digest: str
     started_at: str
     completed_at: str | None = None
-    decision: Literal["GREEN", "AMBER", "RED"] | None = None
+    decision: Result | None = None
     probes: list[ProbeOutcome] = []
 
 
@@ -130,7 +133,7 @@ class RollbackStatus(StatusModel):
     started_at: str
     completed_at: str | None = None
     verification: list[ProbeOutcome] = []
-    restored_decision: Literal["GREEN", "AMBER", "RED"] | None = None
+    restored_decision: Result | None = None
 
 
 class RecordRef(StatusModel):
@@ -147,7 +150,7 @@ class AIDeploymentStatus(StatusModel):
     change_type: str | None = None
     spec_digest: str | None = None
     phase: Phase | None = None
-    decision: Literal["GREEN", "AMBER", "RED"] | None = None
+    decision: Result | None = None
     message: str | None = None
     phase_transition_time: str | None = None
     current_release: Release | None = None

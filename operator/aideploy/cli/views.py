@@ -14,12 +14,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aideploy.api.digest import short_digest, spec_digest
+from aideploy.api.spec import Result
 from aideploy.cli.session import CliError, Session
 from aideploy.records.verify import deployment_uid, verify_chain, verify_chains
 
 READ_HINT = "reading needs RBAC permission to get and list aideployments.aideploy.io"
 RECORDS_HINT = "auditing needs RBAC permission to list aideploymentrecords.aideploy.io"
-_COLOURS = {"GREEN": "32", "AMBER": "33", "RED": "31", "True": "32", "False": "31"}
+_COLOURS = {Result.GREEN: "32", Result.AMBER: "33", Result.RED: "31", "True": "32", "False": "31"}
 
 
 def _colour() -> bool:

@@ -50,9 +50,9 @@ def step(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
                 release,
                 Reason.SIGNAL_RED,
                 f"monitoring signal RED for version {release.version}: "
-                + describe(run.outcomes, "RED"),
+                + describe(run.outcomes, Result.RED),
             )
-        _report_health(draft, release, result, describe(run.outcomes, "AMBER"))
+        _report_health(draft, release, result, describe(run.outcomes, Result.AMBER))
     ends_at = parse_time(watch.ends_at)
     if draft.now >= ends_at:
         message = (

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from aideploy.api.constants import Phase
-from aideploy.api.spec import AIDeploymentSpec, Environment
+from aideploy.api.spec import AIDeploymentSpec, Environment, Result
 
 # A staging release is verified once it has passed verification: it is being watched
 # (Monitoring) or its watch ended well (Succeeded).
@@ -76,7 +76,7 @@ def _status_problems(staging: Mapping[str, Any]) -> list[str]:
     decision = _get(status, "decision")
     if decision is None:
         problems.append("it has no verification decision (GREEN) yet")
-    elif decision != "GREEN":
+    elif decision != Result.GREEN:
         problems.append(f"its verification decision is {decision}, not GREEN")
     return problems
 

@@ -34,7 +34,6 @@ Moment = datetime | str
 WireLike = Mapping[str, Any] | StatusModel
 
 PROBE_FIELDS = ("name", "kind", "result", "value", "message", "at")
-STEP_FIELDS = ("step", "at", "detail")
 RELEASE_FIELDS = ("version", "digest", "generation", "deployedAt", "replicas")
 
 

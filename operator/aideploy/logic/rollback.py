@@ -15,7 +15,7 @@ from aideploy.api.constants import (
 )
 from aideploy.api.durations import parse_duration
 from aideploy.api.records import RecordType
-from aideploy.api.spec import AIDeploymentSpec
+from aideploy.api.spec import AIDeploymentSpec, Result
 from aideploy.api.status import Release, RollbackStatus
 from aideploy.api.times import parse_time, rfc3339
 from aideploy.logic.plan import Draft, Plan, release_summary
@@ -87,7 +87,7 @@ def start(
         Reason.PROGRESS_DEADLINE_EXCEEDED,
         Reason.VERIFICATION_TIMEOUT,
     ):
-        draft.updates["decision"] = "RED"
+        draft.updates["decision"] = Result.RED
     if target is None:
         # A first deployment has nothing to return to: take the failed version out of
         # service rather than leave it serving.
@@ -147,7 +147,7 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     record = record.model_copy(
         update={
             "verification": outcomes,
-            "restored_decision": result.value if result else None,
+            "restored_decision": result,
         }
     )
     draft.updates["rollback"] = record
@@ -162,7 +162,7 @@ def _rolled_back(draft: Draft, record: RollbackStatus, target: Release) -> Plan:
         f"({record.trigger}: {record.reason}); {verdict}."
     )
     draft.condition(ConditionType.ROLLED_BACK, True, Reason(record.trigger), message)
-    ok = restored in (None, "GREEN")
+    ok = restored in (None, Result.GREEN)
     draft.condition(
         ConditionType.HEALTHY,
         ok,

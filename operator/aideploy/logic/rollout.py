@@ -104,11 +104,11 @@ def _verify(draft: Draft, spec: AIDeploymentSpec, release: Release, timed_out: b
         draft.run_probes = request
         return draft.finish(Phase.VERIFYING, message)
     result = worst(run.outcomes) or Result.GREEN
-    draft.updates["decision"] = result.value
+    draft.updates["decision"] = result
     done = verification.model_copy(
         update={
             "completed_at": rfc3339(draft.now),
-            "decision": result.value,
+            "decision": result,
             "probes": list(run.outcomes),
         }
     )
@@ -144,7 +144,7 @@ def _decision(
         draft.condition(ConditionType.VERIFIED, True, Reason.ALL_PROBES_GREEN, message)
         return go_live(draft, spec, release, message)
     if result is Result.AMBER:
-        amber = describe(outcomes, "AMBER")
+        amber = describe(outcomes, Result.AMBER)
         policy = spec.verification.amber_policy
         if policy is AmberPolicy.PROCEED:
             message = f"Version {version} is AMBER and amberPolicy is proceed: {amber}."
@@ -165,7 +165,7 @@ def _decision(
         draft.condition(ConditionType.VERIFIED, False, Reason.PROBES_AMBER, message)
         draft.condition(ConditionType.READY, False, Reason.AWAITING_GO_LIVE, message)
         return draft.finish(Phase.HELD, message)
-    red = describe(outcomes, "RED")
+    red = describe(outcomes, Result.RED)
     if spec.rollback.automatic:
         return rollback.start(
             draft, spec, release, Reason.PROBES_RED, f"version {version} is RED: {red}"
@@ -254,7 +254,9 @@ def held(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
         return go_live(draft, spec, release, message)
     if decision == GO_LIVE_ROLLBACK:
         trigger = (
-            Reason.AMBER_ROLLBACK if draft.status.decision == "AMBER" else Reason.MANUAL_ROLLBACK
+            Reason.AMBER_ROLLBACK
+            if draft.status.decision == Result.AMBER
+            else Reason.MANUAL_ROLLBACK
         )
         return rollback.start(
             draft,

@@ -8,16 +8,14 @@ from aideploy.api.status import ProbeOutcome, Release
 from aideploy.logic.plan import ProbePurpose, ProbeRequest
 from aideploy.logic.workload import serving_port
 
-RESULT_ORDER = {"GREEN": 0, "AMBER": 1, "RED": 2}
-
 
 def worst(outcomes: tuple[ProbeOutcome, ...] | list[ProbeOutcome]) -> Result | None:
     if not outcomes:
         return None
-    return Result(max((o.result for o in outcomes), key=RESULT_ORDER.__getitem__))
+    return max((o.result for o in outcomes), key=lambda r: r.severity)
 
 
-def describe(outcomes: list[ProbeOutcome] | tuple[ProbeOutcome, ...], result: str) -> str:
+def describe(outcomes: list[ProbeOutcome] | tuple[ProbeOutcome, ...], result: Result) -> str:
     """`probe error-rate: 0.09 (above 0.05)`-style list of the probes with that result."""
     parts = [
         f"{o.name}: {o.message}" + (f" (value {o.value})" if o.value is not None else "")

@@ -36,10 +36,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from aideploy.api.constants import Reason
 from aideploy.api.durations import parse_duration
 from aideploy.api.spec import Freeze, Window
 from aideploy.api.times import rfc3339
@@ -49,13 +49,17 @@ SEARCH_HORIZON_DAYS: Final = 4 * 366
 _WEEKDAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-class WindowReason(StrEnum):
-    NO_WINDOW = "NoWindow"
-    IN_WINDOW = "InWindow"
-    OUTSIDE_WINDOW = "OutsideWindow"
-    FROZEN = "Frozen"
-    EXPEDITED = "Expedited"
-    INVALID_WINDOW = "InvalidWindow"
+#: The reasons a `WindowState` can carry: a subset of `Reason`, where each is declared once.
+WINDOW_REASONS: Final = frozenset(
+    {
+        Reason.NO_WINDOW,
+        Reason.IN_WINDOW,
+        Reason.OUTSIDE_WINDOW,
+        Reason.FROZEN,
+        Reason.EXPEDITED,
+        Reason.INVALID_WINDOW,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ class WindowState:
     """Whether a rollout may start at one instant; all times are aware UTC."""
 
     open: bool
-    reason: WindowReason
+    reason: Reason  # one of WINDOW_REASONS
     opens_at: datetime | None
     closes_at: datetime | None
     freeze: Freeze | None
@@ -252,7 +256,7 @@ def _frozen(plan: _Plan, now: datetime) -> WindowState:
     # The spec's freeze may be written without an offset (read in the window's zone); status
     # gets it as the aware UTC instants it was evaluated as.
     aware = freeze.source.model_copy(update={"start": freeze.start, "end": freeze.end})
-    return WindowState(False, WindowReason.FROZEN, opens, closes, aware, message, end)
+    return WindowState(False, Reason.FROZEN, opens, closes, aware, message, end)
 
 
 def _inside(plan: _Plan, now: datetime) -> WindowState:
@@ -270,7 +274,7 @@ def _inside(plan: _Plan, now: datetime) -> WindowState:
         )
     else:
         message = f"Inside the deployment window until {plan.fmt(closes)}."
-    return WindowState(True, WindowReason.IN_WINDOW, None, closes, None, message, closes)
+    return WindowState(True, Reason.IN_WINDOW, None, closes, None, message, closes)
 
 
 def _outside(plan: _Plan, now: datetime) -> WindowState:
@@ -279,9 +283,7 @@ def _outside(plan: _Plan, now: datetime) -> WindowState:
     next_change = _earliest(opens, upcoming.start if upcoming else None)
     if opens is None:
         message = f"Outside the deployment window, and {plan.never_message()}."
-        return WindowState(
-            False, WindowReason.OUTSIDE_WINDOW, None, None, None, message, next_change
-        )
+        return WindowState(False, Reason.OUTSIDE_WINDOW, None, None, None, message, next_change)
     closes = plan.open_until(opens)
     message = f"Outside the deployment window; the next window opens {plan.opening(opens, closes)}."
     first = plan.starts.next_start(now, opens)
@@ -292,9 +294,7 @@ def _outside(plan: _Plan, now: datetime) -> WindowState:
                 f" The window of {plan.fmt(first)} falls in the freeze "
                 f"({skipped[0].source.reason})."
             )
-    return WindowState(
-        False, WindowReason.OUTSIDE_WINDOW, opens, closes, None, message, next_change
-    )
+    return WindowState(False, Reason.OUTSIDE_WINDOW, opens, closes, None, message, next_change)
 
 
 def window_state(window: Window | None, now: datetime) -> WindowState:
@@ -305,7 +305,7 @@ def window_state(window: Window | None, now: datetime) -> WindowState:
     if window is None:
         return WindowState(
             True,
-            WindowReason.NO_WINDOW,
+            Reason.NO_WINDOW,
             None,
             None,
             None,
@@ -316,7 +316,7 @@ def window_state(window: Window | None, now: datetime) -> WindowState:
     if problem is not None:
         return WindowState(
             False,
-            WindowReason.INVALID_WINDOW,
+            Reason.INVALID_WINDOW,
             None,
             None,
             None,
@@ -338,7 +338,7 @@ def window_gate(window: Window | None, now: datetime, expedited: bool) -> Window
     nothing changes, and the expedite path exists for urgency, not to override it.
     """
     state = window_state(window, now)
-    if expedited and state.reason is WindowReason.FROZEN:
+    if expedited and state.reason is Reason.FROZEN:
         message = f"{state.message} An expedited change waits for the freeze too."
         return WindowState(
             False,
@@ -349,7 +349,7 @@ def window_gate(window: Window | None, now: datetime, expedited: bool) -> Window
             message,
             state.next_change,
         )
-    if not expedited or state.reason is not WindowReason.OUTSIDE_WINDOW:
+    if not expedited or state.reason is not Reason.OUTSIDE_WINDOW:
         return state
     assert window is not None
     plan = _Plan(window, now.astimezone(UTC))
@@ -363,7 +363,7 @@ def window_gate(window: Window | None, now: datetime, expedited: bool) -> Window
         message += f" The freeze ({freeze.source.reason}) begins {plan.fmt(freeze_start)}."
     return WindowState(
         True,
-        WindowReason.EXPEDITED,
+        Reason.EXPEDITED,
         None,
         freeze_start,
         None,

@@ -16,9 +16,6 @@ from typing import Any, Final
 
 from aideploy.api.spec import Result
 
-# Worse results rank higher: RED beats AMBER beats GREEN wherever results are combined.
-SEVERITY: Final = {Result.GREEN: 0, Result.AMBER: 1, Result.RED: 2}
-
 # Values quoted in messages are cut here: a status message is read by people, not parsed.
 _QUOTE_LIMIT: Final = 80
 
@@ -59,7 +56,7 @@ class Verdict:
 def worst_result(results: Iterable[Result]) -> Result | None:
     """The most severe of `results`; None when there are none (nothing was measured)."""
     found = list(results)
-    return max(found, key=SEVERITY.__getitem__) if found else None
+    return max(found, key=lambda r: r.severity) if found else None
 
 
 def format_seconds(seconds: float) -> str:

@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 from aideploy.api.spec import PrometheusProbe, Result
-from aideploy.probes.base import SEVERITY, Exchange, Verdict, answered, format_number
+from aideploy.probes.base import Exchange, Verdict, answered, format_number
 from aideploy.probes.thresholds import Threshold, classify, parse_threshold
 
 
@@ -98,7 +98,7 @@ def _judge(
         )
     judged = [(classify(value, green, red), labels, value) for labels, value in samples]
     # The worst series decides; the first one listed among equally bad ones is reported.
-    result, labels, value = max(judged, key=lambda j: SEVERITY[j[0]])
+    result, labels, value = max(judged, key=lambda j: j[0].severity)
     series = f"{spec.query!r} series {labels}" if labels else repr(spec.query)
     others = f" (worst of {len(samples)} series)" if len(samples) > 1 else ""
     number = format_number(value)

@@ -8,7 +8,7 @@
 local hs = {}
 
 local suspended = { AwaitingApproval = true, AwaitingWindow = true, Held = true }
-local progressing = { Pending = true, Deploying = true, Verifying = true, RollingBack = true }
+local progressing = { Deploying = true, Verifying = true, RollingBack = true }
 local healthy = { Monitoring = true, Succeeded = true }
 local degraded = { RolledBack = true, Failed = true }
 
