@@ -352,34 +352,40 @@ class Metrics:
         old = Phase(old_phase) if old_phase else None
         now = _timestamp(at)
         assert now is not None
-        entered = _timestamp(phase_entered_at)
-
         if old == Phase.AWAITING_APPROVAL and new in _GATE_OPENED_TO:
-            if entered is not None:
-                self.approval_wait.observe(max(now - entered, 0.0))
-            with self._lock:
-                self._approved_at[key] = now
-
+            self._gate_opened(key, now, _timestamp(phase_entered_at))
         if new in _READY_PHASES and old in _ROLLOUT_PHASES:
-            with self._lock:
-                opened = _timestamp(approved_at) or self._approved_at.pop(key, None)
-            if opened is not None:
-                self.approval_to_ready.observe(max(now - opened, 0.0))
-
+            self._became_ready(key, now, _timestamp(approved_at))
         if new == Phase.ROLLING_BACK or (new == Phase.ROLLED_BACK and old != Phase.ROLLING_BACK):
-            reason = _check(rollback_reason or "", ROLLBACK_REASONS, "rollback reason")
-            self.rollbacks.labels(reason=reason).inc()
-            with self._lock:
-                self._rollback_started[key] = (now, reason)
-
+            self._rollback_started_at(key, now, rollback_reason)
         if new == Phase.ROLLED_BACK:
-            with self._lock:
-                started = self._rollback_started.pop(key, None)
-            red = _timestamp(red_at)
-            if red is None and started is not None and started[1] in RED_REASONS:
-                red = started[0]
-            if red is not None:
-                self.red_to_rollback.observe(max(now - red, 0.0))
+            self._rolled_back(key, now, _timestamp(red_at))
+
+    def _gate_opened(self, key: ObjectKey, now: float, waited_since: float | None) -> None:
+        if waited_since is not None:
+            self.approval_wait.observe(max(now - waited_since, 0.0))
+        with self._lock:
+            self._approved_at[key] = now
+
+    def _became_ready(self, key: ObjectKey, now: float, approved_at: float | None) -> None:
+        with self._lock:
+            opened = approved_at or self._approved_at.pop(key, None)
+        if opened is not None:
+            self.approval_to_ready.observe(max(now - opened, 0.0))
+
+    def _rollback_started_at(self, key: ObjectKey, now: float, reason: str | None) -> None:
+        checked = _check(reason or "", ROLLBACK_REASONS, "rollback reason")
+        self.rollbacks.labels(reason=checked).inc()
+        with self._lock:
+            self._rollback_started[key] = (now, checked)
+
+    def _rolled_back(self, key: ObjectKey, now: float, red_at: float | None) -> None:
+        with self._lock:
+            started = self._rollback_started.pop(key, None)
+        if red_at is None and started is not None and started[1] in RED_REASONS:
+            red_at = started[0]
+        if red_at is not None:
+            self.red_to_rollback.observe(max(now - red_at, 0.0))
 
     def record_probe_result(self, probe: str, result: str) -> None:
         """One evaluation of a verification probe or monitoring signal."""
