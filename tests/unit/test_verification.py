@@ -97,6 +97,30 @@ def test_go_live_decision_for_a_second_release(
         assert sim.condition("Verified") == verified
 
 
+@pytest.mark.parametrize("edited_phase", ["RollingBack", "RolledBack"])
+def test_an_unknown_rollback_trigger_in_status_never_crashes_decide(edited_phase: str) -> None:
+    """A trigger written by another operator version (or by hand) is shown as it is, under
+    a generic reason; decide() never raises on it, so the object cannot retry forever."""
+    sim = Simulator(spec_with())
+    live(sim)
+    second_release(sim)
+    sim.probe_script = {"golden": "RED"}
+    sim.reconcile()
+    sim.reconcile()
+    assert sim.phase() == "RollingBack"
+    sim.probe_script = {}
+    if edited_phase == "RolledBack":
+        sim.settle()
+        assert sim.phase() == "RolledBack"
+    sim.wire_status["rollback"]["trigger"] = "SomethingFromTheFuture"
+    sim.settle()
+    assert sim.phase() == "RolledBack"
+    if edited_phase == "RollingBack":  # the rollback completes under the generic reason
+        assert sim.condition("RolledBack") == ("True", "RolledBack")
+        found = sim.status.condition("RolledBack")
+        assert found is not None and "SomethingFromTheFuture" in found.message
+
+
 def test_rollback_restores_the_previous_template_exactly_and_verifies_it() -> None:
     sim = Simulator(spec_with())
     live(sim)

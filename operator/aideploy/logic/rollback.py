@@ -154,6 +154,15 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     return _rolled_back(draft, record, target)
 
 
+def _trigger_reason(trigger: str) -> Reason:
+    """The trigger is free text read from status (another operator version, an edit): an
+    unknown one is shown in the message under the generic reason, never raised on."""
+    try:
+        return Reason(trigger)
+    except ValueError:
+        return Reason.ROLLED_BACK
+
+
 def _rolled_back(draft: Draft, record: RollbackStatus, target: Release) -> Plan:
     restored = record.restored_decision
     verdict = "its verification is " + restored if restored else "no probes are configured"
@@ -161,7 +170,7 @@ def _rolled_back(draft: Draft, record: RollbackStatus, target: Release) -> Plan:
         f"Rolled back from {record.from_version} to {target.version} "
         f"({record.trigger}: {record.reason}); {verdict}."
     )
-    draft.condition(ConditionType.ROLLED_BACK, True, Reason(record.trigger), message)
+    draft.condition(ConditionType.ROLLED_BACK, True, _trigger_reason(record.trigger), message)
     ok = restored in (None, Result.GREEN)
     draft.condition(
         ConditionType.HEALTHY,
