@@ -174,6 +174,28 @@ def test_a_new_spec_after_a_rollback_goes_through_the_gate_again() -> None:
     assert sim.status.last_good_release.version == "2.0.1"
 
 
+@pytest.mark.parametrize("watched", [False, True])
+def test_a_release_without_probes_still_has_its_deployment_log(watched: bool) -> None:
+    """Procedure step 13's deliverable exists for every executed deployment: with no
+    verification probes it says so, instead of the log being skipped."""
+    spec = make_spec("minimal")
+    if watched:
+        spec["monitoring"] = {"duration": "1m", "interval": "30s", "signals": [SIGNAL]}
+    sim = Simulator(spec)
+    sim.settle()
+    if watched:
+        assert sim.phase() == "Monitoring"
+        sim.advance(61)
+        sim.settle()
+    assert sim.phase() == "Succeeded"
+    assert sim.records == ["plan", "approval", "deployment-log", "closure"]
+    (log,) = [r for r in sim.cluster.record_objects if r["spec"]["type"] == "deployment-log"]
+    content = log["spec"]["content"]
+    assert content["verification"] == "none configured"
+    assert [s["step"] for s in content["steps"]] == ["rollout started", "went live"]
+    assert "decision" not in content  # no probe decided anything: none is claimed
+
+
 def test_first_deployment_going_red_fails_with_zero_replicas() -> None:
     sim = Simulator(spec_with())
     sim.probe_script = {"ready": "RED"}

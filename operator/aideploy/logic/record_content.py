@@ -228,13 +228,17 @@ def deployment_log_content(
     probes: Sequence[WireLike],
     decision: str | None,
     release: WireLike | None = None,
+    verification: str | None = None,
 ) -> dict[str, Any]:
     """REC-AI-DEPLOY-003: each step with its time ({step, at, detail}), every probe result,
-    and the verification decision (GREEN / AMBER / RED; None if verification never ran)."""
+    and the verification decision (GREEN / AMBER / RED; None if verification never ran).
+    `verification` says plainly when there was none to run ("none configured"), so the log
+    never reads as if a probe had decided."""
     return _clean(
         {
             "release": _release(release),
             "steps": _steps(steps),
+            "verification": verification,
             "probes": probe_results(probes),
             "decision": decision,
         }

@@ -89,6 +89,7 @@ def _verify(draft: Draft, spec: AIDeploymentSpec, release: Release, timed_out: b
     if request is None:
         message = f"Version {release.version} is deployed; no verification probes are configured."
         draft.condition(ConditionType.VERIFIED, True, Reason.NO_PROBES_CONFIGURED, message)
+        _log_unverified_deployment(draft, release)
         return go_live(draft, spec, release, message)
     verification = draft.status.verification
     if verification is None or verification.digest != release.digest:
@@ -129,6 +130,26 @@ def _verify(draft: Draft, spec: AIDeploymentSpec, release: Release, timed_out: b
         event="verification",
     )
     return _decision(draft, spec, release, result, list(run.outcomes))
+
+
+def _log_unverified_deployment(draft: Draft, release: Release) -> None:
+    """Every executed deployment has its execution log (procedure step 13), also when
+    there were no probes to verify it with: the log then says so."""
+    draft.record(
+        RecordType.DEPLOYMENT_LOG,
+        release,
+        deployment_log_content(
+            steps=[
+                {"step": "rollout started", "at": release.deployed_at},
+                {"step": "went live", "at": rfc3339(draft.now), "detail": "no verification"},
+            ],
+            probes=[],
+            decision=None,
+            verification="none configured",
+            release=release_summary(release),
+        ),
+        event="verification",
+    )
 
 
 def _decision(
