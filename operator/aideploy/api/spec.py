@@ -315,7 +315,8 @@ class AIDeploymentSpec(SpecModel):
         RiskLevel, _about("EU AI Act risk level; decides the approvals and compliance needed.")
     ]
     change_type: Annotated[
-        ChangeType | None, _about("How big the change is; decides which windows apply.")
+        ChangeType | None,
+        _about("initial, major, minor or patch; derived from the versions when unset."),
     ] = None
     environment: Annotated[Environment, _about("Where this deployment runs.")] = (
         Environment.PRODUCTION
@@ -350,5 +351,5 @@ class AIDeploymentSpec(SpecModel):
         RollbackPolicy, _about("Whether a RED result rolls back automatically.")
     ] = RollbackPolicy()
     expedite: Annotated[
-        Expedite | None, _about("Starts outside the window, for the reason given.")
+        Expedite | None, _about("Deploys a patch outside the window, for the reason given.")
     ] = None
