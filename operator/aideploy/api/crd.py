@@ -1,8 +1,8 @@
-"""The CRDs' structural schemas (AIDeployment, AIDeploymentRecord), built from the same
-constants as the pydantic models and the record logic so that they cannot drift apart
-silently. `make crds` writes both, as two documents of crds/aideployment.yaml; a test fails
-when the committed file differs, and another feeds the same manifests to the apiserver and
-to the models.
+"""The CRDs' structural schemas (AIDeployment, AIDeploymentRecord). AIDeployment.spec is
+generated from the pydantic models; the record's spec, which has no model, is built here
+from the record logic's constants. `make crds` writes both, as two documents of
+crds/aideployment.yaml; a test fails when the committed file differs, and another feeds
+the same manifests to the apiserver and to the models.
 """
 
 from __future__ import annotations
@@ -13,28 +13,16 @@ from typing import Any
 import yaml
 
 from aideploy.api.constants import (
-    CHECKLIST_ITEMS,
     GROUP,
     KIND,
     PLURAL,
     RECORD_KIND,
     RECORD_PLURAL,
     VERSION,
-    RiskLevel,
-    Role,
 )
-from aideploy.api.durations import DURATION_PATTERN
 from aideploy.api.records import HASH_PATTERN, PREVIOUS_HASH_PATTERN, RECORD_IDS, RecordType
-from aideploy.api.spec import (
-    CRON_PATTERN,
-    NAME_PATTERN,
-    SEMVER_PATTERN,
-    THRESHOLD_PATTERN,
-    AmberPolicy,
-    ChangeType,
-    Environment,
-    Result,
-)
+from aideploy.api.spec import AIDeploymentSpec
+from aideploy.api.structural import structural
 
 Schema = dict[str, Any]
 
@@ -91,166 +79,13 @@ def _set(items: Schema) -> Schema:
     return {**_arr(items, min_items=1), "x-kubernetes-list-type": "set"}
 
 
-_ANY: Schema = {"x-kubernetes-preserve-unknown-fields": True}
 _FREE_OBJECT: Schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-NAME = _str(NAME_PATTERN, min_length=1, max_length=63)
-DURATION = _str(DURATION_PATTERN)
-
-
-def _probe() -> Schema:
-    http = _obj(
-        {
-            "url": _str(),
-            "method": _str(enum=["GET", "POST", "HEAD", "PUT"]),
-            "path": _str(),
-            "expectStatus": _int(100, 599),
-            "body": _arr(_obj({"jsonPath": _str(min_length=1), "equals": _ANY}, ["jsonPath"])),
-            "amberLatency": DURATION,
-            "timeout": DURATION,
-            "retries": _int(0, 10),
-        }
-    )
-    tensor = _obj(
-        {
-            "name": _str(min_length=1),
-            "datatype": _str(
-                enum=[
-                    "BOOL",
-                    "UINT8",
-                    "UINT16",
-                    "UINT32",
-                    "UINT64",
-                    "INT8",
-                    "INT16",
-                    "INT32",
-                    "INT64",
-                    "FP16",
-                    "FP32",
-                    "FP64",
-                    "BYTES",
-                ]
-            ),
-            "shape": _arr(_int(0)),
-            "data": _arr(_ANY),
-        },
-        ["name", "datatype", "shape", "data"],
-    )
-    inference = _obj(
-        {
-            "url": _str(),
-            "model": _str(),
-            "inputs": _arr(tensor, min_items=1),
-            "expect": _arr(
-                _obj(
-                    {
-                        "name": _str(min_length=1),
-                        "data": _arr(_ANY),
-                        "tolerance": {"type": "number", "minimum": 0},
-                    },
-                    ["name", "data"],
-                )
-            ),
-            "timeout": DURATION,
-        },
-        ["inputs"],
-    )
-    threshold = _str(THRESHOLD_PATTERN, description="a comparator and a number, e.g. '<= 0.01'")
-    prometheus = _obj(
-        {
-            "url": _str(min_length=1),
-            "query": _str(min_length=1),
-            "green": threshold,
-            "red": threshold,
-            "noData": _str(enum=[r.value for r in Result]),
-            "timeout": DURATION,
-        },
-        ["url", "query", "green", "red"],
-    )
-    probe = _obj(
-        {"name": NAME, "http": http, "inference": inference, "prometheus": prometheus},
-        ["name"],
-        description="Exactly one of http, inference, prometheus.",
-    )
-    probe["oneOf"] = [{"required": [kind]} for kind in ("http", "inference", "prometheus")]
-    return probe
-
-
-def _probes() -> Schema:
-    """A list of probes keyed by name, so that the apiserver rejects duplicate names."""
-    return {
-        **_arr(_probe()),
-        "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["name"],
-    }
 
 
 def spec_schema() -> Schema:
-    roles = [r.value for r in Role]
-    compliance = _obj(
-        {
-            "conformityAssessment": _str(),
-            "declarationOfConformity": _str(),
-            "euDatabaseRegistration": _str(),
-            "ceMarking": {"type": "boolean"},
-            "instructionsForUse": _str(),
-            "humanOversight": _str(),
-            "substantialModification": {"type": "boolean"},
-        },
-        description="Required when riskLevel is high (PROC-AI-DEPLOY-001 section 7).",
-    )
-    window = _obj(
-        {
-            "schedule": _str(CRON_PATTERN, description="cron, five fields, in timeZone"),
-            "duration": DURATION,
-            "timeZone": _str(),
-            "freezes": _arr(
-                _obj(
-                    {
-                        "start": _str(description="RFC 3339 time"),
-                        "end": _str(description="RFC 3339 time"),
-                        "reason": _str(min_length=1),
-                    },
-                    ["start", "end", "reason"],
-                )
-            ),
-        },
-        ["schedule", "duration"],
-    )
-    return _obj(
-        {
-            "system": _str(
-                NAME_PATTERN,
-                min_length=1,
-                max_length=63,
-                description="AI system id in the organisation's inventory",
-            ),
-            "riskLevel": _str(enum=[r.value for r in RiskLevel]),
-            "changeType": _str(enum=[c.value for c in ChangeType]),
-            "environment": _str(enum=[e.value for e in Environment]),
-            "model": _obj(
-                {"name": NAME, "version": _str(SEMVER_PATTERN), "uri": _str()}, ["name", "version"]
-            ),
-            "replicas": _int(0, 1000),
-            "template": {**_FREE_OBJECT, "description": "A PodTemplateSpec: the model server."},
-            "serving": _obj({"port": _int(1, 65535), "protocol": _str(enum=["v2", "http"])}),
-            "approvals": _obj({"required": _set(_str(enum=roles))}, ["required"]),
-            "checklist": _obj({"required": _set(_str(enum=list(CHECKLIST_ITEMS)))}, ["required"]),
-            "window": window,
-            "promotion": _obj({"fromStaging": NAME}, ["fromStaging"]),
-            "compliance": compliance,
-            "verification": _obj(
-                {
-                    "timeout": DURATION,
-                    "probes": _probes(),
-                    "amberPolicy": _str(enum=[a.value for a in AmberPolicy]),
-                }
-            ),
-            "monitoring": _obj({"duration": DURATION, "interval": DURATION, "signals": _probes()}),
-            "rollback": _obj({"automatic": {"type": "boolean"}}),
-            "expedite": _obj({"reason": _str(min_length=1)}, ["reason"]),
-        },
-        ["system", "riskLevel", "model", "template"],
-    )
+    """AIDeployment.spec, generated from the pydantic models (the one source of its types,
+    patterns, enums, bounds and descriptions); see api/structural.py for the translation."""
+    return structural(AIDeploymentSpec.model_json_schema(by_alias=True, mode="validation"))
 
 
 def _crd(

@@ -31,6 +31,12 @@ CHECKLIST_ITEM_PATTERN = r"^[1-5]\.[1-6]$"
 
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=NAME_PATTERN)]
 NonEmpty = Annotated[str, Field(min_length=1)]
+# Kubernetes list markers, carried by the models into the generated CRD (api/structural.py).
+_SET: dict[str, Any] = {"x-kubernetes-list-type": "set"}
+_BY_NAME: dict[str, Any] = {
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["name"],
+}
 
 
 class ChangeType(StrEnum):
@@ -87,7 +93,15 @@ class Serving(SpecModel):
 
 
 class ApprovalsOverride(SpecModel):
-    required: Annotated[list[Role], Field(min_length=1)]
+    required: Annotated[
+        list[Role],
+        Field(
+            min_length=1,
+            json_schema_extra=_SET,
+            description="The roles whose approval this deployment needs, instead of the "
+            "ones its risk level requires.",
+        ),
+    ]
 
     @model_validator(mode="after")
     def _unique(self) -> ApprovalsOverride:
@@ -98,7 +112,21 @@ class ApprovalsOverride(SpecModel):
 
 class ChecklistOverride(SpecModel):
     required: Annotated[
-        list[Annotated[str, Field(pattern=CHECKLIST_ITEM_PATTERN)]], Field(min_length=1)
+        list[
+            Annotated[
+                str,
+                Field(
+                    pattern=CHECKLIST_ITEM_PATTERN,
+                    json_schema_extra={"enum": list(CHECKLIST_ITEMS)},
+                ),
+            ]
+        ],
+        Field(
+            min_length=1,
+            json_schema_extra=_SET,
+            description="The CHK-AI-DEPLOY-001 items (e.g. 1.1) that must be checked, "
+            "instead of all of them.",
+        ),
     ]
 
     @model_validator(mode="after")
@@ -113,8 +141,8 @@ class ChecklistOverride(SpecModel):
 
 
 class Freeze(SpecModel):
-    start: datetime
-    end: datetime
+    start: Annotated[datetime, Field(description="RFC 3339 time")]
+    end: Annotated[datetime, Field(description="RFC 3339 time")]
     reason: NonEmpty
 
     @model_validator(mode="after")
@@ -130,10 +158,14 @@ class Freeze(SpecModel):
 
 
 class Window(SpecModel):
-    schedule: Annotated[str, Field(pattern=CRON_PATTERN)]
-    duration: Duration
-    time_zone: str = "UTC"
-    freezes: list[Freeze] = []
+    schedule: Annotated[
+        str, Field(pattern=CRON_PATTERN, description="cron, five fields, in timeZone")
+    ]
+    duration: Annotated[Duration, Field(description="How long each window stays open.")]
+    time_zone: Annotated[str, Field(description="IANA time zone of the schedule.")] = "UTC"
+    freezes: Annotated[
+        list[Freeze], Field(description="Periods in which no deployment starts.")
+    ] = []
 
 
 class Promotion(SpecModel):
@@ -205,16 +237,27 @@ class InferenceProbe(SpecModel):
     timeout: Duration = "5s"
 
 
+_THRESHOLD = "a comparator and a number, e.g. '<= 0.01'"
+
+
 class PrometheusProbe(SpecModel):
     url: NonEmpty
     query: NonEmpty
-    green: Annotated[str, Field(pattern=THRESHOLD_PATTERN)]
-    red: Annotated[str, Field(pattern=THRESHOLD_PATTERN)]
+    green: Annotated[str, Field(pattern=THRESHOLD_PATTERN, description=_THRESHOLD)]
+    red: Annotated[str, Field(pattern=THRESHOLD_PATTERN, description=_THRESHOLD)]
     no_data: Result = Result.AMBER
     timeout: Duration = "5s"
 
 
 class Probe(SpecModel):
+    # The CRD says "exactly one kind" as far as a schema can; _exactly_one_kind says why.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "Exactly one of http, inference, prometheus.",
+            "oneOf": [{"required": [kind]} for kind in ("http", "inference", "prometheus")],
+        }
+    )
+
     name: Name
     http: HttpProbe | None = None
     inference: InferenceProbe | None = None
@@ -239,8 +282,13 @@ def _unique_names(probes: list[Probe], where: str) -> None:
 
 class Verification(SpecModel):
     timeout: Duration = "10m"
-    probes: list[Probe] = []
-    amber_policy: AmberPolicy = AmberPolicy.HOLD
+    probes: Annotated[
+        list[Probe],
+        Field(json_schema_extra=_BY_NAME, description="Checks run once the rollout is done."),
+    ] = []
+    amber_policy: Annotated[
+        AmberPolicy, Field(description="What an AMBER verification leads to.")
+    ] = AmberPolicy.HOLD
 
     @model_validator(mode="after")
     def _names(self) -> Verification:
@@ -251,7 +299,10 @@ class Verification(SpecModel):
 class Monitoring(SpecModel):
     duration: Duration = "24h"
     interval: Duration = "30s"
-    signals: list[Probe] = []
+    signals: Annotated[
+        list[Probe],
+        Field(json_schema_extra=_BY_NAME, description="Checks repeated every interval."),
+    ] = []
 
     @model_validator(mode="after")
     def _names(self) -> Monitoring:
@@ -263,21 +314,52 @@ class RollbackPolicy(SpecModel):
     automatic: bool = True
 
 
+def _about(text: str) -> Any:
+    """A field's description, shown by `kubectl explain` (the CRD is generated from here)."""
+    return Field(description=text)
+
+
 class AIDeploymentSpec(SpecModel):
-    system: Name
-    risk_level: RiskLevel
-    change_type: ChangeType | None = None
-    environment: Environment = Environment.PRODUCTION
-    model: ModelRef
-    replicas: Annotated[int, Field(ge=0, le=1000)] = 1
-    template: dict[str, Any]
-    serving: Serving = Serving()
-    approvals: ApprovalsOverride | None = None
-    checklist: ChecklistOverride | None = None
-    window: Window | None = None
-    promotion: Promotion | None = None
-    compliance: Compliance | None = None
-    verification: Verification = Verification()
-    monitoring: Monitoring | None = None
-    rollback: RollbackPolicy = RollbackPolicy()
-    expedite: Expedite | None = None
+    system: Annotated[Name, _about("AI system id in the organisation's inventory")]
+    risk_level: Annotated[
+        RiskLevel, _about("EU AI Act risk level; decides the approvals and compliance needed.")
+    ]
+    change_type: Annotated[
+        ChangeType | None,
+        _about("initial, major, minor or patch; derived from the versions when unset."),
+    ] = None
+    environment: Annotated[Environment, _about("Where this deployment runs.")] = (
+        Environment.PRODUCTION
+    )
+    model: Annotated[ModelRef, _about("The model and the version being deployed.")]
+    replicas: Annotated[int, Field(ge=0, le=1000, description="Number of model server pods.")] = 1
+    template: Annotated[dict[str, Any], _about("A PodTemplateSpec: the model server.")]
+    serving: Annotated[Serving, _about("The port and protocol the model server speaks.")] = (
+        Serving()
+    )
+    approvals: Annotated[
+        ApprovalsOverride | None, _about("Overrides the approvals the risk level requires.")
+    ] = None
+    checklist: Annotated[
+        ChecklistOverride | None, _about("Overrides the checklist items that must be checked.")
+    ] = None
+    window: Annotated[Window | None, _about("When the deployment may start.")] = None
+    promotion: Annotated[
+        Promotion | None, _about("The staging AIDeployment this one promotes.")
+    ] = None
+    compliance: Annotated[
+        Compliance | None,
+        _about("Required when riskLevel is high (PROC-AI-DEPLOY-001 section 7)."),
+    ] = None
+    verification: Annotated[
+        Verification, _about("Checks that decide whether the new version goes live.")
+    ] = Verification()
+    monitoring: Annotated[
+        Monitoring | None, _about("Checks after go-live that can trigger a rollback.")
+    ] = None
+    rollback: Annotated[
+        RollbackPolicy, _about("Whether a RED result rolls back automatically.")
+    ] = RollbackPolicy()
+    expedite: Annotated[
+        Expedite | None, _about("Deploys a patch outside the window, for the reason given.")
+    ] = None
