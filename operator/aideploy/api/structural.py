@@ -72,6 +72,9 @@ def _resolve(
         raise UnsupportedSchemaError(f"unknown $ref {schema['$ref']}")
     siblings = {k: v for k, v in schema.items() if k != "$ref"}
     resolved, seen = _resolve(defs[name], defs, (*seen, name))
+    if "enum" in resolved:
+        # An enum class's docstring is written for developers; users read the field's own.
+        resolved.pop("description", None)
     return {**resolved, **siblings}, seen
 
 
