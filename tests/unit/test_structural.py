@@ -166,3 +166,9 @@ def test_the_spec_schema_is_structural() -> None:
         PRESERVE: True,
         "description": "A PodTemplateSpec: the model server.",
     }
+
+
+def test_formats_kept_only_when_asked() -> None:
+    given = {"type": "string", "format": "date-time"}
+    assert structural(given) == {"type": "string"}
+    assert structural(given, formats=frozenset({"date-time"})) == given

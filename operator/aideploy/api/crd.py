@@ -1,8 +1,7 @@
-"""The CRDs' structural schemas (AIDeployment, AIDeploymentRecord). AIDeployment.spec is
-generated from the pydantic models; the record's spec, which has no model, is built here
-from the record logic's constants. `make crds` writes both, as two documents of
-crds/aideployment.yaml; a test fails when the committed file differs, and another feeds
-the same manifests to the apiserver and to the models.
+"""The CRDs' structural schemas (AIDeployment, AIDeploymentRecord). Both specs are
+generated from their pydantic models (api/structural.py). `make crds` writes both, as two
+documents of crds/aideployment.yaml; a test fails when the committed file differs, and
+another feeds the same manifests to the apiserver and to the models.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from aideploy.api.constants import (
     RECORD_PLURAL,
     VERSION,
 )
-from aideploy.api.records import HASH_PATTERN, PREVIOUS_HASH_PATTERN, RECORD_IDS, RecordType
+from aideploy.api.records import RecordSpec
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.api.structural import structural
 
@@ -145,58 +144,10 @@ def aideployment_crd() -> dict[str, Any]:
 
 
 def record_spec_schema() -> Schema:
-    def time() -> Schema:
-        return {"type": "string", "format": "date-time", "description": "RFC 3339 time, UTC"}
-
-    return _obj(
-        {
-            "recordId": _str(enum=list(RECORD_IDS.values())),
-            "type": _str(enum=[t.value for t in RecordType]),
-            "deployment": _obj(
-                {
-                    "name": _str(min_length=1, max_length=253),
-                    "uid": _str(min_length=1),
-                    "generation": _int(1),
-                    "specDigest": _str(HASH_PATTERN),
-                },
-                ["name", "uid", "generation", "specDigest"],
-                description="The AIDeployment this record documents (not an owner: records "
-                "outlive it).",
-            ),
-            "sequence": _int(1),
-            "createdAt": time(),
-            "retainUntil": time(),
-            "content": {**_FREE_OBJECT, "description": "What the record says; by type."},
-            # nullable only so that "" (the first record's link) passes: the apiserver's
-            # OpenAPI validator takes a string's zero value for null otherwise.
-            "previousHash": {
-                **_str(
-                    PREVIOUS_HASH_PATTERN,
-                    description="hash of the previous record of the same AIDeployment; empty "
-                    "for the first",
-                ),
-                "nullable": True,
-            },
-            "hash": _str(
-                HASH_PATTERN,
-                description="sha256 of the canonical JSON of every other field of this spec",
-            ),
-        },
-        [
-            "recordId",
-            "type",
-            "deployment",
-            "sequence",
-            "createdAt",
-            "retainUntil",
-            "content",
-            "previousHash",
-            "hash",
-        ],
-        description="Immutable once written (by convention: Kubernetes 1.20 has no CEL "
-        "transition rules; the admission webhook enforces it). Any edit is detected by "
-        "`kubectl aideploy verify`.",
-    )
+    """AIDeploymentRecord.spec, generated from api/records.py's RecordSpec. Its times keep
+    `format: date-time`: the operator writes them, always in RFC 3339 with Z."""
+    schema = RecordSpec.model_json_schema(by_alias=True, mode="validation")
+    return structural(schema, formats=frozenset({"date-time"}))
 
 
 def aideploymentrecord_crd() -> dict[str, Any]:

@@ -7,9 +7,12 @@ id that cannot be mistaken for a future numbered record: REC-AI-DEPLOY-CLOSE.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Annotated, Any, Final
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 
 class RecordType(StrEnum):
@@ -35,3 +38,71 @@ LABEL_RECORD_TYPE: Final = "aideploy.io/record-type"
 
 HASH_PATTERN: Final = r"^sha256:[0-9a-f]{64}$"
 PREVIOUS_HASH_PATTERN: Final = r"^(sha256:[0-9a-f]{64})?$"
+
+
+def _record_id(value: str) -> str:
+    if value not in RECORD_IDS.values():
+        raise ValueError(f"{value!r} is not one of {', '.join(RECORD_IDS.values())}")
+    return value
+
+
+def _time(what: str) -> Any:
+    return Field(description=f"{what}; RFC 3339 time, UTC")
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class RecordDeployment(_Wire):
+    name: Annotated[str, Field(min_length=1, max_length=253)]
+    uid: Annotated[str, Field(min_length=1)]
+    generation: Annotated[int, Field(ge=1)]
+    spec_digest: Annotated[str, Field(pattern=HASH_PATTERN)]
+
+
+class RecordSpec(_Wire):
+    """AIDeploymentRecord.spec: the model the record CRD's schema is generated from (the
+    records code writes plain dicts, records/chain.py; this says what they must look like)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "Immutable once written (by convention: Kubernetes 1.20 has no CEL "
+            "transition rules; the admission webhook enforces it). Any edit is detected by "
+            "`kubectl aideploy verify`."
+        }
+    )
+
+    record_id: Annotated[
+        str,
+        AfterValidator(_record_id),
+        Field(json_schema_extra={"enum": list(RECORD_IDS.values())}),
+    ]
+    type: RecordType
+    deployment: Annotated[
+        RecordDeployment,
+        Field(
+            description="The AIDeployment this record documents (not an owner: records outlive it)."
+        ),
+    ]
+    sequence: Annotated[int, Field(ge=1)]
+    created_at: Annotated[datetime, _time("When the record was written")]
+    retain_until: Annotated[datetime, _time("Until when the record must be kept")]
+    content: Annotated[dict[str, Any], Field(description="What the record says; by type.")]
+    # nullable only so that "" (the first record's link) passes: the apiserver's OpenAPI
+    # validator takes a string's zero value for null otherwise.
+    previous_hash: Annotated[
+        str,
+        Field(
+            pattern=PREVIOUS_HASH_PATTERN,
+            description="hash of the previous record of the same AIDeployment; empty for the first",
+            json_schema_extra={"nullable": True},
+        ),
+    ]
+    hash: Annotated[
+        str,
+        Field(
+            pattern=HASH_PATTERN,
+            description="sha256 of the canonical JSON of every other field of this spec",
+        ),
+    ]

@@ -36,9 +36,9 @@ _KEPT = frozenset(
 )
 # Keys dropped: titles are noise in `kubectl explain`; defaults would make the apiserver
 # default fields (changing stored objects and their digests) where the models default them
-# in Python; `format` is dropped because the apiserver's date-time differs from pydantic's
-# datetime (pydantic takes a time without offset, a Freeze may use one).
-_DROPPED = frozenset({"title", "default", "format", "$defs", "examples"})
+# in Python. `format` is dropped unless asked for: the apiserver's date-time differs from
+# pydantic's datetime (pydantic takes a time without offset, a Freeze may use one).
+_DROPPED = frozenset({"title", "default", "$defs", "examples"})
 _PRESERVE = "x-kubernetes-preserve-unknown-fields"
 
 
@@ -46,9 +46,13 @@ class UnsupportedSchemaError(ValueError):
     """The models use a JSON Schema construct this pass does not translate."""
 
 
-def structural(schema: Mapping[str, Any]) -> Schema:
-    """The structural equivalent of a pydantic `model_json_schema()` (with its $defs)."""
-    return _convert(schema, schema.get("$defs", {}), ())
+def structural(schema: Mapping[str, Any], formats: frozenset[str] = frozenset()) -> Schema:
+    """The structural equivalent of a pydantic `model_json_schema()` (with its $defs).
+
+    `formats` are the string formats to keep: where the model's writer is the operator
+    (records, always RFC 3339 with Z) the apiserver may check them; where users write the
+    field, the models' own parsing is the rule (see _DROPPED)."""
+    return _convert(schema, schema.get("$defs", {}), (), formats)
 
 
 def _resolve(
@@ -90,7 +94,12 @@ def _without_null(schema: Schema) -> Schema:
     return {**kept[0], **schema}
 
 
-def _convert(schema: Mapping[str, Any], defs: Mapping[str, Any], seen: tuple[str, ...]) -> Schema:
+def _convert(
+    schema: Mapping[str, Any],
+    defs: Mapping[str, Any],
+    seen: tuple[str, ...],
+    formats: frozenset[str],
+) -> Schema:
     node, seen = _resolve(schema, defs, seen)
     if "anyOf" in node:
         node, seen = _resolve(_without_null(node), defs, seen)
@@ -100,12 +109,15 @@ def _convert(schema: Mapping[str, Any], defs: Mapping[str, Any], seen: tuple[str
             continue
         if key in _KEPT or key.startswith("x-kubernetes-"):
             out[key] = value
+        elif key == "format":
+            if value in formats:
+                out[key] = value
         elif key == "const":
             out["enum"] = [value]
         elif key == "properties":
-            out[key] = {k: _convert(v, defs, seen) for k, v in value.items()}
+            out[key] = {k: _convert(v, defs, seen, formats) for k, v in value.items()}
         elif key == "items":
-            out[key] = _convert(value, defs, seen)
+            out[key] = _convert(value, defs, seen, formats)
         elif key == "additionalProperties":
             out.update(_additional(value, node))
         elif key == "oneOf":
