@@ -69,6 +69,21 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def webhook_in_effect(rest: Rest, namespace: str) -> bool:
+    """True once the apiserver calls the webhook: a dry-run create comes back stamped.
+
+    The webhook configuration exists (with no webhooks) before kopf fills it in, and the
+    apiserver picks up a filled-in configuration a moment later; only the stamp proves it.
+    """
+    probe = aid.manifest("webhook-probe", make_spec("high"), full_checklist())
+    try:
+        created = aid.create(rest, namespace, probe, dry_run=True)
+    except ApiError:  # registered, but its server is not answering yet
+        return False
+    annotations = created["metadata"].get("annotations") or {}
+    return "provenance.aideploy.io/spec-changed-by" in annotations
+
+
 @pytest.fixture
 def webhook_operator(
     kube_cluster: ClusterHandle,
@@ -103,8 +118,8 @@ def webhook_operator(
     )
     try:
         wait_for(
-            lambda: rest.request("GET", f"{WEBHOOK_API}/{name}"),
-            message="the webhook configuration",
+            lambda: webhook_in_effect(rest, namespace),
+            message="the apiserver to call the provenance webhook",
         )
         yield process
     finally:
