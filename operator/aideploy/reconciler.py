@@ -187,7 +187,7 @@ class Reconciler:
                 sequence=int(last["spec"]["sequence"]),
                 hash=str(last["spec"]["hash"]),
             )
-            plan = replace(plan, status=plan.status.model_copy(update={"latest_record": latest}))
+            plan = replace(plan, status=plan.status.replace(latest_record=latest))
         return plan
 
     async def _carry_out(self, obj: dict[str, Any], obs: Observation, plan: Plan) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Self, TypedDict, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
@@ -15,14 +15,62 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 
 
 class StatusModel(BaseModel):
-    """camelCase on the wire; unknown fields (from a newer operator) are kept."""
+    """camelCase on the wire. Unknown fields are refused, so that a misspelled key in the
+    operator's own code fails where it is written instead of reaching the cluster; what
+    the operator reads goes through `AIDeploymentStatus.salvage`, which drops them."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
 
     def to_wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with `changes`, validated: pydantic's `model_copy(update=...)` checks
+        neither the names nor the values."""
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self).model_validate({**values, **changes})
+
+    @classmethod
+    def known_fields(
+        cls, raw: Mapping[str, Any], path: str = ""
+    ) -> tuple[dict[str, Any], list[str]]:
+        """`raw` without the keys this model does not know, at every level; and the dotted
+        paths of those dropped."""
+        names = {field.alias or name: name for name, field in cls.model_fields.items()}
+        kept: dict[str, Any] = {}
+        dropped: list[str] = []
+        for key, value in raw.items():
+            name = names.get(key, key if key in cls.model_fields else None)
+            if name is None:
+                dropped.append(f"{path}{key}")
+                continue
+            nested = _nested_model(cls.model_fields[name].annotation)
+            if nested is not None and isinstance(value, Mapping):
+                value, lost = nested.known_fields(value, f"{path}{key}.")
+                dropped += lost
+            elif nested is not None and isinstance(value, list):
+                items = []
+                for index, item in enumerate(value):
+                    if isinstance(item, Mapping):
+                        item, lost = nested.known_fields(item, f"{path}{key}[{index}].")
+                        dropped += lost
+                    items.append(item)
+                value = items
+            kept[key] = value
+        return kept, dropped
+
+
+def _nested_model(annotation: Any) -> type[StatusModel] | None:
+    """The status model inside `Release | None` or `list[ProbeOutcome]`, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, StatusModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _nested_model(argument)
+        if found is not None:
+            return found
+    return None
 
 
 class Condition(StatusModel):
@@ -166,14 +214,15 @@ class AIDeploymentStatus(StatusModel):
     @classmethod
     def salvage(cls, raw: Mapping[str, Any]) -> tuple[AIDeploymentStatus, list[str]]:
         """Read a status that may have been edited by hand or written by another version:
-        keep every field that parses, name the ones dropped. A reconcile then rewrites
-        them, instead of failing on the same bad field for ever."""
+        keep every field that parses, drop unknown keys at every level, name what was
+        dropped. A reconcile then rewrites them, instead of failing on the same bad field
+        for ever."""
+        known, dropped = cls.known_fields(raw)
         try:
-            return cls.model_validate(dict(raw)), []
+            return cls.model_validate(known), dropped
         except ValidationError:
             kept: dict[str, Any] = {}
-            dropped: list[str] = []
-            for key, value in raw.items():
+            for key, value in known.items():
                 try:
                     cls.model_validate({key: value})
                 except ValidationError:
@@ -184,3 +233,19 @@ class AIDeploymentStatus(StatusModel):
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)
+
+
+class StatusUpdate(TypedDict, total=False):
+    """The status fields a decision may set beside phase, message and conditions: typed,
+    so that a misspelled key is a type error, and validated again when applied."""
+
+    change_type: str | None
+    decision: Result | None
+    current_release: Release | None
+    last_good_release: Release | None
+    gate: Gate | None
+    approvals: list[ApprovalRecord]
+    verification: VerificationStatus | None
+    monitoring: MonitoringStatus | None
+    rollback: RollbackStatus | None
+    latest_record: RecordRef | None

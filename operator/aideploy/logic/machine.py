@@ -28,7 +28,7 @@ from aideploy.api.constants import (
 from aideploy.api.digest import spec_digest
 from aideploy.api.durations import parse_duration
 from aideploy.api.records import RecordType
-from aideploy.api.spec import AIDeploymentSpec
+from aideploy.api.spec import AIDeploymentSpec, ChangeType
 from aideploy.api.status import Gate, Release
 from aideploy.api.times import rfc3339
 from aideploy.logic import monitoring, rollback, rollout
@@ -189,21 +189,51 @@ def _gate_conditions(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> 
 
 def _gate(draft: Draft, spec: AIDeploymentSpec) -> Plan:
     """A new spec: the change rules, the approval gate, promotion, then the window."""
-    obs = draft.obs
     # One-shot actions cannot act before a rollout: consume them, so they cannot fire on
     # the rollout that follows.
     for key in (GO_LIVE_ANNOTATION, ROLLBACK_ANNOTATION):
         rollback.consume_stray(draft, key, f"version {spec.model.version} is not rolled out yet")
+    change_type = _change_type(draft, spec)
+    if not isinstance(change_type, ChangeType):  # a StrEnum: test for it, not for str
+        return _failed(draft, change_type)
+    gate = _evaluate_gate(draft, spec, change_type)
+    window = _window_condition(draft, spec)
+    # The release serving now (if any) keeps serving, untouched, while the gate is closed.
+    serving = rollout.serving_release(draft.status)
+    still_serving = f" Version {serving.version} keeps serving." if serving is not None else ""
+    if not gate.passed:
+        return _gate_closed(draft, spec, gate, window, still_serving)
+    if window is not None and not window.open:
+        frozen = window.freeze is not None
+        message = window.message + still_serving
+        gate_status = gate.to_status().replace(
+            window=_wire(window), blocked_by=["freeze" if frozen else "window"]
+        )
+        reason = Reason.FROZEN if frozen else Reason.OUTSIDE_WINDOW
+        return _blocked(
+            draft, spec, Phase.AWAITING_WINDOW, reason, message, still_serving, gate_status
+        )
+    return _start_rollout(draft, spec, gate)
+
+
+def _change_type(draft: Draft, spec: AIDeploymentSpec) -> ChangeType | str:
+    """The change type this spec is rolled out as, or why it cannot be (a message)."""
     last_good = draft.status.last_good_release
     last_version = last_good.version if last_good else None
     contradiction = change_type_problem(spec.change_type, spec.model.version, last_version)
     if contradiction:
-        return _failed(draft, contradiction)
+        return contradiction
     change_type = effective_change_type(spec.change_type, spec.model.version, last_version)
     expedite_error = expedite_problem(spec, change_type)
     if expedite_error:
-        return _failed(draft, expedite_error)
+        return expedite_error
     draft.updates["change_type"] = change_type.value
+    return change_type
+
+
+def _evaluate_gate(draft: Draft, spec: AIDeploymentSpec, change_type: ChangeType) -> GateResult:
+    obs = draft.obs
+    last_good = draft.status.last_good_release
     promotion = (
         promotion_problem(spec, obs.staging, spec.promotion.from_staging)
         if spec.promotion is not None
@@ -217,7 +247,7 @@ def _gate(draft: Draft, spec: AIDeploymentSpec) -> Plan:
         compliance_problems=substantial_modification_problems(
             spec,
             change_type,
-            last_version,
+            last_good.version if last_good else None,
             last_good.conformity_assessment if last_good else None,
         ),
         promotion=promotion,
@@ -225,48 +255,37 @@ def _gate(draft: Draft, spec: AIDeploymentSpec) -> Plan:
     )
     _gate_conditions(draft, spec, gate)
     draft.updates["approvals"] = gate.approvals
-    window = _window_condition(draft, spec)
-    # The release serving now (if any) keeps serving, untouched, while the gate is closed.
-    serving = rollout.serving_release(draft.status)
-    still_serving = f" Version {serving.version} keeps serving." if serving is not None else ""
-    if not gate.passed:
-        blocked = [
-            message
-            for ok, message in (
-                (gate.approved, gate.approvals_message(draft.digest)),
-                (gate.checklist_complete, gate.checklist_message()),
-                (gate.compliant, gate.compliance_message(spec.risk_level)),
-                (gate.promoted, gate.promotion or ""),
-            )
-            if not ok
-        ]
-        message = " ".join(blocked) + still_serving
-        reason = (
-            Reason.PROMOTION_PENDING if gate.blocked_by == ["promotion"] else (Reason.GATE_BLOCKED)
+    return gate
+
+
+def _gate_closed(
+    draft: Draft,
+    spec: AIDeploymentSpec,
+    gate: GateResult,
+    window: WindowState | None,
+    still_serving: str,
+) -> Plan:
+    blocked = [
+        message
+        for ok, message in (
+            (gate.approved, gate.approvals_message(draft.digest)),
+            (gate.checklist_complete, gate.checklist_message()),
+            (gate.compliant, gate.compliance_message(spec.risk_level)),
+            (gate.promoted, gate.promotion or ""),
         )
-        return _blocked(
-            draft,
-            spec,
-            Phase.AWAITING_APPROVAL,
-            reason,
-            message,
-            still_serving,
-            gate.to_status().model_copy(update={"window": _wire(window)}),
-        )
-    if window is not None and not window.open:
-        frozen = window.freeze is not None
-        message = window.message + still_serving
-        gate_status = gate.to_status().model_copy(
-            update={
-                "window": _wire(window),
-                "blocked_by": ["freeze" if frozen else "window"],
-            }
-        )
-        reason = Reason.FROZEN if frozen else Reason.OUTSIDE_WINDOW
-        return _blocked(
-            draft, spec, Phase.AWAITING_WINDOW, reason, message, still_serving, gate_status
-        )
-    return _start_rollout(draft, spec, gate)
+        if not ok
+    ]
+    message = " ".join(blocked) + still_serving
+    reason = Reason.PROMOTION_PENDING if gate.blocked_by == ["promotion"] else Reason.GATE_BLOCKED
+    return _blocked(
+        draft,
+        spec,
+        Phase.AWAITING_APPROVAL,
+        reason,
+        message,
+        still_serving,
+        gate.to_status().replace(window=_wire(window)),
+    )
 
 
 def _wire(window: WindowState | None) -> dict[str, object] | None:
@@ -306,35 +325,7 @@ def _blocked(
 
 
 def _start_rollout(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> Plan:
-    status = draft.status
-    previous = status.current_release
-    if (
-        previous is not None
-        and previous.went_live_at
-        and status.rollback is None
-        and previous.digest != draft.digest  # a re-rollout of itself is no target
-    ):
-        # It went live and was serving when this newer rollout began (perhaps still in its
-        # watch, perhaps after the new spec waited at the gate): it is the rollback target.
-        draft.updates["last_good_release"] = previous
-    if previous is not None and previous.closed_at is None and previous.digest != draft.digest:
-        # Its rollout never ended (superseded in Verifying, Held or Monitoring): close it on
-        # record, so that every plan has its closure.
-        draft.record(
-            RecordType.CLOSURE,
-            previous,
-            closure_content(
-                final_phase="Superseded",
-                decision=status.decision,
-                monitoring_started_at=status.monitoring.started_at if status.monitoring else None,
-                monitoring_ended_at=None,
-                summary=(
-                    f"Version {previous.version} was superseded by {spec.model.version} "
-                    "before its rollout ended."
-                ),
-                release=release_summary(previous),
-            ),
-        )
+    _retire_previous(draft, spec)
     release = Release(
         version=spec.model.version,
         digest=draft.digest,
@@ -347,12 +338,14 @@ def _start_rollout(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> Pl
         conformity_assessment=spec.compliance.conformity_assessment if spec.compliance else None,
     )
     draft.updates.update(
-        current_release=release,
-        gate=None,
-        decision=None,
-        verification=None,
-        monitoring=None,
-        rollback=None,
+        {
+            "current_release": release,
+            "gate": None,
+            "decision": None,
+            "verification": None,
+            "monitoring": None,
+            "rollback": None,
+        }
     )
     draft.ensure_workload(spec.model.name, release, spec.replicas)
     draft.record(
@@ -372,3 +365,34 @@ def _start_rollout(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> Pl
     draft.condition(ConditionType.READY, False, Reason.ROLLOUT_IN_PROGRESS, message)
     draft.wake(draft.now + rollout.verification_timeout(spec))
     return draft.finish(Phase.DEPLOYING, message)
+
+
+def _retire_previous(draft: Draft, spec: AIDeploymentSpec) -> None:
+    """What the release rolled out before this one becomes: the rollback target if it went
+    live, and closed on record if its rollout never ended."""
+    status = draft.status
+    previous = status.current_release
+    if previous is None or previous.digest == draft.digest:
+        return  # nothing before it, or a re-rollout of itself: no target, nothing to close
+    if previous.went_live_at and status.rollback is None:
+        # It went live and was serving when this newer rollout began (perhaps still in its
+        # watch, perhaps after the new spec waited at the gate): it is the rollback target.
+        draft.updates["last_good_release"] = previous
+    if previous.closed_at is None:
+        # Its rollout never ended (superseded in Verifying, Held or Monitoring): close it on
+        # record, so that every plan has its closure.
+        draft.record(
+            RecordType.CLOSURE,
+            previous,
+            closure_content(
+                final_phase="Superseded",
+                decision=status.decision,
+                monitoring_started_at=status.monitoring.started_at if status.monitoring else None,
+                monitoring_ended_at=None,
+                summary=(
+                    f"Version {previous.version} was superseded by {spec.model.version} "
+                    "before its rollout ended."
+                ),
+                release=release_summary(previous),
+            ),
+        )

@@ -33,13 +33,11 @@ def step(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     run = draft.obs.probe_run
     if run is not None and run.purpose == "monitoring" and run.digest == release.digest:
         interval = parse_duration(spec.monitoring.interval if spec.monitoring else "30s")
-        watch = watch.model_copy(
-            update={
-                "last_check_at": rfc3339(draft.now),
-                "next_check_at": rfc3339(draft.now + interval),
-                "checks": watch.checks + 1,
-                "signals": list(run.outcomes),
-            }
+        watch = watch.replace(
+            last_check_at=rfc3339(draft.now),
+            next_check_at=rfc3339(draft.now + interval),
+            checks=watch.checks + 1,
+            signals=list(run.outcomes),
         )
         draft.updates["monitoring"] = watch
         result = worst(run.outcomes)

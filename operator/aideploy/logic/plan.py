@@ -12,7 +12,13 @@ from typing import Any, Literal
 from aideploy.api.constants import ConditionType, Phase, Reason
 from aideploy.api.records import RecordType
 from aideploy.api.spec import Probe
-from aideploy.api.status import AIDeploymentStatus, Condition, ProbeOutcome, Release
+from aideploy.api.status import (
+    AIDeploymentStatus,
+    Condition,
+    ProbeOutcome,
+    Release,
+    StatusUpdate,
+)
 from aideploy.api.times import rfc3339
 from aideploy.logic.conditions import set_condition
 from aideploy.logic.gate import ApprovalPolicy
@@ -115,7 +121,7 @@ class Draft:
     obs: Observation
     digest: str
     conditions: list[Condition] = field(default_factory=list)
-    updates: dict[str, Any] = field(default_factory=dict)
+    updates: StatusUpdate = field(default_factory=lambda: StatusUpdate())
     events: list[Event] = field(default_factory=list)
     apply: ApplyWorkload | None = None
     run_probes: ProbeRequest | None = None
@@ -192,18 +198,16 @@ class Draft:
     def finish(self, phase: Phase, message: str) -> Plan:
         old = self.obs.status
         phase_changed = old.phase != phase
-        new_status = old.model_copy(
-            update={
-                "observed_generation": self.obs.generation,
-                "spec_digest": self.digest,
-                "phase": phase,
-                "message": message,
-                "phase_transition_time": (
-                    rfc3339(self.now) if phase_changed else old.phase_transition_time
-                ),
-                "conditions": self.conditions,
-                **self.updates,
-            }
+        new_status = old.replace(
+            observed_generation=self.obs.generation,
+            spec_digest=self.digest,
+            phase=phase,
+            message=message,
+            phase_transition_time=(
+                rfc3339(self.now) if phase_changed else old.phase_transition_time
+            ),
+            conditions=self.conditions,
+            **self.updates,
         )
         old_ready = old.condition(ConditionType.READY)
         new_ready = new_status.condition(ConditionType.READY)

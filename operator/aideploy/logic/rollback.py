@@ -132,7 +132,7 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
         draft.wake(deadline)
         return draft.finish(Phase.ROLLING_BACK, message)
     if record.completed_at is None:
-        record = record.model_copy(update={"completed_at": rfc3339(draft.now, milliseconds=True)})
+        record = record.replace(completed_at=rfc3339(draft.now, milliseconds=True))
         draft.updates["rollback"] = record
     request = probe_request(spec, target, "restore")
     run = draft.obs.probe_run
@@ -144,12 +144,7 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
             return draft.finish(Phase.ROLLING_BACK, message)
         outcomes = list(run.outcomes)
     result = worst(outcomes)
-    record = record.model_copy(
-        update={
-            "verification": outcomes,
-            "restored_decision": result,
-        }
-    )
+    record = record.replace(verification=outcomes, restored_decision=result)
     draft.updates["rollback"] = record
     return _rolled_back(draft, record, target)
 
@@ -193,8 +188,8 @@ def _record(
         draft.status.current_release is not None
         and release.digest == draft.status.current_release.digest
     ):
-        draft.updates["current_release"] = release.model_copy(
-            update={"closed_at": rfc3339(draft.now, milliseconds=True)}
+        draft.updates["current_release"] = release.replace(
+            closed_at=rfc3339(draft.now, milliseconds=True)
         )
     draft.record(RecordType.ROLLBACK, release, rollback_content(**record.model_dump()))
     draft.record(

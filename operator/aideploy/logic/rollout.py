@@ -3,6 +3,7 @@ wait for the Deployment, verify it with probes, decide GREEN / AMBER / RED."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from aideploy.api.constants import (
@@ -106,28 +107,21 @@ def _verify(draft: Draft, spec: AIDeploymentSpec, release: Release, timed_out: b
         return draft.finish(Phase.VERIFYING, message)
     result = worst(run.outcomes) or Result.GREEN
     draft.updates["decision"] = result
-    done = verification.model_copy(
-        update={
-            "completed_at": rfc3339(draft.now),
-            "decision": result,
-            "probes": list(run.outcomes),
-        }
+    done = verification.replace(
+        completed_at=rfc3339(draft.now), decision=result, probes=list(run.outcomes)
     )
     draft.updates["verification"] = done
-    draft.record(
-        RecordType.DEPLOYMENT_LOG,
+    _log_deployment(
+        draft,
         release,
-        deployment_log_content(
-            steps=[
-                {"step": "rollout started", "at": release.deployed_at},
-                {"step": "verification started", "at": done.started_at},
-                {"step": "go-live decision", "at": done.completed_at, "detail": result.value},
-            ],
-            probes=list(run.outcomes),
-            decision=result.value,
-            release=release_summary(release),
-        ),
-        event="verification",
+        "verification",
+        [
+            {"step": "rollout started", "at": release.deployed_at},
+            {"step": "verification started", "at": done.started_at},
+            {"step": "go-live decision", "at": done.completed_at, "detail": result.value},
+        ],
+        probes=run.outcomes,
+        decision=result.value,
     )
     return _decision(draft, spec, release, result, list(run.outcomes))
 
@@ -135,20 +129,40 @@ def _verify(draft: Draft, spec: AIDeploymentSpec, release: Release, timed_out: b
 def _log_unverified_deployment(draft: Draft, release: Release) -> None:
     """Every executed deployment has its execution log (procedure step 13), also when
     there were no probes to verify it with: the log then says so."""
+    _log_deployment(
+        draft,
+        release,
+        "verification",
+        [
+            {"step": "rollout started", "at": release.deployed_at},
+            {"step": "went live", "at": rfc3339(draft.now), "detail": "no verification"},
+        ],
+        verification="none configured",
+    )
+
+
+def _log_deployment(
+    draft: Draft,
+    release: Release,
+    event: str,
+    steps: list[dict[str, str | None]],
+    probes: Sequence[ProbeOutcome] = (),
+    decision: str | None = None,
+    verification: str | None = None,
+) -> None:
+    """Ask for a deployment-log record (REC-AI-DEPLOY-003) of `release`; `event` tells
+    apart the logs one release can have (its verification, a go-live by annotation)."""
     draft.record(
         RecordType.DEPLOYMENT_LOG,
         release,
         deployment_log_content(
-            steps=[
-                {"step": "rollout started", "at": release.deployed_at},
-                {"step": "went live", "at": rfc3339(draft.now), "detail": "no verification"},
-            ],
-            probes=[],
-            decision=None,
-            verification="none configured",
+            steps=steps,
+            probes=list(probes),
+            decision=decision,
+            verification=verification,
             release=release_summary(release),
         ),
-        event="verification",
+        event=event,
     )
 
 
@@ -202,7 +216,7 @@ def _decision(
 
 def go_live(draft: Draft, spec: AIDeploymentSpec, release: Release, why: str) -> Plan:
     """GREEN (or accepted AMBER): watch it when monitoring is configured, else done."""
-    release = release.model_copy(update={"went_live_at": rfc3339(draft.now)})
+    release = release.replace(went_live_at=rfc3339(draft.now))
     draft.updates["current_release"] = release
     if spec.monitoring is not None:
         start = draft.now
@@ -227,7 +241,7 @@ def go_live(draft: Draft, spec: AIDeploymentSpec, release: Release, why: str) ->
 
 def succeed(draft: Draft, release: Release, message: str) -> Plan:
     """The release ends its rollout well: it becomes the last good one, and is closed."""
-    release = release.model_copy(update={"closed_at": rfc3339(draft.now)})
+    release = release.replace(closed_at=rfc3339(draft.now))
     draft.updates["current_release"] = release
     draft.updates["last_good_release"] = release
     watch = draft.updates.get("monitoring", draft.status.monitoring)
@@ -254,22 +268,13 @@ def held(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     if decision == GO_LIVE_PROCEED:
         draft.remove_annotations.append(GO_LIVE_ANNOTATION)
         message = f"Go-live of version {release.version} decided by annotation: proceed."
-        draft.record(
-            RecordType.DEPLOYMENT_LOG,
+        step = {"step": "go-live decision by annotation", "at": rfc3339(draft.now)}
+        _log_deployment(
+            draft,
             release,
-            deployment_log_content(
-                steps=[
-                    {
-                        "step": "go-live decision by annotation",
-                        "at": rfc3339(draft.now),
-                        "detail": "proceed",
-                    }
-                ],
-                probes=[],
-                decision=draft.status.decision,
-                release=release_summary(release),
-            ),
-            event="go-live",
+            "go-live",
+            [{**step, "detail": "proceed"}],
+            decision=draft.status.decision,
         )
         draft.condition(ConditionType.VERIFIED, True, Reason.GO_LIVE_PROCEED, message)
         return go_live(draft, spec, release, message)

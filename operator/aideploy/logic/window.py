@@ -255,7 +255,7 @@ def _frozen(plan: _Plan, now: datetime) -> WindowState:
         message += f"; the next window then opens {plan.opening(opens, closes)}."
     # The spec's freeze may be written without an offset (read in the window's zone); status
     # gets it as the aware UTC instants it was evaluated as.
-    aware = freeze.source.model_copy(update={"start": freeze.start, "end": freeze.end})
+    aware = Freeze(start=freeze.start, end=freeze.end, reason=freeze.source.reason)
     return WindowState(False, Reason.FROZEN, opens, closes, aware, message, end)
 
 
