@@ -30,6 +30,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=[],
         help="watch only this namespace (repeatable); default: all namespaces",
     )
+    _add_runtime_args(parser)
+    _add_approval_args(parser)
+    _add_webhook_args(parser.add_argument_group("admission webhook (approval provenance)"))
+    parser.add_argument(
+        "--install-crds",
+        metavar="DIR",
+        default=None,
+        help="apply the CRDs in DIR before starting (development clusters)",
+    )
+    return parser.parse_args(argv)
+
+
+def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
+    """Logging, high availability, probes, records and metrics."""
     parser.add_argument("--verbose", action="store_true", help="log at DEBUG")
     parser.add_argument(
         "--log-format",
@@ -82,6 +96,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="serve Prometheus metrics on this port at /metrics (env AIDEPLOY_METRICS_PORT); "
         "default: off",
     )
+
+
+def _add_approval_args(parser: argparse.ArgumentParser) -> None:
+    defaults = OperatorConfig.from_env()
     parser.add_argument(
         "--approvers-config",
         metavar="FILE",
@@ -95,7 +113,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="count only approvals the admission webhook vouched for (also settable in the "
         "approvers config)",
     )
-    webhook = parser.add_argument_group("admission webhook (approval provenance)")
+
+
+def _add_webhook_args(webhook: argparse._ArgumentGroup) -> None:
     webhook.add_argument(
         "--webhook-port",
         type=int,
@@ -134,13 +154,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="let the operator create the MutatingWebhookConfiguration NAME itself, pointing "
         "at --webhook-host (development clusters; the Helm chart ships its own)",
     )
-    parser.add_argument(
-        "--install-crds",
-        metavar="DIR",
-        default=None,
-        help="apply the CRDs in DIR before starting (development clusters)",
-    )
-    return parser.parse_args(argv)
 
 
 def started_id() -> str:
@@ -149,54 +162,11 @@ def started_id() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    formats = {
-        "plain": kopf.LogFormat.PLAIN,
-        "full": kopf.LogFormat.FULL,
-        "json": kopf.LogFormat.JSON,
-    }
-    kopf.configure(verbose=args.verbose, log_format=formats[args.log_format])
-    if not args.verbose:
-        # kopf logs every watch event at INFO in some paths; keep INFO for our decisions.
-        logging.getLogger("kopf").setLevel(logging.WARNING)
+    _configure_logging(args)
     if args.install_crds:
-        from aideploy.kube.client import make_api_client
-        from aideploy.kube.crds import apply_crds
-        from aideploy.kube.rest import Rest
-
-        installed = apply_crds(Rest(make_api_client()), Path(args.install_crds))
-        logging.getLogger("aideploy").info("CRDs installed: %s", ", ".join(installed))
-    priority = args.priority
-    if priority is None and args.peering is not None:
-        # Oldest wins: a newly started replica never outranks the active one.
-        started_ms = time.time_ns() // 1_000_000
-        priority = -(started_ms * 1000 + random.SystemRandom().randint(0, 999))
-    # Our own peering identity, so the per-object workers can ask kopf's question too.
-    identity = (
-        os.environ.get("POD_ID") or f"{socket.gethostname()}/{os.getpid()}/{started_id()}"
-        if args.peering is not None
-        else None
-    )
-    configure(
-        OperatorConfig(
-            namespaces=list(args.namespace),
-            probe_base_url=args.probe_base_url,
-            cluster_domain=args.cluster_domain,
-            record_retention_days=args.record_retention_days,
-            metrics_port=args.metrics_port,
-            approvers_config=args.approvers_config,
-            require_authenticated_approvals=args.require_authenticated_approvals,
-            webhook_port=args.webhook_port,
-            webhook_addr=args.webhook_addr,
-            webhook_host=args.webhook_host,
-            webhook_cert=args.webhook_cert,
-            webhook_key=args.webhook_key,
-            webhook_managed=args.webhook_managed,
-            provenance_key_file=args.provenance_key_file,
-            peering_name=args.peering,
-            peering_priority=priority or 0,
-            identity=identity,
-        )
-    )
+        _install_crds(Path(args.install_crds))
+    priority, identity = _peering(args)
+    configure(_operator_config(args, priority, identity))
     import aideploy.handlers  # registers the handlers
 
     if args.webhook_port is not None:
@@ -219,6 +189,67 @@ def main(argv: Sequence[str] | None = None) -> int:
         identity=identity,  # type: ignore[arg-type]  # kopf types it as a NewType of str
     )
     return 0
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    formats = {
+        "plain": kopf.LogFormat.PLAIN,
+        "full": kopf.LogFormat.FULL,
+        "json": kopf.LogFormat.JSON,
+    }
+    kopf.configure(verbose=args.verbose, log_format=formats[args.log_format])
+    if not args.verbose:
+        # kopf logs every watch event at INFO in some paths; keep INFO for our decisions.
+        logging.getLogger("kopf").setLevel(logging.WARNING)
+
+
+def _install_crds(directory: Path) -> None:
+    from aideploy.kube.client import make_api_client
+    from aideploy.kube.crds import apply_crds
+    from aideploy.kube.rest import Rest
+
+    installed = apply_crds(Rest(make_api_client()), directory)
+    logging.getLogger("aideploy").info("CRDs installed: %s", ", ".join(installed))
+
+
+def _peering(args: argparse.Namespace) -> tuple[int | None, str | None]:
+    """The peering priority and identity of this process (both None when standalone)."""
+    priority: int | None = args.priority
+    if priority is None and args.peering is not None:
+        # Oldest wins: a newly started replica never outranks the active one.
+        started_ms = time.time_ns() // 1_000_000
+        priority = -(started_ms * 1000 + random.SystemRandom().randint(0, 999))
+    # Our own peering identity, so the per-object workers can ask kopf's question too.
+    identity = (
+        os.environ.get("POD_ID") or f"{socket.gethostname()}/{os.getpid()}/{started_id()}"
+        if args.peering is not None
+        else None
+    )
+    return priority, identity
+
+
+def _operator_config(
+    args: argparse.Namespace, priority: int | None, identity: str | None
+) -> OperatorConfig:
+    return OperatorConfig(
+        namespaces=list(args.namespace),
+        probe_base_url=args.probe_base_url,
+        cluster_domain=args.cluster_domain,
+        record_retention_days=args.record_retention_days,
+        metrics_port=args.metrics_port,
+        approvers_config=args.approvers_config,
+        require_authenticated_approvals=args.require_authenticated_approvals,
+        webhook_port=args.webhook_port,
+        webhook_addr=args.webhook_addr,
+        webhook_host=args.webhook_host,
+        webhook_key=args.webhook_key,
+        webhook_cert=args.webhook_cert,
+        webhook_managed=args.webhook_managed,
+        provenance_key_file=args.provenance_key_file,
+        peering_name=args.peering,
+        peering_priority=priority or 0,
+        identity=identity,
+    )
 
 
 if __name__ == "__main__":
