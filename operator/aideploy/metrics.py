@@ -59,54 +59,24 @@ RED_REASONS: Final = frozenset({"probe", "signal", "deadline"})
 RESULTS: Final[tuple[str, ...]] = tuple(r.value for r in Result)
 RECONCILE_RESULTS: Final = ("ok", "conflict", "error")
 
+HOUR: Final = 3600.0
+DAY: Final = 86400.0
+# fmt: off
 #: Approvals and their follow-up take minutes to days: people, time zones, weekends.
 HUMAN_BUCKETS: Final = (
-    60.0,
-    300.0,
-    900.0,
-    1800.0,
-    3600.0,
-    2 * 3600.0,
-    4 * 3600.0,
-    8 * 3600.0,
-    86400.0,
-    2 * 86400.0,
-    3 * 86400.0,
-    7 * 86400.0,
-    14 * 86400.0,
-    30 * 86400.0,
+    60.0, 300.0, 900.0, 1800.0, HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR,
+    DAY, 2 * DAY, 3 * DAY, 7 * DAY, 14 * DAY, 30 * DAY,
 )
 #: Approval to Ready covers the window wait, the rollout and verification.
 ROLLOUT_BUCKETS: Final = (
-    10.0,
-    30.0,
-    60.0,
-    120.0,
-    300.0,
-    600.0,
-    1800.0,
-    3600.0,
-    4 * 3600.0,
-    12 * 3600.0,
-    86400.0,
-    3 * 86400.0,
-    7 * 86400.0,
+    10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, HOUR, 4 * HOUR, 12 * HOUR,
+    DAY, 3 * DAY, 7 * DAY,
 )
 #: RED to rollback done is machine time: seconds, at worst the Deployment's progress deadline.
 RED_TO_ROLLBACK_BUCKETS: Final = (
-    1.0,
-    2.0,
-    5.0,
-    10.0,
-    20.0,
-    30.0,
-    60.0,
-    120.0,
-    300.0,
-    600.0,
-    1800.0,
-    3600.0,
+    1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, HOUR,
 )
+# fmt: on
 
 #: Leaving AwaitingApproval for one of these means the gate opened (not e.g. Failed).
 _GATE_OPENED_TO: Final = frozenset(
