@@ -77,6 +77,7 @@ class Reconciler:
         obj = await asyncio.to_thread(self._resources.get, KIND, namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return None
+        observed = obj["metadata"].get("resourceVersion")
         deployment = await asyncio.to_thread(self._resources.get, "Deployment", namespace, name)
         staging = await self._staging(obj)
         observation = observe(
@@ -106,6 +107,15 @@ class Reconciler:
             return CONFLICT_RETRY
         if self._metrics is not None:
             self._metrics.record_reconcile("ok")
+        # Evidence for tests and for people reading a --verbose log: this reconcile saw the
+        # object at this resourceVersion and has finished acting on it.
+        logger.debug(
+            "reconciled %s/%s resourceVersion=%s",
+            namespace,
+            name,
+            observed,
+            extra={"object": f"{namespace}/{name}", "resourceVersion": observed},
+        )
         return plan.requeue_after
 
     async def _staging(self, obj: dict[str, Any]) -> dict[str, Any] | None:

@@ -220,7 +220,7 @@ def test_spec_that_cannot_work_gets_a_condition_and_a_warning_event(
     assert "needs a container" in warnings[0]["message"]
     assert aid.child_deployment(rest, namespace, "broken") is None
     # The operator stays up and quiet: no crash loop, no repeated Events.
-    time.sleep(1.5)
+    aid.settled(rest, operator, namespace, "broken")
     assert len([e for e in aid.events(rest, namespace, "broken") if e["type"] == "Warning"]) == 1
     assert operator.log_text().count("Traceback") == 0
 
@@ -232,16 +232,15 @@ def test_reapplying_the_same_manifest_changes_nothing(
     aid.create(rest, namespace, body)
     aid.approve_all(rest, namespace, "scorer", ROLES["minimal"])
     wait_phase(rest, namespace, "scorer", "Succeeded")
-    time.sleep(1.0)
-    settled = aid.get(rest, namespace, "scorer")
+    settled = aid.settled(rest, operator, namespace, "scorer")
     # kubectl apply of the unchanged manifest: same spec and annotations.
-    aid.merge_patch(
+    patched = aid.merge_patch(
         rest,
         namespace,
         "scorer",
         {"spec": body["spec"], "metadata": {"annotations": full_checklist()}},
     )
-    time.sleep(2.0)
+    operator.wait_reconciled(namespace, "scorer", patched["metadata"]["resourceVersion"])
     again = aid.get(rest, namespace, "scorer")
     assert again["metadata"]["generation"] == settled["metadata"]["generation"]
     assert again["metadata"]["resourceVersion"] == settled["metadata"]["resourceVersion"]
@@ -260,7 +259,7 @@ def test_operator_restart_mid_rollout_neither_duplicates_nor_loses_work(
     operator.kill()
     status_before = aid.status(rest, namespace, "scorer")
     operator.start()
-    time.sleep(2.0)  # the new process lists, reconciles and finds nothing to change
+    aid.settled(rest, operator, namespace, "scorer")  # the new process lists and reconciles
     after = aid.child_deployment(rest, namespace, "scorer")
     assert after is not None
     assert after["metadata"]["uid"] == deployment["metadata"]["uid"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -356,9 +355,14 @@ def test_without_the_webhook_approvals_are_unauthenticated_and_can_be_required(
             "value": "x",
         }
     )
-    aid.annotate(rest, namespace, "strict", {"provenance.aideploy.io/system-owner": forged})
-    time.sleep(1.5)
-    approval = approval_in_status(rest, namespace, "strict", "system-owner")
+    written = aid.annotate(
+        rest, namespace, "strict", {"provenance.aideploy.io/system-owner": forged}
+    )
+    # Judge the status the operator wrote after it saw the forgery, not the one before.
+    operator.wait_reconciled(namespace, "strict", written["metadata"]["resourceVersion"])
+    status = aid.status(rest, namespace, "strict")
+    approval = next(a for a in status.get("approvals") or [] if a["role"] == "system-owner")
     assert approval["authenticated"] is False and approval["by"] != "the-cto"
     assert "not authenticated" in aid.condition(status, "Approved")["message"]
+    assert status["phase"] == "AwaitingApproval"
     assert aid.child_deployment(rest, namespace, "strict") is None

@@ -132,7 +132,7 @@ def test_red_at_verification_restores_the_previous_template_exactly(
     print(f"RED at {red_at}, restored Deployment available at {done_at}")
     # It stays rolled back; 2.0.0 is not redeployed again and again.
     generation = aid.child_deployment(rest, namespace, NAME)["metadata"]["generation"]  # type: ignore[index]
-    time.sleep(2)
+    aid.settled(rest, operator, namespace, NAME)
     assert aid.child_deployment(rest, namespace, NAME)["metadata"]["generation"] == generation  # type: ignore[index]
     assert phase_of(rest, namespace) == "RolledBack"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 import yaml
@@ -12,6 +13,7 @@ from aideploy.api.digest import spec_digest
 from aideploy.kube.rest import Rest
 from tests.support.cluster import wait_for
 from tests.support.modelserver import DEFAULT_MODEL, ModelServer
+from tests.support.operator import OperatorProcess
 from tests.support.paths import CRDS_DIR, EXAMPLES_DIR
 
 __all__ = ["CRDS_DIR", "EXAMPLES_DIR"]
@@ -118,6 +120,28 @@ def wait_phase(
         return current if current.get("phase") == phase else None
 
     return wait_for(probe, timeout=timeout, message=f"{name} to reach phase {phase}")
+
+
+def settled(
+    rest: Rest, operator: OperatorProcess, namespace: str, name: str, timeout: float = 30
+) -> dict[str, Any]:
+    """Wait until the operator has reconciled the object as it now stands and that reconcile
+    wrote nothing to it (its resourceVersion did not move); return the object.
+
+    Before asserting that nothing happens, this (unlike a sleep) proves the operator looked.
+    """
+    deadline = time.monotonic() + timeout
+    obj = get(rest, namespace, name)
+    while True:
+        version = obj["metadata"]["resourceVersion"]
+        operator.wait_reconciled(
+            namespace, name, version, timeout=max(deadline - time.monotonic(), 0.1)
+        )
+        obj = get(rest, namespace, name)
+        if obj["metadata"]["resourceVersion"] == version:
+            return obj
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{namespace}/{name} kept changing for {timeout:g}s")
 
 
 def golden_probe(server: ModelServer, x: float = 3.0) -> dict[str, Any]:

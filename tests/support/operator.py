@@ -4,6 +4,7 @@ the middle of a rollout and start another one, exactly as a node failure would."
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from types import TracebackType
 from typing import IO, Self
 
 READY_LINE = "aideploy operator started"
+# Logged at DEBUG (the tests run the operator with --verbose) when a reconcile has finished.
+RECONCILED = re.compile(r"reconciled (?P<key>\S+/\S+) resourceVersion=(?P<rv>\d+)")
 
 
 class OperatorProcess:
@@ -22,6 +25,7 @@ class OperatorProcess:
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._started_at = 0  # where the current process's output begins in the log
         self.starts = 0
 
     def start(
@@ -37,7 +41,7 @@ class OperatorProcess:
             **(env_extra or {}),
         }
         self._log = self.log_path.open("ab")
-        offset = self._log.tell()
+        offset = self._started_at = self._log.tell()
         self._process = subprocess.Popen(
             [
                 sys.executable,
@@ -61,6 +65,48 @@ class OperatorProcess:
                 raise TimeoutError(f"the operator did not start:\n{self.log_text()[-3000:]}")
             time.sleep(0.1)
         return self
+
+    def wait_reconciled(
+        self, namespace: str, name: str, resource_version: str | int, timeout: float = 30.0
+    ) -> int:
+        """Wait until this process (since its latest start) has finished a reconcile of the
+        object that saw it at `resource_version` or later; return the version it saw.
+
+        The evidence to wait for before asserting that the operator did *not* act on a
+        change: write the change, pass the resourceVersion the write returned. A write that
+        changes nothing (same version) needs no reconcile, and returns at once if the
+        operator has already seen that version. resourceVersions are opaque by contract,
+        but one etcd's are increasing integers, which is what the tests run against.
+        """
+        wanted = int(resource_version)
+        key = f"{namespace}/{name}"
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = [
+                int(match["rv"])
+                for match in RECONCILED.finditer(self._output())
+                if match["key"] == key
+            ]
+            if seen and max(seen) >= wanted:
+                return max(seen)
+            if self._process is None or self._process.poll() is not None:
+                raise RuntimeError(
+                    f"the operator is not running; last reconcile of {key} seen: "
+                    f"{max(seen, default=None)}\n{self.log_text()[-3000:]}"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the operator did not reconcile {key} at resourceVersion >= {wanted} "
+                    f"within {timeout:g}s (last seen: {max(seen, default=None)}):\n"
+                    f"{self.log_text()[-3000:]}"
+                )
+            time.sleep(0.05)
+
+    def _output(self) -> str:
+        """The current process's part of the log."""
+        with self.log_path.open("rb") as log:
+            log.seek(self._started_at)
+            return log.read().decode(errors="replace")
 
     def wait_exit(self, timeout: float = 30.0) -> int:
         """For a process expected to die by itself (a failpoint)."""
