@@ -1,4 +1,5 @@
-"""What the package and its tests import is declared in pyproject.toml."""
+"""What the package and its tests import is declared in pyproject.toml; the version is
+pyproject's, everywhere."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 from typing import Any
 
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tests.support.paths import PACKAGE_DIR, REPO_ROOT
+import aideploy
+from tests.support.paths import CHART_DIR, PACKAGE_DIR, REPO_ROOT
 
 
 def pyproject() -> dict[str, Any]:
@@ -73,3 +76,13 @@ def test_the_kubernetes_client_is_bounded_to_a_major_whose_internals_are_used() 
     lower = [s for s in kubernetes.specifier if s.operator == ">="]
     assert upper and lower
     assert Version(upper[0].version).major - Version(lower[0].version).major == 1
+
+
+# ---- one version -------------------------------------------------------------------------
+
+
+def test_the_version_is_pyprojects_in_the_package_and_the_charts_app_version() -> None:
+    version = pyproject()["project"]["version"]
+    chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+    assert aideploy.__version__ == version
+    assert chart["appVersion"] == version
