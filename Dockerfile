@@ -2,9 +2,10 @@
 #
 #   docker build -t aideploy-operator:dev .
 #
-# Two stages: the builder installs the package into a virtualenv with the same pip step as
-# `make install` (minus the editable mode and the dev tools); the runtime stage copies only
-# that virtualenv onto a clean slim base, so no compiler, pip cache or source tree ships.
+# Two stages: the builder installs the package into a virtualenv with the same pip steps as
+# `make install` (the runtime lock instead of the dev lock, and no editable mode); the runtime
+# stage copies only that virtualenv onto a clean slim base, so no compiler, pip cache or
+# source tree ships.
 ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim AS builder
@@ -14,14 +15,16 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/aideploy
 ENV PATH=/opt/aideploy/bin:$PATH
 WORKDIR /src
-# Dependencies first, as their own layer: code changes do not reinstall them.
+# Dependencies first, as their own layer, at the versions CI tested (`make lock`), each
+# file's hash checked: code changes do not reinstall them.
+COPY requirements.lock ./
+RUN pip install --quiet --require-hashes -r requirements.lock
+# Then the package alone (--no-deps: nothing unpinned comes in); `pip check` fails the build
+# when pyproject.toml declares a dependency the lock does not have.
 COPY pyproject.toml ./
-RUN mkdir -p operator/aideploy && touch operator/aideploy/__init__.py \
-    && pip install --quiet --upgrade pip \
-    && pip install --quiet . \
-    && pip uninstall --quiet --yes aideploy
 COPY operator/aideploy ./operator/aideploy
-RUN pip install --quiet . \
+RUN pip install --quiet --no-deps . \
+    && pip check \
     && python -m compileall -q /opt/aideploy
 
 FROM python:${PYTHON_VERSION}-slim

@@ -9,19 +9,32 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCAL_KUBECONFIG := $(CURDIR)/.local/kubeconfig
 PYTEST_ARGS ?=
+# `make lock PIP_COMPILE_ARGS=--upgrade` (or --upgrade-package NAME) moves pins; plain
+# `make lock` keeps every pin that still satisfies pyproject.toml.
+PIP_COMPILE_ARGS ?=
+# The lock files must not name this machine's indexes or wheel folders: a fresh clone elsewhere
+# installs them from the default index.
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+  --strip-extras --no-emit-index-url --no-emit-find-links --allow-unsafe $(PIP_COMPILE_ARGS)
 
-.PHONY: help install control-plane prometheus lint crds unit integration test run cluster-up cluster-down clean e2e-kind
+.PHONY: help install lock control-plane prometheus lint crds unit integration test run cluster-up cluster-down clean e2e-kind
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# The versions CI tested, from the lock (hashes checked); then the project itself, editable,
+# in a pip call of its own: --require-hashes cannot check an editable install.
+$(STAMP): requirements-dev.lock requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv with the operator and its dev tools
+install: $(STAMP) ## create .venv with the operator and its dev tools, at the locked versions
+
+lock: install ## re-pin requirements.lock (runtime) and requirements-dev.lock from pyproject.toml
+	$(PIP_COMPILE) --extra dev -o requirements-dev.lock pyproject.toml
+	$(PIP_COMPILE) --constraint requirements-dev.lock -o requirements.lock pyproject.toml
 
 control-plane: ## build (or find cached) kube-apiserver, controller-manager and etcd
 	bash hack/build-control-plane.sh >/dev/null

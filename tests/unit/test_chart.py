@@ -856,24 +856,31 @@ def test_image_is_multi_stage_on_a_slim_python() -> None:
 
 
 def test_image_installs_the_package_as_make_install_does() -> None:
-    """`make install` is `pip install -e '.[dev]'` into a venv; the image installs the same
-    project the same way, minus editable mode and the dev tools."""
+    """`make install` installs requirements-dev.lock with hashes, then the project editable
+    with --no-deps; the image does the same with requirements.lock (no dev tools) and no
+    editable mode: nothing else, and nothing unpinned."""
 
     def normalise(arguments: list[str]) -> list[str]:
         kept = [a for a in arguments if a != "-e"]
-        return [a.split("[")[0] if a.startswith(".") else a for a in kept]
+        return ["requirements.lock" if a == "requirements-dev.lock" else a for a in kept]
 
     make = [normalise(a) for a in pip_installs(makefile_recipes(MAKEFILE.read_text()))]
     image = [
         normalise(a) for a in pip_installs(args for name, args in dockerfile() if name == "RUN")
     ]
-    assert make, "no pip install in the Makefile"
-    for install in make:
-        assert install in image, (
-            f"the Makefile's `pip install {' '.join(install)}` is not in the image"
-        )
-    # And it installs the project itself (not a wheel from elsewhere).
-    assert ["--quiet", "."] in image
+    assert make == [
+        ["--quiet", "--require-hashes", "-r", "requirements.lock"],
+        ["--quiet", "--no-deps", "."],
+    ], "the Makefile installs other than the lock, then the project alone"
+    assert image == make, f"the image's pip installs {image} are not the Makefile's {make}"
+
+
+def test_image_installs_the_lock_before_it_copies_the_source() -> None:
+    """The dependencies' layer is cached across code changes."""
+    steps = [(name, args) for name, args in dockerfile() if name in {"COPY", "RUN"}]
+    lock_install = next(i for i, (n, a) in enumerate(steps) if n == "RUN" and ".lock" in a)
+    source_copy = next(i for i, (n, a) in enumerate(steps) if n == "COPY" and "operator/" in a)
+    assert lock_install < source_copy
 
 
 def test_build_context_has_what_the_image_copies_and_no_local_state() -> None:
@@ -888,4 +895,4 @@ def test_build_context_has_what_the_image_copies_and_no_local_state() -> None:
     for name, args in dockerfile():
         if name == "COPY" and not args.startswith("--from="):
             copied.update(args.split()[:-1])
-    assert copied == allowed == {"pyproject.toml", "operator/aideploy"}
+    assert copied == allowed == {"requirements.lock", "pyproject.toml", "operator/aideploy"}
