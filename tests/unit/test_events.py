@@ -1,14 +1,19 @@
-"""Aggregation of repeated Events (the pure EventAggregator)."""
+"""Aggregation of repeated Events (the pure EventAggregator), and how Resources.emit_event
+turns its decisions into writes, over a scripted stand-in for the apiserver."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from aideploy.kube.events import WINDOW, Bump, Create, EventAggregator, EventKey
+from aideploy.kube.resources import Resources
+from aideploy.kube.rest import ApiError
 
 from .factories import NOW
 
@@ -153,3 +158,88 @@ def test_concurrent_repeats_are_all_counted() -> None:
     for thread in threads:
         thread.join()
     assert sorted(counts) == list(range(2, 802))
+
+
+OBJ = {
+    "apiVersion": "aideploy.io/v1alpha1",
+    "kind": "AIDeployment",
+    "metadata": {"name": "fraud-scorer", "namespace": "ml", "uid": "uid-1", "resourceVersion": "7"},
+}
+NOT_FOUND = ApiError(404, "NotFound", "events not found")
+UNAVAILABLE = ApiError(503, "ServiceUnavailable", "etcd leader changed")
+
+
+class ScriptedRest:
+    """Answers each request with the next scripted failure (None: success), and records it."""
+
+    def __init__(self, failures: list[Exception | None]) -> None:
+        self.failures = failures
+        self.requests: list[tuple[str, str, Any]] = []
+
+    def request(self, method: str, path: str, body: Any = None, **_: Any) -> dict[str, Any]:
+        self.requests.append((method, path, body))
+        failure = self.failures.pop(0) if self.failures else None
+        if failure is not None:
+            raise failure
+        return {}
+
+
+def _emit(rest: ScriptedRest, resources: Resources, seconds: float = 0) -> None:
+    resources.emit_event(
+        OBJ, "Normal", "AwaitingApproval", "waiting", NOW + timedelta(seconds=seconds)
+    )
+
+
+def test_emit_posts_then_merge_patches_count_and_last_timestamp() -> None:
+    rest = ScriptedRest([])
+    resources = Resources(rest)  # type: ignore[arg-type]
+    for seconds in (0, 30, 60):
+        _emit(rest, resources, seconds)
+    (post, _, event), *bumps = rest.requests
+    assert post == "POST" and event["count"] == 1
+    assert event["metadata"]["name"].startswith("fraud-scorer.")
+    assert event["firstTimestamp"] == event["lastTimestamp"] == "2026-11-26T12:00:00Z"
+    path = f"/api/v1/namespaces/ml/events/{event['metadata']['name']}"
+    assert bumps == [
+        ("PATCH", path, {"count": 2, "lastTimestamp": "2026-11-26T12:00:30Z"}),
+        ("PATCH", path, {"count": 3, "lastTimestamp": "2026-11-26T12:01:00Z"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("failures", "methods", "warnings"),
+    [
+        pytest.param([None, NOT_FOUND], ["POST", "PATCH", "POST"], 0, id="bump 404 creates anew"),
+        pytest.param([UNAVAILABLE], ["POST", "POST"], 1, id="failed create is not bumped"),
+        pytest.param([None, UNAVAILABLE], ["POST", "PATCH"], 1, id="failed bump"),
+        pytest.param(
+            [None, NOT_FOUND, UNAVAILABLE], ["POST", "PATCH", "POST"], 1, id="404 then fail"
+        ),
+        pytest.param([ConnectionRefusedError("refused")], ["POST", "POST"], 1, id="no apiserver"),
+    ],
+)
+def test_emit_is_best_effort(
+    failures: list[Exception | None],
+    methods: list[str],
+    warnings: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rest = ScriptedRest(failures)
+    resources = Resources(rest)  # type: ignore[arg-type]
+    with caplog.at_level(logging.DEBUG, logger="aideploy.kube.resources"):
+        _emit(rest, resources, 0)
+        _emit(rest, resources, 1)  # never raises into the caller
+    assert [method for method, _, _ in rest.requests] == methods
+    assert [r.levelno for r in caplog.records] == [logging.WARNING] * warnings
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in caplog.records)
+
+
+def test_the_recreated_event_is_bumped_next() -> None:
+    rest = ScriptedRest([None, NOT_FOUND])
+    resources = Resources(rest)  # type: ignore[arg-type]
+    for seconds in (0, 1, 2):
+        _emit(rest, resources, seconds)
+    recreated = rest.requests[2][2]["metadata"]["name"]
+    assert recreated != rest.requests[0][2]["metadata"]["name"]
+    assert rest.requests[3][:2] == ("PATCH", f"/api/v1/namespaces/ml/events/{recreated}")
+    assert rest.requests[3][2]["count"] == 2
