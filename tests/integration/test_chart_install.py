@@ -615,6 +615,7 @@ def check_denials(api: client.ApiClient, mode: str, watched: str, own: str) -> N
     assert access(api, "create", "deployments", watched, group="apps")
     assert access(api, "create", "aideploymentrecords", watched, group="aideploy.io")
     assert access(api, "create", "events", watched)
+    assert access(api, "patch", "events", watched)  # a repeated Event bumps its count
     assert access(api, "watch", "customresourcedefinitions", group="apiextensions.k8s.io")
     # ...and nothing else: no Secrets, ConfigMaps or Pods, no deleting, no RBAC.
     for verb, resource, group in [

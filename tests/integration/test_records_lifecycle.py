@@ -88,9 +88,7 @@ def test_full_lifecycle_writes_the_records_in_order_with_a_valid_chain(
         assert record["spec"]["retainUntil"] > record["spec"]["createdAt"]
     # Events are posted just after the status that reports the step: wait for them.
     wait_for(
-        lambda: (
-            [e["reason"] for e in aid.events(rest, namespace, NAME)].count("RecordWritten") == 4
-        ),
+        lambda: aid.emitted(rest, namespace, NAME)["RecordWritten"] == 4,
         message="an Event for each of the four records",
     )
     assert run_plugin(kube_cluster, namespace, "verify", NAME) == 0

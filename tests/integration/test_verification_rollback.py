@@ -308,8 +308,8 @@ def test_operator_killed_during_verifying_continues(
     operator.start()
     status = wait_phase(rest, namespace, "Succeeded")
     assert status["decision"] == "GREEN"
-    reasons = [e["reason"] for e in aid.events(rest, namespace, NAME)]
-    assert reasons.count("Verifying") == 1 and reasons.count("Succeeded") == 1, reasons
+    emitted = aid.emitted(rest, namespace, NAME)
+    assert emitted["Verifying"] == 1 and emitted["Succeeded"] == 1, emitted
 
 
 def test_operator_killed_during_monitoring_keeps_the_window(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections import Counter
 from typing import Any
 
 import yaml
@@ -108,6 +109,15 @@ def events(rest: Rest, namespace: str, name: str) -> list[dict[str, Any]]:
         for e in listed.get("items", [])
         if e["involvedObject"].get("name") == name and e["involvedObject"].get("kind") == KIND
     ]
+
+
+def emitted(rest: Rest, namespace: str, name: str) -> Counter[str]:
+    """How many times each reason was emitted on the object: Events are aggregated (a repeat
+    bumps the `count` of the Event already posted), so this sums counts, not objects."""
+    counts: Counter[str] = Counter()
+    for event in events(rest, namespace, name):
+        counts[event["reason"]] += int(event.get("count") or 1)
+    return counts
 
 
 def wait_phase(

@@ -240,7 +240,7 @@ With webhook.certificate.existingSecret: only caBundle (the value, else the Secr
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["get", "list", "watch", "create", "patch", "update"]
-# An Event on every phase change.
+# An Event on every phase change; a repeat patches its count and lastTimestamp.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]

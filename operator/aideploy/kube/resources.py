@@ -6,12 +6,20 @@ import logging
 from datetime import datetime
 from typing import Any
 
+import urllib3
+
 from aideploy.api.constants import FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION
 from aideploy.api.times import rfc3339
+from aideploy.kube.events import Bump, Create, EventAggregator, EventKey
 from aideploy.kube.records import list_records, write_record
 from aideploy.kube.rest import ApiError, Rest
 
 logger = logging.getLogger(__name__)
+
+_MAX_MESSAGE = 1024
+# What a write to an unreachable or unhappy apiserver raises (ValueError: an undecodable
+# answer). Anything else is a bug, and is not hidden.
+_POST_FAILURES = (ApiError, urllib3.exceptions.HTTPError, OSError, ValueError)
 
 _COLLECTIONS = {
     "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments",
@@ -29,8 +37,9 @@ def object_path(kind: str, namespace: str, name: str) -> str:
 
 
 class Resources:
-    def __init__(self, rest: Rest) -> None:
+    def __init__(self, rest: Rest, events: EventAggregator | None = None) -> None:
         self._rest = rest
+        self._events = EventAggregator() if events is None else events
 
     def list_records(self, namespace: str, name: str, uid: str) -> list[dict[str, Any]]:
         return list_records(self._rest, namespace, name, uid)
@@ -91,34 +100,79 @@ class Resources:
     def emit_event(
         self, obj: dict[str, Any], type_: str, reason: str, message: str, now: datetime
     ) -> None:
-        """Best effort: a lost Event must never block a reconcile."""
+        """Best effort: a lost Event must never block a reconcile, so a failure is one
+        WARNING line and no exception. A repeat of an Event already posted (within the
+        aggregation window) bumps its count and lastTimestamp instead of posting another."""
         metadata = obj["metadata"]
-        timestamp = rfc3339(now)
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {
-                "generateName": f"{metadata['name']}.",
-                "namespace": metadata["namespace"],
-            },
-            "involvedObject": {
-                "apiVersion": obj["apiVersion"],
-                "kind": KIND,
-                "name": metadata["name"],
-                "namespace": metadata["namespace"],
-                "uid": metadata["uid"],
-                "resourceVersion": metadata.get("resourceVersion"),
-            },
-            "reason": reason,
-            "message": message[:1024],
-            "type": type_,
-            "source": {"component": FIELD_MANAGER},
-            "reportingComponent": FIELD_MANAGER,
-            "firstTimestamp": timestamp,
-            "lastTimestamp": timestamp,
-            "count": 1,
-        }
+        key = EventKey(
+            uid=metadata["uid"],
+            kind=KIND,
+            namespace=metadata["namespace"],
+            name=metadata["name"],
+            type=type_,
+            reason=reason,
+            message=message[:_MAX_MESSAGE],
+            reporting_component=FIELD_MANAGER,
+        )
         try:
-            self._rest.request("POST", f"/api/v1/namespaces/{metadata['namespace']}/events", event)
-        except ApiError as error:
-            logger.warning("could not post event %s: %s", reason, error)
+            self._post_or_bump(obj, key, now)
+        except _POST_FAILURES as error:
+            logger.warning(
+                "could not post event %s on %s/%s: %s",
+                reason,
+                key.namespace,
+                key.name,
+                f"{type(error).__name__}: {error}",
+            )
+
+    def _post_or_bump(self, obj: dict[str, Any], key: EventKey, now: datetime) -> None:
+        decision = self._events.decide(key, now)
+        if isinstance(decision, Bump):
+            patch = {"count": decision.count, "lastTimestamp": rfc3339(now)}
+            try:
+                self._rest.request(
+                    "PATCH",
+                    _events_path(key.namespace) + "/" + decision.name,
+                    body=patch,
+                    content_type="application/merge-patch+json",
+                )
+                return
+            except ApiError as error:
+                if error.status != 404:
+                    raise
+            # The Event expired in the apiserver (its TTL): start a new one.
+            self._events.forget(key)
+            decision = self._events.decide(key, now)
+        if isinstance(decision, Create):
+            event = _new_event(obj, key, decision.name, now)
+            self._rest.request("POST", _events_path(key.namespace), body=event)
+            self._events.record_created(key, decision.name, now)
+
+
+def _events_path(namespace: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/events"
+
+
+def _new_event(obj: dict[str, Any], key: EventKey, name: str, now: datetime) -> dict[str, Any]:
+    timestamp = rfc3339(now)
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "namespace": key.namespace},
+        "involvedObject": {
+            "apiVersion": obj["apiVersion"],
+            "kind": key.kind,
+            "name": key.name,
+            "namespace": key.namespace,
+            "uid": key.uid,
+            "resourceVersion": obj["metadata"].get("resourceVersion"),
+        },
+        "reason": key.reason,
+        "message": key.message,
+        "type": key.type,
+        "source": {"component": key.reporting_component},
+        "reportingComponent": key.reporting_component,
+        "firstTimestamp": timestamp,
+        "lastTimestamp": timestamp,
+        "count": 1,
+    }
