@@ -41,7 +41,7 @@ class OperatorProcess:
             **(env_extra or {}),
         }
         self._log = self.log_path.open("ab")
-        offset = self._started_at = self._log.tell()
+        self._started_at = self._log.tell()
         self._process = subprocess.Popen(
             [
                 sys.executable,
@@ -58,7 +58,7 @@ class OperatorProcess:
         )
         self.starts += 1
         deadline = time.monotonic() + timeout
-        while READY_LINE not in self.log_path.read_text(errors="replace")[offset:]:
+        while READY_LINE not in self._output():
             if self._process.poll() is not None:
                 raise RuntimeError(f"the operator exited at start:\n{self.log_text()[-3000:]}")
             if time.monotonic() > deadline:
