@@ -268,12 +268,17 @@ def held(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     if decision == GO_LIVE_PROCEED:
         draft.remove_annotations.append(GO_LIVE_ANNOTATION)
         message = f"Go-live of version {release.version} decided by annotation: proceed."
-        step = {"step": "go-live decision by annotation", "at": rfc3339(draft.now)}
         _log_deployment(
             draft,
             release,
             "go-live",
-            [{**step, "detail": "proceed"}],
+            [
+                {
+                    "step": "go-live decision by annotation",
+                    "at": rfc3339(draft.now),
+                    "detail": "proceed",
+                }
+            ],
             decision=draft.status.decision,
         )
         draft.condition(ConditionType.VERIFIED, True, Reason.GO_LIVE_PROCEED, message)
