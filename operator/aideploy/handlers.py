@@ -25,6 +25,7 @@ from aideploy.controller import Controller, PromotionIndex
 from aideploy.kube.client import make_api_client
 from aideploy.kube.resources import Resources
 from aideploy.kube.rest import Rest
+from aideploy.kube.webhook import NamespacedWebhookServer
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.metrics import Metrics
 from aideploy.peering import PeeringGuard
@@ -95,7 +96,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 def _configure_webhook(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
     if config.webhook_port is None:
         return
-    settings.admission.server = kopf.WebhookServer(
+    settings.admission.server = NamespacedWebhookServer(
         addr=config.webhook_addr,
         port=config.webhook_port,
         host=config.webhook_host,
@@ -124,7 +125,7 @@ async def provenance(userinfo: kopf.UserInfo, patch: kopf.Patch, memo: Any, **kw
     namespace = kwargs.get("namespace")
     if new is None or (watched and namespace and namespace not in watched):
         # Another namespace, not ours to judge (a 1.20 webhook cannot select namespaces).
-        # A CREATE may arrive without a namespace in the object: judged, never waved through.
+        # The namespace is the request's (NamespacedWebhookServer), not the object's.
         return
     verdict = review(
         str(kwargs.get("operation") or "UPDATE"),

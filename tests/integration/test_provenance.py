@@ -12,13 +12,20 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
 from kubernetes import config as kube_config
 
 from aideploy.api.digest import spec_digest
 from aideploy.kube.records import list_records
 from aideploy.kube.rest import ApiError, Rest
 from tests.support import aid
-from tests.support.cluster import ClusterHandle, wait_for
+from tests.support.cluster import (
+    ClusterHandle,
+    create_namespace,
+    delete_namespace,
+    namespace_name_for,
+    wait_for,
+)
 from tests.support.kubelet import SimulatedNode
 from tests.support.modelserver import free_port
 from tests.support.operator import OperatorProcess
@@ -207,6 +214,28 @@ def test_a_qa_user_approves_as_qa_lead_and_is_recorded_under_the_real_name(
         "provenance.aideploy.io/qa-lead"
     ]
     assert '"user":"alice"' in provenance
+
+
+def test_a_namespace_it_does_not_watch_is_not_judged_by_its_rules(
+    rest: Rest, kube_api: client.ApiClient, webhook_operator: OperatorProcess
+) -> None:
+    """A CREATE whose body names no namespace is judged by the request's namespace: one
+    the operator does not watch is none of its business (attack 4 of issue 11)."""
+    elsewhere = namespace_name_for("elsewhere")
+    create_namespace(kube_api, elsewhere)
+    try:
+        spec = make_spec("high")
+        body = aid.manifest(
+            "fraud",
+            spec,
+            {"approval.aideploy.io/compliance-officer": f"{spec_digest(spec)}; by=admin; ok"},
+        )
+        assert "namespace" not in body["metadata"]
+        created = aid.create(rest, elsewhere, body)  # the admin is no compliance officer
+        annotations = created["metadata"].get("annotations") or {}
+        assert not [key for key in annotations if key.startswith("provenance.aideploy.io/")]
+    finally:
+        delete_namespace(kube_api, elsewhere)
 
 
 def test_the_same_user_is_denied_another_role(

@@ -1,0 +1,20 @@
+"""kopf's webhook server, with the admission request's namespace put into its objects
+before any handler sees them (kopf takes a handler's `namespace` from the object)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import kopf
+
+from aideploy.admission.request import with_request_namespace
+
+
+class NamespacedWebhookServer(kopf.WebhookServer):
+    async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
+        async def judged_in_its_namespace(request: Any, **kwargs: Any) -> Any:
+            return await fn(with_request_namespace(request), **kwargs)  # type: ignore[arg-type]
+
+        async for client_config in super().__call__(judged_in_its_namespace):
+            yield client_config
