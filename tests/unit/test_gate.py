@@ -170,3 +170,28 @@ def test_compliance_not_required_below_high_risk() -> None:
 def test_parse_approval(value: str, digest: str, by: str, comment: str) -> None:
     parsed = parse_approval(value)
     assert (parsed.digest, parsed.by, parsed.comment) == (digest, by, comment)
+
+
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [
+        ("not-a-digest", "'not-a-digest' is not a digest"),
+        ("", "'' is not a digest"),
+        ("sha256:zz" + "0" * 20, "is not a digest"),
+        ("sha256:abc123", "too short a digest: give at least 12 hex characters"),
+    ],
+)
+def test_a_malformed_digest_is_named_as_such_not_as_an_older_spec(given: str, words: str) -> None:
+    spec = make_spec("minimal")
+    annotations = {
+        **approvals_for(spec, ["deployment-manager"]),
+        "approval.aideploy.io/system-owner": f"{given}; by=carol; ok",
+        **full_checklist(),
+    }
+    result = _gate(spec, annotations)
+    assert result.missing_roles == ["system-owner"]
+    assert result.stale_roles == []
+    message = result.approvals_message(spec_digest(spec))
+    assert words in message and "older spec" not in message
+    (owner,) = [a for a in result.approvals if a.role == "system-owner"]
+    assert not owner.valid and owner.problem is not None and words in owner.problem

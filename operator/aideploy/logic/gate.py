@@ -22,7 +22,7 @@ from aideploy.api.constants import (
     RiskLevel,
     Role,
 )
-from aideploy.api.digest import digest_matches, short_digest
+from aideploy.api.digest import digest_matches, digest_problem, short_digest
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.api.status import ApprovalRecord, Gate
 
@@ -179,6 +179,13 @@ class GateResult:
         return " ".join(parts)
 
 
+def _malformed_approval(role: str, problem: str) -> str:
+    return (
+        f"The {role} approval names no spec: {problem}. Write it as "
+        "'<spec digest>; by=<name>; <comment>' with the digest `kubectl aideploy status` shows."
+    )
+
+
 def _approval_problem(
     spec: AIDeploymentSpec,
     annotations: Mapping[str, str],
@@ -226,9 +233,14 @@ def _approvals(
         value = annotations[key]
         parsed = parse_approval(value)
         vouched = approval_provenance(annotations, role, value, policy.provenance_key)
-        current = digest_matches(parsed.digest, digest)
+        malformed = digest_problem(parsed.digest)
+        current = malformed is None and digest_matches(parsed.digest, digest)
         problem = (
-            _approval_problem(spec, annotations, digest, role, vouched, policy) if current else None
+            _malformed_approval(role, malformed)
+            if malformed
+            else _approval_problem(spec, annotations, digest, role, vouched, policy)
+            if current
+            else None
         )
         records.append(
             ApprovalRecord(
