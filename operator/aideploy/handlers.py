@@ -73,6 +73,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
                 ),
                 separation=approvers.separation_of_duties,
                 provenance_key=provenance_key,
+                lower_gate_for=frozenset(approvers.lower_gate.risk_levels),
             ),
         ),
         metrics=metrics,

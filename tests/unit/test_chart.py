@@ -24,6 +24,7 @@ import yaml
 
 from aideploy.__main__ import parse_args
 from aideploy.admission.config import ApproversConfig
+from aideploy.api.constants import RiskLevel
 from tests.support.chart import (
     ALERTS,
     CHART_DIR,
@@ -649,6 +650,7 @@ def test_default_approvers_configuration_is_the_operators_format() -> None:
             "groups": [],
         },
         "requireAuthenticatedApprovals": False,
+        "lowerGate": {"riskLevels": []},  # the procedure is the floor
     }
     assert config["operator"]["users"] == [
         "system:serviceaccount:aideploy-system:"
@@ -657,6 +659,13 @@ def test_default_approvers_configuration_is_the_operators_format() -> None:
     # As the operator reads it (aideploy/admission/config.py; unknown keys are refused).
     parsed = ApproversConfig.model_validate(config)
     assert parsed.checklist is None and parsed.go_live is None  # unrestricted
+    assert parsed.lower_gate.risk_levels == []
+
+
+def test_lower_gate_values_reach_the_operator() -> None:
+    config = approvers_config(render({"approvers": {"lowerGate": {"riskLevels": ["minimal"]}}}))
+    assert config["lowerGate"] == {"riskLevels": ["minimal"]}
+    assert ApproversConfig.model_validate(config).lower_gate.risk_levels == [RiskLevel.MINIMAL]
 
 
 def test_approvers_values_reach_the_operator_with_its_own_service_account() -> None:

@@ -123,7 +123,8 @@ set (absent means unrestricted).
       "operator" (dict
         "users" (concat (list (include "aideploy.operatorUser" .)) (default list $operator.users) | uniq)
         "groups" (default list $operator.groups))
-      "requireAuthenticatedApprovals" (default false $a.requireAuthenticatedApprovals) -}}
+      "requireAuthenticatedApprovals" (default false $a.requireAuthenticatedApprovals)
+      "lowerGate" (dict "riskLevels" (default list (default dict $a.lowerGate).riskLevels)) -}}
 {{- range $key := list "checklist" "goLive" -}}
 {{- with (index $a $key) -}}
 {{- $_ := set $config $key (dict "users" (default list .users) "groups" (default list .groups)) -}}

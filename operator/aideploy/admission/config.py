@@ -55,6 +55,14 @@ class SeparationOfDuties(_Model):
         return risk in {level.value for level in self.risk_levels}
 
 
+class LowerGate(_Model):
+    """Risk levels whose AIDeployments may drop roles or checklist items that the
+    procedure requires (their `approvals.required` / `checklist.required` then replace the
+    floor). Empty by default: the floor holds."""
+
+    risk_levels: list[RiskLevel] = []
+
+
 class ApproversConfig(_Model):
     roles: dict[Role, Subjects] = {}
     checklist: Subjects | None = None
@@ -62,6 +70,7 @@ class ApproversConfig(_Model):
     separation_of_duties: SeparationOfDuties = Field(default_factory=SeparationOfDuties)
     operator: Subjects = Field(default_factory=Subjects)
     require_authenticated_approvals: bool = False
+    lower_gate: LowerGate = Field(default_factory=LowerGate)
 
     def holders(self, role: str) -> Subjects:
         try:

@@ -129,6 +129,10 @@ class Gate(StatusModel):
     promotion: str | None = None
     window: dict[str, Any] | None = None
     blocked_by: list[str] = []
+    #: Roles and checklist items the spec's overrides leave out of the procedure's floor.
+    below_floor: list[str] = []
+    #: True when the operator's lowerGate policy let those omissions stand.
+    floor_lowered: bool = False
 
 
 class ProbeOutcome(StatusModel):

@@ -26,7 +26,8 @@ from aideploy.api.digest import DIGEST_PREFIX, MIN_DIGEST_PREFIX_LENGTH, digest_
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.cli.manifests import manifest_digests
 from aideploy.cli.session import ConflictError, Session, UsageError
-from aideploy.logic.gate import checklist_problem, required_items, required_roles
+from aideploy.logic.floor import required_items, required_roles
+from aideploy.logic.gate import checklist_problem
 
 APPROVE_HINT = "an approver needs RBAC permission to get and patch aideployments.aideploy.io"
 CHECK_HINT = "recording an item needs RBAC permission to get and patch aideployments.aideploy.io"

@@ -243,7 +243,9 @@ def _evaluate_gate(draft: Draft, spec: AIDeploymentSpec, change_type: ChangeType
         spec,
         obs.annotations,
         draft.digest,
-        extra_roles=expedite_extra_roles(spec),
+        extra_roles=expedite_extra_roles(
+            spec, spec.risk_level in obs.approval_policy.lower_gate_for
+        ),
         compliance_problems=substantial_modification_problems(
             spec,
             change_type,
