@@ -275,6 +275,27 @@ def test_the_author_of_a_spec_change_cannot_approve_it(
     approve_as(as_user("alice"), namespace, "fraud", "qa-lead", typed_name="alice")
 
 
+def test_an_accomplices_toggle_does_not_launder_the_author(
+    rest: Rest,
+    namespace: str,
+    webhook_operator: OperatorProcess,
+    as_user: Callable[[str], Rest],
+) -> None:
+    """Issue 11, attack 5: bob toggles replicas 2 -> 3 -> 2 after carol wrote the spec, so
+    bob is its last author; carol is still barred from approving it."""
+    carol, bob = as_user("carol"), as_user("bob")
+    aid.create(carol, namespace, aid.manifest("fraud", make_spec("high"), full_checklist()))
+    aid.merge_patch(bob, namespace, "fraud", {"spec": {"replicas": 3}})
+    aid.merge_patch(bob, namespace, "fraud", {"spec": {"replicas": 2}})
+    author = aid.get(rest, namespace, "fraud")["metadata"]["annotations"][
+        "provenance.aideploy.io/spec-changed-by"
+    ]
+    assert '"user":"bob"' in author and '"authors":["carol","bob"]' in author
+    with pytest.raises(ApiError) as denied:
+        approve_as(carol, namespace, "fraud", "system-owner", typed_name="carol")
+    assert denied.value.status == 403 and "separation of duties" in denied.value.message
+
+
 def test_provenance_cannot_be_forged_or_removed(
     rest: Rest,
     namespace: str,

@@ -344,3 +344,76 @@ def test_an_unknown_spec_author_blocks_approvals_where_separation_of_duties_appl
     assert review(
         "UPDATE", ALICE, obj(MINIMAL), obj(MINIMAL, {key: value}), CONFIG, NOW, KEY
     ).allowed
+
+
+def _apply(before: dict[str, Any], verdict: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """The object as stored after an admitted change: the verdict's annotations applied."""
+    annotations = dict(before["metadata"]["annotations"])
+    for key, value in verdict.set_annotations.items():
+        if value is None:
+            annotations.pop(key, None)
+        else:
+            annotations[key] = value
+    return obj(spec, annotations)
+
+
+def _change(who: Requester, stored: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    verdict = review(
+        "UPDATE", who, stored, obj(spec, stored["metadata"]["annotations"]), CONFIG, NOW, KEY
+    )
+    assert verdict.allowed, verdict.message
+    return _apply(stored, verdict, spec)
+
+
+def test_an_accomplices_toggle_does_not_launder_the_author() -> None:
+    """Issue 11, attack 5: carol writes the spec, bob toggles replicas 2 -> 3 -> 2 and is the
+    last to change it, and carol would approve her own spec."""
+    created = review("CREATE", CAROL, None, obj(HIGH), CONFIG, NOW, KEY)
+    stored = _apply(obj(HIGH), created, HIGH)
+    toggled = _change(BOB, stored, {**HIGH, "replicas": 3})
+    back = _change(BOB, toggled, HIGH)
+    stamp = parse_provenance(back["metadata"]["annotations"][SPEC_CHANGED_BY], KEY, SPEC_CHANGED_BY)
+    assert stamp is not None and stamp.user == "bob" and stamp.changed_by == ("carol", "bob")
+    key, value = approve(HIGH, "system-owner", by="carol")
+    annotations = {**back["metadata"]["annotations"], key: value}
+    verdict = review("UPDATE", CAROL, back, obj(HIGH, annotations), CONFIG, NOW, KEY)
+    assert not verdict.allowed and "separation of duties" in verdict.message
+    # The gate, reading the same provenance, refuses it too.
+    forged_in = {
+        **annotations,
+        "provenance.aideploy.io/system-owner": Provenance(
+            user="carol",
+            groups=(),
+            at="2026-11-26T12:00:00Z",
+            digest=spec_digest(HIGH),
+            value=value_hash(value),
+        ).to_annotation(KEY, "provenance.aideploy.io/system-owner"),
+    }
+    policy = ApprovalPolicy(separation=CONFIG.separation_of_duties, provenance_key=KEY)
+    gate = evaluate_gate(
+        AIDeploymentSpec.model_validate(HIGH), forged_in, spec_digest(HIGH), policy=policy
+    )
+    (owner,) = [a for a in gate.approvals if a.role == "system-owner"]
+    assert not owner.valid and owner.problem is not None and "carol" in owner.problem
+
+
+def test_authors_reset_once_a_digest_was_approved() -> None:
+    created = review("CREATE", CAROL, None, obj(HIGH), CONFIG, NOW, KEY)
+    stored = _apply(obj(HIGH), created, HIGH)
+    key, value = approve(HIGH, "qa-lead", by="alice")
+    approved = review(
+        "UPDATE",
+        ALICE,
+        stored,
+        obj(HIGH, {**stored["metadata"]["annotations"], key: value}),
+        CONFIG,
+        NOW,
+        KEY,
+    )
+    assert approved.allowed, approved.message
+    stored = _apply(obj(HIGH, {**stored["metadata"]["annotations"], key: value}), approved, HIGH)
+    changed = _change(BOB, stored, {**HIGH, "replicas": 3})
+    stamp = parse_provenance(
+        changed["metadata"]["annotations"][SPEC_CHANGED_BY], KEY, SPEC_CHANGED_BY
+    )
+    assert stamp is not None and stamp.changed_by == ("bob",)

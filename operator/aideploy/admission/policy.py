@@ -23,7 +23,9 @@ from aideploy.admission.config import ApproversConfig, Subjects
 from aideploy.admission.provenance import (
     SPEC_CHANGED_BY,
     Provenance,
+    approval_provenance,
     checklist_key,
+    parse_provenance,
     role_key,
     spec_author,
     value_hash,
@@ -37,7 +39,7 @@ from aideploy.api.constants import (
     ROLLBACK_ANNOTATION,
     Role,
 )
-from aideploy.api.digest import short_digest, spec_digest
+from aideploy.api.digest import digest_matches, short_digest, spec_digest
 from aideploy.api.times import rfc3339
 
 
@@ -143,7 +145,15 @@ def review(
         old is not None and spec_digest(old.get("spec") or {}) != digest
     )
     stamp = Provenance(
-        user=requester.username, groups=requester.groups, at=rfc3339(now), digest=digest
+        user=requester.username,
+        groups=requester.groups,
+        at=rfc3339(now),
+        digest=digest,
+        authors=(
+            _authors_since_approval(old_annotations, requester.username, signing_key)
+            if spec_changed
+            else ()
+        ),
     )
     request = _Request(
         requester=requester,
@@ -162,6 +172,27 @@ def review(
     if spec_changed:
         updates[SPEC_CHANGED_BY] = stamp.to_annotation(signing_key, SPEC_CHANGED_BY)
     return Review(allowed=True, set_annotations=updates)
+
+
+def _authors_since_approval(old: Mapping[str, str], user: str, key: bytes) -> tuple[str, ...]:
+    """Who has changed the spec since a digest was last approved, `user` included: the
+    previous spec's authors carry over unless that spec had an approval admitted."""
+    previous = parse_provenance(old.get(SPEC_CHANGED_BY), key, SPEC_CHANGED_BY)
+    if previous is None or _approved(old, previous.digest, key):
+        return (user,)
+    return tuple(dict.fromkeys((*previous.changed_by, user)))
+
+
+def _approved(annotations: Mapping[str, str], digest: str, key: bytes) -> bool:
+    """True when an approval of `digest` was admitted by this webhook."""
+    for name, value in annotations.items():
+        if name.startswith(APPROVAL_PREFIX):
+            vouched = approval_provenance(
+                annotations, name.removeprefix(APPROVAL_PREFIX), value, key
+            )
+            if vouched is not None and digest_matches(vouched.digest, digest):
+                return True
+    return False
 
 
 def _review_approvals(
@@ -207,10 +238,11 @@ def _check_approver(request: _Request, role: str) -> None:
                 "then approve."
             )
         )
-    if author.user == requester.username:
+    if requester.username in author.changed_by:
         raise _DeniedError(
             _deny(
-                f"{requester.username} changed spec {short_digest(digest)} and so may not "
+                f"{requester.username} changed spec {short_digest(digest)} (or a version of it "
+                "since the last approved one) and so may not "
                 f"approve it as {role} (separation of duties for {risk} risk); ask another "
                 "holder of the role."
             )

@@ -205,11 +205,12 @@ def _approval_problem(
     if (
         policy.separation is not None
         and author is not None
-        and author.user == vouched.user
+        and vouched.user in author.changed_by
         and policy.separation.applies(role, spec.risk_level.value)
     ):
         return (
-            f"The {role} approval is by {vouched.user}, who changed this spec; separation "
+            f"The {role} approval is by {vouched.user}, who changed this spec since it was "
+            "last approved; separation "
             f"of duties for {spec.risk_level.value} risk needs another holder of the role."
         )
     return None
