@@ -98,6 +98,9 @@ class Release(StatusModel):
     went_live_at: str | None = None
     # When its closure record was asked for (Succeeded, rolled back, failed or superseded).
     closed_at: str | None = None
+    #: The operator's HMAC over what it deploys of this release (logic/releases.py): a
+    #: release in status that does not carry it was not written by the operator.
+    signature: str | None = None
 
 
 class ApprovalRecord(StatusModel):

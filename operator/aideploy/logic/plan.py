@@ -22,6 +22,7 @@ from aideploy.api.status import (
 from aideploy.api.times import rfc3339
 from aideploy.logic.conditions import set_condition
 from aideploy.logic.gate import ApprovalPolicy
+from aideploy.logic.releases import sign_releases
 from aideploy.logic.workload import (
     Owner,
     applied_digest,
@@ -209,6 +210,7 @@ class Draft:
             conditions=self.conditions,
             **self.updates,
         )
+        new_status = sign_releases(new_status, self.obs.approval_policy.provenance_key)
         old_ready = old.condition(ConditionType.READY)
         new_ready = new_status.condition(ConditionType.READY)
         reason_changed = (old_ready.reason if old_ready else None) != (

@@ -1,0 +1,103 @@
+"""Only releases the operator signed are deployed or restored (issue 11, attack 2)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from aideploy.api.constants import Phase
+from aideploy.api.digest import spec_digest
+from aideploy.api.status import AIDeploymentStatus, Release
+from aideploy.logic.gate import ApprovalPolicy
+from aideploy.logic.machine import decide
+from aideploy.logic.plan import Observation
+from aideploy.logic.releases import distrust, is_signed, sign_releases
+
+from .factories import full_checklist, gate_annotations, make_spec
+from .test_machine import child_from, cond, observe
+
+KEY = b"operator-signing-key-for-tests!!"
+POLICY = ApprovalPolicy(provenance_key=KEY)
+
+
+def keyed(obs: Observation) -> Observation:
+    return dataclasses.replace(obs, approval_policy=POLICY)
+
+
+def test_the_operator_signs_the_releases_it_writes() -> None:
+    spec = make_spec("minimal")
+    plan = decide(keyed(observe(spec, gate_annotations(spec))))
+    assert plan.status.phase == Phase.DEPLOYING
+    release = plan.status.current_release
+    assert release is not None and is_signed(release, KEY)
+    # Bookkeeping times change without breaking it; what it deploys cannot.
+    assert is_signed(release.replace(went_live_at="2026-11-26T12:05:00Z"), KEY)
+    assert not is_signed(release.replace(template={"spec": {"containers": []}}), KEY)
+    assert not is_signed(release.replace(digest="sha256:" + "e" * 64), KEY)
+    assert not is_signed(release, b"another key")
+
+
+def _forged_deploying(spec: dict[str, Any], signature: str | None) -> AIDeploymentStatus:
+    digest = spec_digest(spec)
+    release = Release(
+        version="2.0.0",
+        digest=digest,
+        generation=1,
+        template=spec["template"],
+        replicas=2,
+        signature=signature,
+    )
+    return AIDeploymentStatus(phase=Phase.DEPLOYING, spec_digest=digest, current_release=release)
+
+
+def test_a_release_written_into_status_by_someone_else_is_not_deployed() -> None:
+    unapproved = make_spec("minimal", version="2.0.0")
+    for signature in (None, "0" * 64):
+        status = _forged_deploying(unapproved, signature)
+        plan = decide(keyed(observe(unapproved, full_checklist(), status=status)))
+        assert plan.apply is None, "the forged release must not be deployed"
+        assert plan.status.phase == Phase.AWAITING_APPROVAL
+        assert cond(plan, "ReleasesTrusted") == ("False", "ReleaseUntrusted")
+        assert [e.reason for e in plan.events if e.type == "Warning"] == ["ReleaseUntrusted"]
+        assert plan.status.current_release is None
+
+
+def test_without_a_key_nothing_is_signed_or_checked() -> None:
+    unapproved = make_spec("minimal", version="2.0.0")
+    status = _forged_deploying(unapproved, None)
+    assert distrust(status, None) == (status, [])
+    assert sign_releases(status, None) == status
+
+
+def test_a_tampered_last_good_release_is_never_restored_and_says_so_until_a_rollout() -> None:
+    spec = make_spec("minimal")
+    plan = decide(keyed(observe(spec, gate_annotations(spec))))
+    good = plan.status.current_release
+    assert good is not None
+    evil = good.replace(
+        template={"spec": {"containers": [{"name": "m", "image": "evil.example.com/miner:latest"}]}}
+    )
+    status = plan.status.replace(last_good_release=evil)
+    kept, problems = distrust(status, KEY)
+    assert kept.last_good_release is None and kept.current_release == good
+    assert problems and "status.lastGoodRelease" in problems[0]
+    after = decide(
+        keyed(
+            observe(spec, gate_annotations(spec), status=status, deployment=child_from(plan, True))
+        )
+    )
+    assert "evil.example.com" not in after.status.model_dump_json()  # it went live: its own
+    assert cond(after, "ReleasesTrusted") == ("False", "ReleaseUntrusted")
+    again = decide(
+        keyed(
+            observe(
+                spec, gate_annotations(spec), status=after.status, deployment=child_from(plan, True)
+            )
+        )
+    )
+    assert cond(again, "ReleasesTrusted") == ("False", "ReleaseUntrusted")  # still visible
+    assert not [e for e in again.events if e.reason == "ReleaseUntrusted"]  # one Event
+    newer = make_spec("minimal", version="1.1.0")
+    rollout = decide(keyed(observe(newer, gate_annotations(newer), status=again.status)))
+    assert rollout.status.phase == Phase.DEPLOYING
+    assert cond(rollout, "ReleasesTrusted") == ("True", "ReleasesSigned")
