@@ -75,6 +75,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
                 provenance_key=provenance_key,
                 lower_gate_for=frozenset(approvers.lower_gate.risk_levels),
             ),
+            pod_policy=approvers.pod_policy,
         ),
         metrics=metrics,
         peering=(

@@ -651,6 +651,12 @@ def test_default_approvers_configuration_is_the_operators_format() -> None:
         },
         "requireAuthenticatedApprovals": False,
         "lowerGate": {"riskLevels": []},  # the procedure is the floor
+        "podPolicy": {
+            "forbidHostNamespaces": False,
+            "forbidHostPath": False,
+            "serviceAccounts": [],
+            "requireImageDigest": {"environments": []},
+        },
     }
     assert config["operator"]["users"] == [
         "system:serviceaccount:aideploy-system:"
@@ -660,6 +666,19 @@ def test_default_approvers_configuration_is_the_operators_format() -> None:
     parsed = ApproversConfig.model_validate(config)
     assert parsed.checklist is None and parsed.go_live is None  # unrestricted
     assert parsed.lower_gate.risk_levels == []
+
+
+def test_pod_policy_values_reach_the_operator() -> None:
+    values = {
+        "podPolicy": {
+            "forbidHostPath": True,
+            "requireImageDigest": {"environments": ["production"]},
+        }
+    }
+    config = approvers_config(render({"approvers": values}))
+    parsed = ApproversConfig.model_validate(config).pod_policy
+    assert parsed.forbid_host_path is True and parsed.forbid_host_namespaces is False
+    assert parsed.require_image_digest.environments == ["production"]
 
 
 def test_lower_gate_values_reach_the_operator() -> None:

@@ -108,6 +108,15 @@ The operator's approvers configuration (aideploy/admission/config.py): .Values.a
 with the operator's ServiceAccount added to `operator.users`, and checklist/goLive only when
 set (absent means unrestricted).
 */}}
+{{- define "aideploy.podPolicy" -}}
+{{- $p := default dict .podPolicy -}}
+{{- toYaml (dict
+      "forbidHostNamespaces" (default false $p.forbidHostNamespaces)
+      "forbidHostPath" (default false $p.forbidHostPath)
+      "serviceAccounts" (default list $p.serviceAccounts)
+      "requireImageDigest" (dict "environments" (default list (default dict $p.requireImageDigest).environments))) -}}
+{{- end -}}
+
 {{- define "aideploy.approversConfig" -}}
 {{- $a := .Values.approvers -}}
 {{- $roles := dict -}}
@@ -124,7 +133,8 @@ set (absent means unrestricted).
         "users" (concat (list (include "aideploy.operatorUser" .)) (default list $operator.users) | uniq)
         "groups" (default list $operator.groups))
       "requireAuthenticatedApprovals" (default false $a.requireAuthenticatedApprovals)
-      "lowerGate" (dict "riskLevels" (default list (default dict $a.lowerGate).riskLevels)) -}}
+      "lowerGate" (dict "riskLevels" (default list (default dict $a.lowerGate).riskLevels))
+      "podPolicy" (include "aideploy.podPolicy" $a | fromYaml) -}}
 {{- range $key := list "checklist" "goLive" -}}
 {{- with (index $a $key) -}}
 {{- $_ := set $config $key (dict "users" (default list .users) "groups" (default list .groups)) -}}

@@ -40,6 +40,7 @@ from aideploy.logic.change import (
 )
 from aideploy.logic.gate import GateResult, evaluate_gate
 from aideploy.logic.plan import Draft, Observation, Plan
+from aideploy.logic.podpolicy import pod_policy_problems
 from aideploy.logic.promotion import promotion_problem
 from aideploy.logic.releases import distrust
 from aideploy.logic.start import start_rollout
@@ -70,7 +71,9 @@ def decide(obs: Observation) -> Plan:
         return _failed(
             draft, "The spec cannot be deployed: " + format_validation_error(error) + "."
         )
-    problems = workload_problems(spec) + _timing_problems(spec)
+    problems = (
+        workload_problems(spec) + _timing_problems(spec) + pod_policy_problems(spec, obs.pod_policy)
+    )
     if spec.window is not None and (window_error := window_problem(spec.window)):
         problems.append(window_error)
     if problems:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from aideploy.admission.config import PodPolicy
 from aideploy.api.constants import ConditionType, Phase, Reason
 from aideploy.api.records import RecordType
 from aideploy.api.spec import Probe
@@ -59,6 +60,8 @@ class Observation:
     # The staging AIDeployment named by spec.promotion.fromStaging, as read (None: absent).
     staging: Mapping[str, Any] | None = None
     approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    # The operator's pod policy (approvers config podPolicy); None: none configured.
+    pod_policy: PodPolicy | None = None
 
 
 @dataclass(frozen=True)
