@@ -74,6 +74,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
                 separation=approvers.separation_of_duties,
                 provenance_key=provenance_key,
                 lower_gate_for=frozenset(approvers.lower_gate.risk_levels),
+                adopt_unsigned_releases=config.adopt_unsigned_releases,
             ),
             pod_policy=approvers.pod_policy,
         ),

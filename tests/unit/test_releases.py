@@ -101,3 +101,19 @@ def test_a_tampered_last_good_release_is_never_restored_and_says_so_until_a_roll
     rollout = decide(keyed(observe(newer, gate_annotations(newer), status=again.status)))
     assert rollout.status.phase == Phase.DEPLOYING
     assert cond(rollout, "ReleasesTrusted") == ("True", "ReleasesSigned")
+
+
+def test_an_upgrade_adopts_unsigned_releases_once_asked_and_never_wrong_ones() -> None:
+    spec = make_spec("minimal", version="2.0.0")
+    unsigned = _forged_deploying(spec, None)
+    adopting = dataclasses.replace(POLICY, adopt_unsigned_releases=True)
+    kept, problems = distrust(unsigned, KEY, adopt_unsigned=True)
+    assert kept == unsigned and problems == []
+    plan = decide(
+        dataclasses.replace(
+            observe(spec, full_checklist(), status=unsigned), approval_policy=adopting
+        )
+    )
+    assert plan.status.current_release is not None and is_signed(plan.status.current_release, KEY)
+    wrong = _forged_deploying(spec, "0" * 64)
+    assert distrust(wrong, KEY, adopt_unsigned=True)[0].current_release is None

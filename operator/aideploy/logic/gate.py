@@ -40,6 +40,8 @@ class ApprovalPolicy:
     # Risk levels whose AIDeployments may lower the gate below the procedure's floor (the
     # approvers config's lowerGate): the operator's decision, never the object's.
     lower_gate_for: frozenset[RiskLevel] = frozenset()
+    # Upgrading from a version that did not sign releases: trust unsigned ones once.
+    adopt_unsigned_releases: bool = False
 
 
 def _na_allowed(item: str, risk: RiskLevel) -> bool:

@@ -61,7 +61,8 @@ def format_validation_error(error: ValidationError) -> str:
 
 def decide(obs: Observation) -> Plan:
     digest = spec_digest(obs.raw_spec)
-    status, distrusted = distrust(obs.status, obs.approval_policy.provenance_key)
+    policy = obs.approval_policy
+    status, distrusted = distrust(obs.status, policy.provenance_key, policy.adopt_unsigned_releases)
     obs = dataclasses.replace(obs, status=status)
     draft = Draft(obs=obs, digest=digest, conditions=list(obs.status.conditions))
     _releases_condition(draft, distrusted)

@@ -67,16 +67,21 @@ def sign_releases(status: AIDeploymentStatus, key: bytes | None) -> AIDeployment
     return status.replace(**changes) if changes else status
 
 
-def distrust(status: AIDeploymentStatus, key: bytes | None) -> tuple[AIDeploymentStatus, list[str]]:
+def distrust(
+    status: AIDeploymentStatus, key: bytes | None, adopt_unsigned: bool = False
+) -> tuple[AIDeploymentStatus, list[str]]:
     """`status` without the releases this operator cannot prove it wrote, and a sentence
-    for each one dropped."""
+    for each one dropped. `adopt_unsigned` (an upgrade from a version that did not sign)
+    keeps releases that carry no signature at all; a wrong signature is never kept."""
     if key is None:
         return status, []
     dropped: dict[str, None] = {}
     problems: list[str] = []
     for name, wire in _FIELDS.items():
         release = getattr(status, name)
-        if release is not None and not is_signed(release, key):
+        if release is None or (adopt_unsigned and release.signature is None):
+            continue
+        if not is_signed(release, key):
             dropped[name] = None
             problems.append(
                 f"{wire} (version {release.version}, digest {short_digest(release.digest)}) "
