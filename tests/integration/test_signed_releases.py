@@ -65,11 +65,13 @@ def test_a_release_patched_into_status_is_not_deployed(
         return status if trusted and trusted[0]["status"] == "False" else None
 
     status = wait_for(distrusted, message="the operator to refuse the forged release")
-    assert status["phase"] == "AwaitingApproval"
+    assert status["phase"] == "Failed"
+    assert aid.condition(status, "Ready")["reason"] == "ReleaseUntrusted"
     assert "currentRelease" not in status
     message = aid.condition(status, "ReleasesTrusted")["message"]
     assert "does not carry this operator's signature" in message
+    assert "nothing is rolled out until the spec changes" in message
     assert aid.emitted(rest, namespace, "fraud")["ReleaseUntrusted"] == 1
     obj = aid.settled(rest, keyed_operator, namespace, "fraud")
     assert aid.child_deployment(rest, namespace, "fraud") is None
-    assert obj["status"]["phase"] == "AwaitingApproval"
+    assert obj["status"]["phase"] == "Failed"  # stopped until the spec changes

@@ -12,8 +12,10 @@ import pytest
 from aideploy.admission.config import ApproversConfig
 from aideploy.admission.policy import Requester, review
 from aideploy.admission.provenance import SPEC_CHANGED_BY, Provenance, parse_provenance, value_hash
+from aideploy.admission.release_signature import release_signature
 from aideploy.api.digest import spec_digest
 from aideploy.api.spec import AIDeploymentSpec
+from aideploy.api.status import Release
 from aideploy.logic.gate import ApprovalPolicy, evaluate_gate
 
 from .factories import NOW, full_checklist, make_spec
@@ -397,23 +399,58 @@ def test_an_accomplices_toggle_does_not_launder_the_author() -> None:
     assert not owner.valid and owner.problem is not None and "carol" in owner.problem
 
 
-def test_authors_reset_once_a_digest_was_approved() -> None:
+def test_an_approval_by_someone_else_does_not_reset_the_authors() -> None:
+    """The toggle after another role approved: the approval stays on the object, so it
+    must not count as the spec having gone through the gate."""
     created = review("CREATE", CAROL, None, obj(HIGH), CONFIG, NOW, KEY)
     stored = _apply(obj(HIGH), created, HIGH)
     key, value = approve(HIGH, "qa-lead", by="alice")
-    approved = review(
+    with_approval = obj(HIGH, {**stored["metadata"]["annotations"], key: value})
+    approved = review("UPDATE", ALICE, stored, with_approval, CONFIG, NOW, KEY)
+    assert approved.allowed, approved.message
+    stored = _apply(with_approval, approved, HIGH)
+    back = _change(BOB, _change(BOB, stored, {**HIGH, "replicas": 3}), HIGH)
+    key, value = approve(HIGH, "system-owner", by="carol")
+    own = review(
         "UPDATE",
-        ALICE,
-        stored,
-        obj(HIGH, {**stored["metadata"]["annotations"], key: value}),
+        CAROL,
+        back,
+        obj(HIGH, {**back["metadata"]["annotations"], key: value}),
         CONFIG,
         NOW,
         KEY,
     )
-    assert approved.allowed, approved.message
-    stored = _apply(obj(HIGH, {**stored["metadata"]["annotations"], key: value}), approved, HIGH)
+    assert not own.allowed and "separation of duties" in own.message
+
+
+def rolled_out(stored: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """`stored` as the operator left it after rolling `spec` out (a signed release)."""
+    release = Release(version="1.0.0", digest=spec_digest(spec))
+    signed = release.replace(signature=release_signature(release, KEY, ""))
+    return {**stored, "status": {"currentRelease": signed.to_wire()}}
+
+
+def test_authors_reset_once_the_spec_was_rolled_out() -> None:
+    created = review("CREATE", CAROL, None, obj(HIGH), CONFIG, NOW, KEY)
+    stored = rolled_out(_apply(obj(HIGH), created, HIGH), HIGH)
     changed = _change(BOB, stored, {**HIGH, "replicas": 3})
     stamp = parse_provenance(
         changed["metadata"]["annotations"][SPEC_CHANGED_BY], KEY, SPEC_CHANGED_BY
     )
     assert stamp is not None and stamp.changed_by == ("bob",)
+    # A release in status that the operator did not sign resets nothing.
+    forged = {
+        **stored,
+        "status": {
+            "currentRelease": {
+                "version": "1.0.0",
+                "digest": spec_digest(HIGH),
+                "signature": "0" * 64,
+            }
+        },
+    }
+    changed = _change(BOB, forged, {**HIGH, "replicas": 3})
+    stamp = parse_provenance(
+        changed["metadata"]["annotations"][SPEC_CHANGED_BY], KEY, SPEC_CHANGED_BY
+    )
+    assert stamp is not None and stamp.changed_by == ("carol", "bob")

@@ -17,6 +17,7 @@ from .factories import full_checklist, gate_annotations, make_spec
 from .test_machine import child_from, cond, observe
 
 KEY = b"operator-signing-key-for-tests!!"
+UID = "uid-1"  # test_machine.OWNER
 POLICY = ApprovalPolicy(provenance_key=KEY)
 
 
@@ -29,12 +30,15 @@ def test_the_operator_signs_the_releases_it_writes() -> None:
     plan = decide(keyed(observe(spec, gate_annotations(spec))))
     assert plan.status.phase == Phase.DEPLOYING
     release = plan.status.current_release
-    assert release is not None and is_signed(release, KEY)
-    # Bookkeeping times change without breaking it; what it deploys cannot.
-    assert is_signed(release.replace(went_live_at="2026-11-26T12:05:00Z"), KEY)
-    assert not is_signed(release.replace(template={"spec": {"containers": []}}), KEY)
-    assert not is_signed(release.replace(digest="sha256:" + "e" * 64), KEY)
-    assert not is_signed(release, b"another key")
+    assert release is not None and is_signed(release, KEY, UID)
+    for changed in (
+        release.replace(went_live_at="2026-11-26T12:05:00Z"),  # would make it a rollback target
+        release.replace(template={"spec": {"containers": []}}),
+        release.replace(digest="sha256:" + "e" * 64),
+    ):
+        assert not is_signed(changed, KEY, UID)
+    assert not is_signed(release, b"another key", UID)
+    assert not is_signed(release, KEY, "uid-of-another-object")  # not copied across objects
 
 
 def _forged_deploying(spec: dict[str, Any], signature: str | None) -> AIDeploymentStatus:
@@ -56,17 +60,21 @@ def test_a_release_written_into_status_by_someone_else_is_not_deployed() -> None
         status = _forged_deploying(unapproved, signature)
         plan = decide(keyed(observe(unapproved, full_checklist(), status=status)))
         assert plan.apply is None, "the forged release must not be deployed"
-        assert plan.status.phase == Phase.AWAITING_APPROVAL
+        assert plan.status.phase == Phase.FAILED
+        assert cond(plan, "Ready") == ("False", "ReleaseUntrusted")
         assert cond(plan, "ReleasesTrusted") == ("False", "ReleaseUntrusted")
-        assert [e.reason for e in plan.events if e.type == "Warning"] == ["ReleaseUntrusted"]
+        assert [e.reason for e in plan.events if e.type == "Warning"] == [
+            "Failed",
+            "ReleaseUntrusted",
+        ]
         assert plan.status.current_release is None
 
 
 def test_without_a_key_nothing_is_signed_or_checked() -> None:
     unapproved = make_spec("minimal", version="2.0.0")
     status = _forged_deploying(unapproved, None)
-    assert distrust(status, None) == (status, [])
-    assert sign_releases(status, None) == status
+    assert distrust(status, None, UID) == (status, [])
+    assert sign_releases(status, None, UID) == status
 
 
 def test_a_tampered_last_good_release_is_never_restored_and_says_so_until_a_rollout() -> None:
@@ -78,7 +86,7 @@ def test_a_tampered_last_good_release_is_never_restored_and_says_so_until_a_roll
         template={"spec": {"containers": [{"name": "m", "image": "evil.example.com/miner:latest"}]}}
     )
     status = plan.status.replace(last_good_release=evil)
-    kept, problems = distrust(status, KEY)
+    kept, problems = distrust(status, KEY, UID)
     assert kept.last_good_release is None and kept.current_release == good
     assert problems and "status.lastGoodRelease" in problems[0]
     after = decide(
@@ -86,7 +94,8 @@ def test_a_tampered_last_good_release_is_never_restored_and_says_so_until_a_roll
             observe(spec, gate_annotations(spec), status=status, deployment=child_from(plan, True))
         )
     )
-    assert "evil.example.com" not in after.status.model_dump_json()  # it went live: its own
+    assert "evil.example.com" not in after.status.model_dump_json()
+    assert after.status.phase == Phase.FAILED and after.apply is None  # stopped safely
     assert cond(after, "ReleasesTrusted") == ("False", "ReleaseUntrusted")
     again = decide(
         keyed(
@@ -96,9 +105,12 @@ def test_a_tampered_last_good_release_is_never_restored_and_says_so_until_a_roll
         )
     )
     assert cond(again, "ReleasesTrusted") == ("False", "ReleaseUntrusted")  # still visible
+    assert again.status.phase == Phase.FAILED and again.apply is None  # until the spec changes
     assert not [e for e in again.events if e.reason == "ReleaseUntrusted"]  # one Event
     newer = make_spec("minimal", version="1.1.0")
-    rollout = decide(keyed(observe(newer, gate_annotations(newer), status=again.status)))
+    rollout = decide(
+        keyed(observe(newer, gate_annotations(newer), status=again.status, generation=2))
+    )
     assert rollout.status.phase == Phase.DEPLOYING
     assert cond(rollout, "ReleasesTrusted") == ("True", "ReleasesSigned")
 
@@ -107,13 +119,15 @@ def test_an_upgrade_adopts_unsigned_releases_once_asked_and_never_wrong_ones() -
     spec = make_spec("minimal", version="2.0.0")
     unsigned = _forged_deploying(spec, None)
     adopting = dataclasses.replace(POLICY, adopt_unsigned_releases=True)
-    kept, problems = distrust(unsigned, KEY, adopt_unsigned=True)
+    kept, problems = distrust(unsigned, KEY, UID, adopt_unsigned=True)
     assert kept == unsigned and problems == []
     plan = decide(
         dataclasses.replace(
             observe(spec, full_checklist(), status=unsigned), approval_policy=adopting
         )
     )
-    assert plan.status.current_release is not None and is_signed(plan.status.current_release, KEY)
+    assert plan.status.current_release is not None and is_signed(
+        plan.status.current_release, KEY, UID
+    )
     wrong = _forged_deploying(spec, "0" * 64)
-    assert distrust(wrong, KEY, adopt_unsigned=True)[0].current_release is None
+    assert distrust(wrong, KEY, UID, adopt_unsigned=True)[0].current_release is None

@@ -71,6 +71,9 @@ image's default CMD (operator/Dockerfile); a test keeps the two equal.
 {{- if .Values.verbose }}
 - --verbose
 {{- end }}
+{{- if .Values.adoptUnsignedReleases }}
+- --adopt-unsigned-releases
+{{- end }}
 - --approvers-config
 - {{ printf "%s/%s" (include "aideploy.approversDir" .) (include "aideploy.approversFile" .) | quote }}
 {{- if .Values.webhook.enabled }}

@@ -19,17 +19,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from aideploy.admission.config import ApproversConfig, Subjects
 from aideploy.admission.provenance import (
     SPEC_CHANGED_BY,
     Provenance,
-    approval_provenance,
     checklist_key,
     parse_provenance,
     role_key,
     spec_author,
     value_hash,
 )
+from aideploy.admission.release_signature import is_signed
 from aideploy.api.approvals import parse_approval
 from aideploy.api.constants import (
     APPROVAL_PREFIX,
@@ -39,7 +41,8 @@ from aideploy.api.constants import (
     ROLLBACK_ANNOTATION,
     Role,
 )
-from aideploy.api.digest import digest_matches, short_digest, spec_digest
+from aideploy.api.digest import short_digest, spec_digest
+from aideploy.api.status import Release
 from aideploy.api.times import rfc3339
 
 
@@ -150,9 +153,7 @@ def review(
         at=rfc3339(now),
         digest=digest,
         authors=(
-            _authors_since_approval(old_annotations, requester.username, signing_key)
-            if spec_changed
-            else ()
+            _authors_since_rollout(old, requester.username, signing_key) if spec_changed else ()
         ),
     )
     request = _Request(
@@ -174,25 +175,30 @@ def review(
     return Review(allowed=True, set_annotations=updates)
 
 
-def _authors_since_approval(old: Mapping[str, str], user: str, key: bytes) -> tuple[str, ...]:
-    """Who has changed the spec since a digest was last approved, `user` included: the
-    previous spec's authors carry over unless that spec had an approval admitted."""
-    previous = parse_provenance(old.get(SPEC_CHANGED_BY), key, SPEC_CHANGED_BY)
-    if previous is None or _approved(old, previous.digest, key):
+def _authors_since_rollout(old: Mapping[str, Any] | None, user: str, key: bytes) -> tuple[str, ...]:
+    """Who has changed the spec since it last went through the gate, `user` included: the
+    previous spec's authors carry over unless that spec is the release the operator rolled
+    out (its signed status.currentRelease). An approval alone does not reset them: it stays
+    on the object while the spec changes, and would let a toggle launder the author."""
+    if old is None:
+        return (user,)
+    annotations = _annotations(old)
+    previous = parse_provenance(annotations.get(SPEC_CHANGED_BY), key, SPEC_CHANGED_BY)
+    if previous is None or _rolled_out(old, previous.digest, key):
         return (user,)
     return tuple(dict.fromkeys((*previous.changed_by, user)))
 
 
-def _approved(annotations: Mapping[str, str], digest: str, key: bytes) -> bool:
-    """True when an approval of `digest` was admitted by this webhook."""
-    for name, value in annotations.items():
-        if name.startswith(APPROVAL_PREFIX):
-            vouched = approval_provenance(
-                annotations, name.removeprefix(APPROVAL_PREFIX), value, key
-            )
-            if vouched is not None and digest_matches(vouched.digest, digest):
-                return True
-    return False
+def _rolled_out(obj: Mapping[str, Any], digest: str, key: bytes) -> bool:
+    raw = (obj.get("status") or {}).get("currentRelease")
+    uid = str((obj.get("metadata") or {}).get("uid") or "")
+    if not isinstance(raw, Mapping) or raw.get("digest") != digest:
+        return False
+    try:
+        release = Release.model_validate(Release.known_fields(raw)[0])
+    except ValidationError:
+        return False
+    return is_signed(release, key, uid)
 
 
 def _review_approvals(

@@ -62,10 +62,13 @@ def format_validation_error(error: ValidationError) -> str:
 def decide(obs: Observation) -> Plan:
     digest = spec_digest(obs.raw_spec)
     policy = obs.approval_policy
-    status, distrusted = distrust(obs.status, policy.provenance_key, policy.adopt_unsigned_releases)
+    status, distrusted = distrust(
+        obs.status, policy.provenance_key, obs.owner.uid, policy.adopt_unsigned_releases
+    )
     obs = dataclasses.replace(obs, status=status)
     draft = Draft(obs=obs, digest=digest, conditions=list(obs.status.conditions))
-    _releases_condition(draft, distrusted)
+    if distrusted or _still_untrusted(draft):
+        return _set_aside(draft, distrusted)
     try:
         spec = AIDeploymentSpec.model_validate(dict(obs.raw_spec))
     except ValidationError as error:
@@ -104,17 +107,33 @@ def decide(obs: Observation) -> Plan:
     return _lifecycle(draft, spec, current)
 
 
-def _releases_condition(draft: Draft, distrusted: list[str]) -> None:
-    """Say when a release in status was not the operator's (and has been set aside). The
-    condition stays False, for people to see, until the next rollout (start.py)."""
-    if distrusted:
-        message = (
-            "; ".join(distrusted).capitalize() + ": it is neither deployed nor restored, and "
-            "the rollout is taken up again from the spec and its gate. Find who wrote the "
-            "status in the apiserver's audit log."
-        )
-        draft.condition(ConditionType.RELEASES_TRUSTED, False, Reason.RELEASE_UNTRUSTED, message)
-        draft.event("Warning", Reason.RELEASE_UNTRUSTED, message)
+def _still_untrusted(draft: Draft) -> bool:
+    """A release was set aside at this generation: stay stopped until the spec changes."""
+    condition = draft.status.condition(ConditionType.RELEASES_TRUSTED)
+    return (
+        condition is not None
+        and condition.status == "False"
+        and condition.observed_generation == draft.obs.generation
+    )
+
+
+def _set_aside(draft: Draft, distrusted: list[str]) -> Plan:
+    """A release in status was not the operator's: it is neither deployed nor restored,
+    and nothing else is rolled out either (re-gating could re-deploy a version that was
+    rolled back) until a person changes the spec, which then goes through the gate."""
+    if not distrusted:
+        kept = draft.status.condition(ConditionType.RELEASES_TRUSTED)
+        return draft.finish(Phase.FAILED, kept.message if kept else "")
+    found = "; ".join(distrusted)
+    message = (
+        f"{found[:1].upper()}{found[1:]}: it is neither deployed nor restored, and nothing "
+        "is rolled out until the spec changes (a new generation goes through the gate "
+        "again). Find who wrote the status in the apiserver's audit log."
+    )
+    draft.condition(ConditionType.RELEASES_TRUSTED, False, Reason.RELEASE_UNTRUSTED, message)
+    draft.condition(ConditionType.READY, False, Reason.RELEASE_UNTRUSTED, message)
+    draft.event("Warning", Reason.RELEASE_UNTRUSTED, message)
+    return draft.finish(Phase.FAILED, message)
 
 
 MIN_MONITORING_INTERVAL = timedelta(seconds=1)

@@ -213,7 +213,9 @@ class Draft:
             conditions=self.conditions,
             **self.updates,
         )
-        new_status = sign_releases(new_status, self.obs.approval_policy.provenance_key)
+        new_status = sign_releases(
+            new_status, self.obs.approval_policy.provenance_key, self.obs.owner.uid
+        )
         old_ready = old.condition(ConditionType.READY)
         new_ready = new_status.condition(ConditionType.READY)
         reason_changed = (old_ready.reason if old_ready else None) != (

@@ -4,9 +4,9 @@
 what a rollback restores. Anyone who may write `aideployments/status` could otherwise
 make the operator run an unapproved spec, or restore an attacker's template under an
 approved digest. So every release the operator keeps in status carries an HMAC, with
-the key it already holds for approval provenance, over what it deploys (version, digest,
-generation, template, serving, replicas); a release without a valid one is neither
-deployed nor restored.
+the key it already holds for approval provenance, over all of it and the object's uid
+(admission/release_signature.py); a release without a valid one is neither deployed nor
+restored.
 
 Without a key (no admission webhook, no --provenance-key-file) nothing is signed and
 nothing can be checked: docs/api.md's threat model says so.
@@ -14,53 +14,27 @@ nothing can be checked: docs/api.md's threat model says so.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
-from aideploy.api.digest import canonical_json, short_digest
+from aideploy.admission.release_signature import is_signed, release_signature
+from aideploy.api.digest import short_digest
 from aideploy.api.status import AIDeploymentStatus, Release
 
-_CONTEXT = b"aideploy release v1\x00"
-#: What a release deploys; its bookkeeping times (wentLiveAt, closedAt) are not signed.
-_SIGNED_FIELDS = (
-    "version",
-    "digest",
-    "generation",
-    "deployed_at",
-    "template",
-    "serving",
-    "replicas",
-    "change_type",
-    "conformity_assessment",
-)
 _FIELDS = {
     "current_release": "status.currentRelease",
     "last_good_release": "status.lastGoodRelease",
 }
 
 
-def release_signature(release: Release, key: bytes) -> str:
-    body = {name: getattr(release, name) for name in _SIGNED_FIELDS}
-    return hmac.new(_CONTEXT + key, canonical_json(body), hashlib.sha256).hexdigest()
-
-
-def signed(release: Release, key: bytes) -> Release:
-    signature = release_signature(release, key)
+def signed(release: Release, key: bytes, uid: str) -> Release:
+    signature = release_signature(release, key, uid)
     return release if release.signature == signature else release.replace(signature=signature)
 
 
-def is_signed(release: Release, key: bytes) -> bool:
-    return release.signature is not None and hmac.compare_digest(
-        release.signature, release_signature(release, key)
-    )
-
-
-def sign_releases(status: AIDeploymentStatus, key: bytes | None) -> AIDeploymentStatus:
+def sign_releases(status: AIDeploymentStatus, key: bytes | None, uid: str) -> AIDeploymentStatus:
     """`status` with its releases signed (the operator's own, about to be written)."""
     if key is None:
         return status
     changes = {
-        name: signed(release, key)
+        name: signed(release, key, uid)
         for name in _FIELDS
         if (release := getattr(status, name)) is not None
     }
@@ -68,7 +42,7 @@ def sign_releases(status: AIDeploymentStatus, key: bytes | None) -> AIDeployment
 
 
 def distrust(
-    status: AIDeploymentStatus, key: bytes | None, adopt_unsigned: bool = False
+    status: AIDeploymentStatus, key: bytes | None, uid: str, adopt_unsigned: bool = False
 ) -> tuple[AIDeploymentStatus, list[str]]:
     """`status` without the releases this operator cannot prove it wrote, and a sentence
     for each one dropped. `adopt_unsigned` (an upgrade from a version that did not sign)
@@ -81,7 +55,7 @@ def distrust(
         release = getattr(status, name)
         if release is None or (adopt_unsigned and release.signature is None):
             continue
-        if not is_signed(release, key):
+        if not is_signed(release, key, uid):
             dropped[name] = None
             problems.append(
                 f"{wire} (version {release.version}, digest {short_digest(release.digest)}) "
