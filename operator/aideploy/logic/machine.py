@@ -274,7 +274,9 @@ def _evaluate_gate(draft: Draft, spec: AIDeploymentSpec, change_type: ChangeType
     obs = draft.obs
     last_good = draft.status.last_good_release
     promotion = (
-        promotion_problem(spec, obs.staging, spec.promotion.from_staging)
+        promotion_problem(
+            spec, obs.staging, spec.promotion.from_staging, obs.approval_policy.provenance_key
+        )
         if spec.promotion is not None
         else None
     )
