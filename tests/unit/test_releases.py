@@ -14,7 +14,9 @@ from aideploy.logic.plan import Observation
 from aideploy.logic.releases import distrust, is_signed, sign_releases
 
 from .factories import full_checklist, gate_annotations, make_spec
+from .simulator import Simulator
 from .test_machine import child_from, cond, observe
+from .test_verification import live, second_release, spec_with
 
 KEY = b"operator-signing-key-for-tests!!"
 UID = "uid-1"  # test_machine.OWNER
@@ -131,3 +133,43 @@ def test_an_upgrade_adopts_unsigned_releases_once_asked_and_never_wrong_ones() -
     )
     wrong = _forged_deploying(spec, "0" * 64)
     assert distrust(wrong, KEY, UID, adopt_unsigned=True)[0].current_release is None
+
+
+def _signed_sim() -> Simulator:
+    sim = Simulator(spec_with())
+    sim.policy = POLICY
+    live(sim)
+    assert sim.phase() == "Succeeded"
+    return sim
+
+
+def test_a_whole_lifecycle_with_a_key_rolls_back_to_the_signed_release() -> None:
+    sim = _signed_sim()
+    v1 = sim.status.current_release
+    assert v1 is not None and is_signed(v1, KEY, UID)
+    second_release(sim)
+    sim.probe_script = {"golden": "RED"}
+    sim.settle()
+    sim.probe_script = {}
+    sim.settle()
+    assert sim.phase() == "RolledBack"
+    rollback = sim.status.rollback
+    assert rollback is not None and rollback.to_digest == v1.digest
+    assert sim.child is not None
+    assert sim.child["spec"]["template"]["spec"]["containers"] == v1.template["spec"]["containers"]  # type: ignore[index]
+    for release in (sim.status.current_release, sim.status.last_good_release):
+        assert release is None or is_signed(release, KEY, UID)
+    assert sim.status.condition("ReleasesTrusted") is None  # nothing was ever set aside
+
+
+def test_red_never_restores_a_tampered_rollback_target() -> None:
+    sim = _signed_sim()
+    second_release(sim)
+    sim.settle()  # v2 goes live; v1 is its rollback target
+    target = sim.wire_status["lastGoodRelease"]
+    target["template"]["spec"]["containers"][0]["image"] = "evil.example.com/miner:latest"
+    sim.probe_script = {"golden": "RED"}
+    sim.settle()
+    assert all("evil.example.com" not in str(applied) for applied in sim.applied)
+    assert sim.phase() == "Failed"
+    assert sim.condition("ReleasesTrusted") == ("False", "ReleaseUntrusted")
