@@ -12,12 +12,14 @@ import kopf
 from aideploy.admission.config import load_approvers_config
 from aideploy.admission.policy import Requester, review
 from aideploy.admission.provenance import load_key
+from aideploy.admission.records_guard import review_record
 from aideploy.api.constants import (
     GROUP,
     LABEL_DEPLOYMENT,
     LABEL_MANAGED_BY,
     MANAGED_BY_VALUE,
     PLURAL,
+    RECORD_PLURAL,
     VERSION,
 )
 from aideploy.config import OperatorConfig, current
@@ -118,6 +120,28 @@ def register_webhook() -> None:
     kopf.on.mutate(GROUP, VERSION, PLURAL, id="provenance", operations=["CREATE", "UPDATE"])(
         provenance
     )
+    kopf.on.validate(GROUP, VERSION, RECORD_PLURAL, id="records", operations=["UPDATE", "DELETE"])(
+        records_guard
+    )
+
+
+async def records_guard(userinfo: kopf.UserInfo, memo: Any, **kwargs: Any) -> None:
+    """Admission: records are never edited, and deleted only after their retention."""
+    watched = current().namespaces
+    namespace = kwargs.get("namespace")
+    if watched and namespace and namespace not in watched:
+        return
+    old: kopf.Body | None = kwargs.get("old")
+    verdict = review_record(
+        str(kwargs.get("operation") or "UPDATE"),
+        Requester.from_userinfo(userinfo),
+        _raw(old),
+        memo["approvers"],
+        datetime.now(UTC),
+    )
+    if not verdict.allowed:
+        logger.info("admission denied: %s", verdict.message)
+        raise kopf.AdmissionError(verdict.message, code=403)
 
 
 async def provenance(userinfo: kopf.UserInfo, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:

@@ -4,6 +4,7 @@ apiserver over TLS) decides who may approve, and records who really did."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from collections.abc import Callable, Iterator
@@ -46,6 +47,7 @@ APPROVERS = {
     "separationOfDuties": {"riskLevels": ["high"]},
 }
 WEBHOOK_API = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+VALIDATING_API = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -131,6 +133,8 @@ def webhook_operator(
     finally:
         process.stop()
         rest.request("DELETE", f"{WEBHOOK_API}/{name}")
+        with contextlib.suppress(ApiError):  # kopf creates it once a validating handler exists
+            rest.request("DELETE", f"{VALIDATING_API}/{name}")
         print(f"---- operator log ----\n{process.log_text()[-20000:]}")
 
 
@@ -294,6 +298,48 @@ def test_an_accomplices_toggle_does_not_launder_the_author(
     with pytest.raises(ApiError) as denied:
         approve_as(carol, namespace, "fraud", "system-owner", typed_name="carol")
     assert denied.value.status == 403 and "separation of duties" in denied.value.message
+
+
+def test_records_cannot_be_edited_or_deleted_even_by_an_admin(
+    rest: Rest,
+    namespace: str,
+    webhook_operator: OperatorProcess,
+    simulated_node: SimulatedNode,
+    as_user: Callable[[str], Rest],
+) -> None:
+    """Issue 11, attack 3: whoever RBAC lets update records (here a cluster admin) cannot
+    rewrite the evidence; the webhook refuses UPDATE and DELETE."""
+    spec = make_spec("minimal")
+    aid.create(rest, namespace, aid.manifest("fraud", spec, full_checklist()))
+    aid.approve_all(as_user("carol"), namespace, "fraud", ["system-owner", "deployment-manager"])
+    plan = wait_for(
+        lambda: next(
+            (r for r in list_records(rest, namespace, "fraud") if r["spec"]["type"] == "plan"),
+            None,
+        ),
+        message="the plan record",
+    )
+    path = f"/apis/aideploy.io/v1alpha1/namespaces/{namespace}/aideploymentrecords"
+    path += f"/{plan['metadata']['name']}"
+
+    def refused_edit() -> ApiError | None:
+        try:
+            rest.request(
+                "PATCH",
+                path,
+                body={"spec": {"content": {"summary": "nothing to see"}}},
+                content_type="application/merge-patch+json",
+            )
+        except ApiError as error:
+            return error if error.status == 403 else None
+        raise AssertionError("the record was edited")
+
+    edit = wait_for(refused_edit, message="the webhook to refuse a record edit")
+    assert "records are written once by the operator" in edit.message
+    with pytest.raises(ApiError) as deleted:
+        rest.request("DELETE", path)
+    assert deleted.value.status == 403 and "records are evidence" in deleted.value.message
+    assert rest.request("GET", path) is not None
 
 
 def test_provenance_cannot_be_forged_or_removed(

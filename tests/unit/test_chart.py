@@ -226,7 +226,16 @@ def test_default_install_renders_the_minimal_set() -> None:
         "Service",  # metrics
         "Service",  # webhook
         "ServiceAccount",
+        "ValidatingWebhookConfiguration",  # records are never edited
     ]
+
+
+def test_records_are_guarded_by_a_validating_webhook_that_fails_closed() -> None:
+    guard = one(render(), "ValidatingWebhookConfiguration")["webhooks"][0]
+    assert guard["clientConfig"]["service"]["path"] == "/records"
+    assert guard["rules"][0]["resources"] == ["aideploymentrecords"]
+    assert guard["rules"][0]["operations"] == ["UPDATE", "DELETE"]
+    assert guard["failurePolicy"] == "Fail"
 
 
 @pytest.mark.parametrize("values", [{}, NON_DEFAULT], ids=["defaults", "non-default"])

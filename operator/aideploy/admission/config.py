@@ -91,6 +91,8 @@ class ApproversConfig(_Model):
     require_authenticated_approvals: bool = False
     lower_gate: LowerGate = Field(default_factory=LowerGate)
     pod_policy: PodPolicy = Field(default_factory=PodPolicy)
+    #: Who may delete records once their retainUntil has passed; nobody when not set.
+    record_retention: Subjects | None = None
 
     def holders(self, role: str) -> Subjects:
         try:
