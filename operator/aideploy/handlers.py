@@ -95,6 +95,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     )
     memo["controller"] = Controller(reconciler, on_error=lambda: metrics.record_reconcile("error"))
     memo["promotions"] = PromotionIndex()
+    if config.adopt_unsigned_releases:
+        logger.warning(
+            "--adopt-unsigned-releases is on: releases in status without a signature are "
+            "trusted and signed; turn it off once every object has been reconciled"
+        )
+    if provenance_key is None:
+        logger.warning(
+            "no provenance key (--provenance-key-file or the webhook's key): releases in "
+            "status are not signed, so a status writer could change what is deployed"
+        )
     logger.info("aideploy operator started")
 
 

@@ -3,8 +3,9 @@ before any handler sees them (kopf takes a handler's `namespace` from the object
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, cast
 
 import kopf
 
@@ -16,5 +17,11 @@ class NamespacedWebhookServer(kopf.WebhookServer):
         async def judged_in_its_namespace(request: Any, **kwargs: Any) -> Any:
             return await fn(with_request_namespace(request), **kwargs)  # type: ignore[arg-type]
 
-        async for client_config in super().__call__(judged_in_its_namespace):
-            yield client_config
+        # aclosing: the server's own cleanup runs when kopf stops this one, not at GC time.
+        served = cast(
+            AsyncGenerator[kopf.WebhookClientConfig, None],
+            super().__call__(judged_in_its_namespace),  # an async generator in kopf
+        )
+        async with contextlib.aclosing(served) as configs:
+            async for client_config in configs:
+                yield client_config
