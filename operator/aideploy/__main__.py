@@ -108,6 +108,12 @@ def _add_approval_args(parser: argparse.ArgumentParser) -> None:
         "(env AIDEPLOY_APPROVERS_CONFIG); without it nobody may approve through the webhook",
     )
     parser.add_argument(
+        "--adopt-unsigned-releases",
+        action="store_true",
+        help="once, when upgrading from a version that did not sign releases: sign the "
+        "unsigned releases found in status instead of setting them aside",
+    )
+    parser.add_argument(
         "--require-authenticated-approvals",
         action="store_true",
         help="count only approvals the admission webhook vouched for (also settable in the "
@@ -239,6 +245,7 @@ def _operator_config(
         metrics_port=args.metrics_port,
         approvers_config=args.approvers_config,
         require_authenticated_approvals=args.require_authenticated_approvals,
+        adopt_unsigned_releases=args.adopt_unsigned_releases,
         webhook_port=args.webhook_port,
         webhook_addr=args.webhook_addr,
         webhook_host=args.webhook_host,

@@ -16,6 +16,7 @@ class OperatorConfig:
     record_retention_days: int = 3653
     approvers_config: str | None = None
     require_authenticated_approvals: bool = False
+    adopt_unsigned_releases: bool = False
     webhook_port: int | None = None
     webhook_addr: str = "0.0.0.0"
     webhook_host: str | None = None

@@ -12,12 +12,14 @@ import kopf
 from aideploy.admission.config import load_approvers_config
 from aideploy.admission.policy import Requester, review
 from aideploy.admission.provenance import load_key
+from aideploy.admission.records_guard import review_record
 from aideploy.api.constants import (
     GROUP,
     LABEL_DEPLOYMENT,
     LABEL_MANAGED_BY,
     MANAGED_BY_VALUE,
     PLURAL,
+    RECORD_PLURAL,
     VERSION,
 )
 from aideploy.config import OperatorConfig, current
@@ -25,6 +27,7 @@ from aideploy.controller import Controller, PromotionIndex
 from aideploy.kube.client import make_api_client
 from aideploy.kube.resources import Resources
 from aideploy.kube.rest import Rest
+from aideploy.kube.webhook import NamespacedWebhookServer
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.metrics import Metrics
 from aideploy.peering import PeeringGuard
@@ -72,7 +75,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
                 ),
                 separation=approvers.separation_of_duties,
                 provenance_key=provenance_key,
+                lower_gate_for=frozenset(approvers.lower_gate.risk_levels),
+                adopt_unsigned_releases=config.adopt_unsigned_releases,
             ),
+            pod_policy=approvers.pod_policy,
         ),
         metrics=metrics,
         peering=(
@@ -89,13 +95,23 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     )
     memo["controller"] = Controller(reconciler, on_error=lambda: metrics.record_reconcile("error"))
     memo["promotions"] = PromotionIndex()
+    if config.adopt_unsigned_releases:
+        logger.warning(
+            "--adopt-unsigned-releases is on: releases in status without a signature are "
+            "trusted and signed; turn it off once every object has been reconciled"
+        )
+    if provenance_key is None:
+        logger.warning(
+            "no provenance key (--provenance-key-file or the webhook's key): releases in "
+            "status are not signed, so a status writer could change what is deployed"
+        )
     logger.info("aideploy operator started")
 
 
 def _configure_webhook(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
     if config.webhook_port is None:
         return
-    settings.admission.server = kopf.WebhookServer(
+    settings.admission.server = NamespacedWebhookServer(
         addr=config.webhook_addr,
         port=config.webhook_port,
         host=config.webhook_host,
@@ -114,6 +130,28 @@ def register_webhook() -> None:
     kopf.on.mutate(GROUP, VERSION, PLURAL, id="provenance", operations=["CREATE", "UPDATE"])(
         provenance
     )
+    kopf.on.validate(GROUP, VERSION, RECORD_PLURAL, id="records", operations=["UPDATE", "DELETE"])(
+        records_guard
+    )
+
+
+async def records_guard(userinfo: kopf.UserInfo, memo: Any, **kwargs: Any) -> None:
+    """Admission: records are never edited, and deleted only after their retention."""
+    watched = current().namespaces
+    namespace = kwargs.get("namespace")
+    if watched and namespace and namespace not in watched:
+        return
+    old: kopf.Body | None = kwargs.get("old")
+    verdict = review_record(
+        str(kwargs.get("operation") or "UPDATE"),
+        Requester.from_userinfo(userinfo),
+        _raw(old),
+        memo["approvers"],
+        datetime.now(UTC),
+    )
+    if not verdict.allowed:
+        logger.info("admission denied: %s", verdict.message)
+        raise kopf.AdmissionError(verdict.message, code=403)
 
 
 async def provenance(userinfo: kopf.UserInfo, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
@@ -124,7 +162,7 @@ async def provenance(userinfo: kopf.UserInfo, patch: kopf.Patch, memo: Any, **kw
     namespace = kwargs.get("namespace")
     if new is None or (watched and namespace and namespace not in watched):
         # Another namespace, not ours to judge (a 1.20 webhook cannot select namespaces).
-        # A CREATE may arrive without a namespace in the object: judged, never waved through.
+        # The namespace is the request's (NamespacedWebhookServer), not the object's.
         return
     verdict = review(
         str(kwargs.get("operation") or "UPDATE"),

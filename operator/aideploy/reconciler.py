@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aideploy import failpoints
+from aideploy.admission.config import PodPolicy
 from aideploy.api.constants import KIND
 from aideploy.api.records import DEFAULT_RETENTION
 from aideploy.api.spec import Probe
@@ -51,6 +52,7 @@ class ReconcilerSettings:
     cluster_domain: str = "cluster.local"
     record_retention: timedelta = DEFAULT_RETENTION
     approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    pod_policy: PodPolicy | None = None
 
 
 class Reconciler:
@@ -86,6 +88,7 @@ class Reconciler:
             self._clock(),
             staging=staging,
             policy=self._settings.approval_policy,
+            pod_policy=self._settings.pod_policy,
         )
         plan = decide(observation)
         try:
@@ -96,7 +99,13 @@ class Reconciler:
                     self._resources.get, "Deployment", namespace, name
                 )
                 observation = observe(
-                    obj, deployment, self._clock(), run, staging, self._settings.approval_policy
+                    obj,
+                    deployment,
+                    self._clock(),
+                    run,
+                    staging,
+                    self._settings.approval_policy,
+                    self._settings.pod_policy,
                 )
                 plan = decide(observation)
                 obj = await self._carry_out(obj, observation, plan)

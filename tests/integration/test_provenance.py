@@ -4,6 +4,7 @@ apiserver over TLS) decides who may approve, and records who really did."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from collections.abc import Callable, Iterator
@@ -12,13 +13,20 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
 from kubernetes import config as kube_config
 
 from aideploy.api.digest import spec_digest
 from aideploy.kube.records import list_records
 from aideploy.kube.rest import ApiError, Rest
 from tests.support import aid
-from tests.support.cluster import ClusterHandle, wait_for
+from tests.support.cluster import (
+    ClusterHandle,
+    create_namespace,
+    delete_namespace,
+    namespace_name_for,
+    wait_for,
+)
 from tests.support.kubelet import SimulatedNode
 from tests.support.modelserver import free_port
 from tests.support.operator import OperatorProcess
@@ -39,6 +47,7 @@ APPROVERS = {
     "separationOfDuties": {"riskLevels": ["high"]},
 }
 WEBHOOK_API = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+VALIDATING_API = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -124,6 +133,8 @@ def webhook_operator(
     finally:
         process.stop()
         rest.request("DELETE", f"{WEBHOOK_API}/{name}")
+        with contextlib.suppress(ApiError):  # kopf creates it once a validating handler exists
+            rest.request("DELETE", f"{VALIDATING_API}/{name}")
         print(f"---- operator log ----\n{process.log_text()[-20000:]}")
 
 
@@ -209,6 +220,28 @@ def test_a_qa_user_approves_as_qa_lead_and_is_recorded_under_the_real_name(
     assert '"user":"alice"' in provenance
 
 
+def test_a_namespace_it_does_not_watch_is_not_judged_by_its_rules(
+    rest: Rest, kube_api: client.ApiClient, webhook_operator: OperatorProcess
+) -> None:
+    """A CREATE whose body names no namespace is judged by the request's namespace: one
+    the operator does not watch is none of its business (attack 4 of issue 11)."""
+    elsewhere = namespace_name_for("elsewhere")
+    create_namespace(kube_api, elsewhere)
+    try:
+        spec = make_spec("high")
+        body = aid.manifest(
+            "fraud",
+            spec,
+            {"approval.aideploy.io/compliance-officer": f"{spec_digest(spec)}; by=admin; ok"},
+        )
+        assert "namespace" not in body["metadata"]
+        created = aid.create(rest, elsewhere, body)  # the admin is no compliance officer
+        annotations = created["metadata"].get("annotations") or {}
+        assert not [key for key in annotations if key.startswith("provenance.aideploy.io/")]
+    finally:
+        delete_namespace(kube_api, elsewhere)
+
+
 def test_the_same_user_is_denied_another_role(
     rest: Rest,
     namespace: str,
@@ -244,6 +277,69 @@ def test_the_author_of_a_spec_change_cannot_approve_it(
     assert denied.value.status == 403 and "separation of duties" in denied.value.message
     # Another holder of a role may approve it.
     approve_as(as_user("alice"), namespace, "fraud", "qa-lead", typed_name="alice")
+
+
+def test_an_accomplices_toggle_does_not_launder_the_author(
+    rest: Rest,
+    namespace: str,
+    webhook_operator: OperatorProcess,
+    as_user: Callable[[str], Rest],
+) -> None:
+    """Issue 11, attack 5: bob toggles replicas 2 -> 3 -> 2 after carol wrote the spec, so
+    bob is its last author; carol is still barred from approving it."""
+    carol, bob = as_user("carol"), as_user("bob")
+    aid.create(carol, namespace, aid.manifest("fraud", make_spec("high"), full_checklist()))
+    aid.merge_patch(bob, namespace, "fraud", {"spec": {"replicas": 3}})
+    aid.merge_patch(bob, namespace, "fraud", {"spec": {"replicas": 2}})
+    author = aid.get(rest, namespace, "fraud")["metadata"]["annotations"][
+        "provenance.aideploy.io/spec-changed-by"
+    ]
+    assert '"user":"bob"' in author and '"authors":["carol","bob"]' in author
+    with pytest.raises(ApiError) as denied:
+        approve_as(carol, namespace, "fraud", "system-owner", typed_name="carol")
+    assert denied.value.status == 403 and "separation of duties" in denied.value.message
+
+
+def test_records_cannot_be_edited_or_deleted_even_by_an_admin(
+    rest: Rest,
+    namespace: str,
+    webhook_operator: OperatorProcess,
+    simulated_node: SimulatedNode,
+    as_user: Callable[[str], Rest],
+) -> None:
+    """Issue 11, attack 3: whoever RBAC lets update records (here a cluster admin) cannot
+    rewrite the evidence; the webhook refuses UPDATE and DELETE."""
+    spec = make_spec("minimal")
+    aid.create(rest, namespace, aid.manifest("fraud", spec, full_checklist()))
+    aid.approve_all(as_user("carol"), namespace, "fraud", ["system-owner", "deployment-manager"])
+    plan = wait_for(
+        lambda: next(
+            (r for r in list_records(rest, namespace, "fraud") if r["spec"]["type"] == "plan"),
+            None,
+        ),
+        message="the plan record",
+    )
+    path = f"/apis/aideploy.io/v1alpha1/namespaces/{namespace}/aideploymentrecords"
+    path += f"/{plan['metadata']['name']}"
+
+    def refused_edit() -> ApiError | None:
+        try:
+            rest.request(
+                "PATCH",
+                path,
+                body={"spec": {"content": {"summary": "nothing to see"}}},
+                content_type="application/merge-patch+json",
+            )
+        except ApiError as error:
+            return error if error.status == 403 else None
+        raise AssertionError("the record was edited")
+
+    edit = wait_for(refused_edit, message="the webhook to refuse a record edit")
+    assert "records are written once by the operator" in edit.message
+    with pytest.raises(ApiError) as deleted:
+        rest.request("DELETE", path)
+    assert deleted.value.status == 403 and "records are evidence" in deleted.value.message
+    assert rest.request("GET", path) is not None
 
 
 def test_provenance_cannot_be_forged_or_removed(

@@ -17,6 +17,7 @@ from aideploy.api.status import AIDeploymentStatus, ProbeOutcome
 from aideploy.api.times import rfc3339
 from aideploy.kube.observe import observe
 from aideploy.kube.resources import Resources
+from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
 from aideploy.logic.plan import Observation, Plan, ProbeRun
 from aideploy.reconciler import Reconciler
@@ -83,6 +84,7 @@ class Simulator:
         self.events: list[tuple[str, str]] = []
         self.applied: list[dict[str, Any]] = []
         self.records: list[str] = []  # record types written, in order
+        self.policy: ApprovalPolicy | None = None  # the operator's (its key signs releases)
         self.cluster = MemoryCluster(self)
         self._reconciler = Reconciler(self.cluster, clock=lambda: self.now)
 
@@ -121,7 +123,7 @@ class Simulator:
         }
 
     def observe(self, run: ProbeRun | None = None) -> Observation:
-        return observe(self._object(), copy.deepcopy(self.child), self.now, run)
+        return observe(self._object(), copy.deepcopy(self.child), self.now, run, policy=self.policy)
 
     def reconcile(self) -> Plan:
         """One reconcile as the real reconciler does it: decide, carry out, and when the

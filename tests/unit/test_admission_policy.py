@@ -12,8 +12,10 @@ import pytest
 from aideploy.admission.config import ApproversConfig
 from aideploy.admission.policy import Requester, review
 from aideploy.admission.provenance import SPEC_CHANGED_BY, Provenance, parse_provenance, value_hash
+from aideploy.admission.release_signature import release_signature
 from aideploy.api.digest import spec_digest
 from aideploy.api.spec import AIDeploymentSpec
+from aideploy.api.status import Release
 from aideploy.logic.gate import ApprovalPolicy, evaluate_gate
 
 from .factories import NOW, full_checklist, make_spec
@@ -344,3 +346,111 @@ def test_an_unknown_spec_author_blocks_approvals_where_separation_of_duties_appl
     assert review(
         "UPDATE", ALICE, obj(MINIMAL), obj(MINIMAL, {key: value}), CONFIG, NOW, KEY
     ).allowed
+
+
+def _apply(before: dict[str, Any], verdict: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """The object as stored after an admitted change: the verdict's annotations applied."""
+    annotations = dict(before["metadata"]["annotations"])
+    for key, value in verdict.set_annotations.items():
+        if value is None:
+            annotations.pop(key, None)
+        else:
+            annotations[key] = value
+    return obj(spec, annotations)
+
+
+def _change(who: Requester, stored: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    verdict = review(
+        "UPDATE", who, stored, obj(spec, stored["metadata"]["annotations"]), CONFIG, NOW, KEY
+    )
+    assert verdict.allowed, verdict.message
+    return _apply(stored, verdict, spec)
+
+
+def test_an_accomplices_toggle_does_not_launder_the_author() -> None:
+    """Issue 11, attack 5: carol writes the spec, bob toggles replicas 2 -> 3 -> 2 and is the
+    last to change it, and carol would approve her own spec."""
+    created = review("CREATE", CAROL, None, obj(HIGH), CONFIG, NOW, KEY)
+    stored = _apply(obj(HIGH), created, HIGH)
+    toggled = _change(BOB, stored, {**HIGH, "replicas": 3})
+    back = _change(BOB, toggled, HIGH)
+    stamp = parse_provenance(back["metadata"]["annotations"][SPEC_CHANGED_BY], KEY, SPEC_CHANGED_BY)
+    assert stamp is not None and stamp.user == "bob" and stamp.changed_by == ("carol", "bob")
+    key, value = approve(HIGH, "system-owner", by="carol")
+    annotations = {**back["metadata"]["annotations"], key: value}
+    verdict = review("UPDATE", CAROL, back, obj(HIGH, annotations), CONFIG, NOW, KEY)
+    assert not verdict.allowed and "separation of duties" in verdict.message
+    # The gate, reading the same provenance, refuses it too.
+    forged_in = {
+        **annotations,
+        "provenance.aideploy.io/system-owner": Provenance(
+            user="carol",
+            groups=(),
+            at="2026-11-26T12:00:00Z",
+            digest=spec_digest(HIGH),
+            value=value_hash(value),
+        ).to_annotation(KEY, "provenance.aideploy.io/system-owner"),
+    }
+    policy = ApprovalPolicy(separation=CONFIG.separation_of_duties, provenance_key=KEY)
+    gate = evaluate_gate(
+        AIDeploymentSpec.model_validate(HIGH), forged_in, spec_digest(HIGH), policy=policy
+    )
+    (owner,) = [a for a in gate.approvals if a.role == "system-owner"]
+    assert not owner.valid and owner.problem is not None and "carol" in owner.problem
+
+
+def test_an_approval_by_someone_else_does_not_reset_the_authors() -> None:
+    """The toggle after another role approved: the approval stays on the object, so it
+    must not count as the spec having gone through the gate."""
+    created = review("CREATE", CAROL, None, obj(HIGH), CONFIG, NOW, KEY)
+    stored = _apply(obj(HIGH), created, HIGH)
+    key, value = approve(HIGH, "qa-lead", by="alice")
+    with_approval = obj(HIGH, {**stored["metadata"]["annotations"], key: value})
+    approved = review("UPDATE", ALICE, stored, with_approval, CONFIG, NOW, KEY)
+    assert approved.allowed, approved.message
+    stored = _apply(with_approval, approved, HIGH)
+    back = _change(BOB, _change(BOB, stored, {**HIGH, "replicas": 3}), HIGH)
+    key, value = approve(HIGH, "system-owner", by="carol")
+    own = review(
+        "UPDATE",
+        CAROL,
+        back,
+        obj(HIGH, {**back["metadata"]["annotations"], key: value}),
+        CONFIG,
+        NOW,
+        KEY,
+    )
+    assert not own.allowed and "separation of duties" in own.message
+
+
+def rolled_out(stored: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """`stored` as the operator left it after rolling `spec` out (a signed release)."""
+    release = Release(version="1.0.0", digest=spec_digest(spec))
+    signed = release.replace(signature=release_signature(release, KEY, ""))
+    return {**stored, "status": {"currentRelease": signed.to_wire()}}
+
+
+def test_authors_reset_once_the_spec_was_rolled_out() -> None:
+    created = review("CREATE", CAROL, None, obj(HIGH), CONFIG, NOW, KEY)
+    stored = rolled_out(_apply(obj(HIGH), created, HIGH), HIGH)
+    changed = _change(BOB, stored, {**HIGH, "replicas": 3})
+    stamp = parse_provenance(
+        changed["metadata"]["annotations"][SPEC_CHANGED_BY], KEY, SPEC_CHANGED_BY
+    )
+    assert stamp is not None and stamp.changed_by == ("bob",)
+    # A release in status that the operator did not sign resets nothing.
+    forged = {
+        **stored,
+        "status": {
+            "currentRelease": {
+                "version": "1.0.0",
+                "digest": spec_digest(HIGH),
+                "signature": "0" * 64,
+            }
+        },
+    }
+    changed = _change(BOB, forged, {**HIGH, "replicas": 3})
+    stamp = parse_provenance(
+        changed["metadata"]["annotations"][SPEC_CHANGED_BY], KEY, SPEC_CHANGED_BY
+    )
+    assert stamp is not None and stamp.changed_by == ("carol", "bob")

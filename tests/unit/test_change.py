@@ -180,17 +180,20 @@ def test_expedite_problem(
         ("limited", EXPEDITE, ()),  # the matrix already asks for the deployment manager
         ("minimal", EXPEDITE, ()),
         ("high", {}, ()),
-        (
-            "limited",
-            {**EXPEDITE, "approvals": {"required": ["system-owner"]}},
-            (Role.DEPLOYMENT_MANAGER,),
-        ),
+        # The floor keeps the deployment manager that the override leaves out...
+        ("limited", {**EXPEDITE, "approvals": {"required": ["system-owner"]}}, ()),
     ],
 )
 def test_expedite_extra_roles(
     risk: str, overrides: dict[str, Any], roles: tuple[Role, ...]
 ) -> None:
     assert expedite_extra_roles(spec(risk, **overrides)) == roles
+
+
+def test_expedite_needs_the_deployment_manager_even_where_the_gate_is_lowered() -> None:
+    # ...and where the operator lets the override lower the gate, the expedite adds it back.
+    lowered = spec("limited", **EXPEDITE, approvals={"required": ["system-owner"]})
+    assert expedite_extra_roles(lowered, lowered=True) == (Role.DEPLOYMENT_MANAGER,)
 
 
 # Substantial modification (PROC-AI-DEPLOY-001 7.2) -----------------------------------------

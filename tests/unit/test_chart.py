@@ -24,6 +24,7 @@ import yaml
 
 from aideploy.__main__ import parse_args
 from aideploy.admission.config import ApproversConfig
+from aideploy.api.constants import RiskLevel
 from tests.support.chart import (
     ALERTS,
     CHART_DIR,
@@ -225,7 +226,16 @@ def test_default_install_renders_the_minimal_set() -> None:
         "Service",  # metrics
         "Service",  # webhook
         "ServiceAccount",
+        "ValidatingWebhookConfiguration",  # records are never edited
     ]
+
+
+def test_records_are_guarded_by_a_validating_webhook_that_fails_closed() -> None:
+    guard = one(render(), "ValidatingWebhookConfiguration")["webhooks"][0]
+    assert guard["clientConfig"]["service"]["path"] == "/records"
+    assert guard["rules"][0]["resources"] == ["aideploymentrecords"]
+    assert guard["rules"][0]["operations"] == ["UPDATE", "DELETE"]
+    assert guard["failurePolicy"] == "Fail"
 
 
 @pytest.mark.parametrize("values", [{}, NON_DEFAULT], ids=["defaults", "non-default"])
@@ -649,6 +659,13 @@ def test_default_approvers_configuration_is_the_operators_format() -> None:
             "groups": [],
         },
         "requireAuthenticatedApprovals": False,
+        "lowerGate": {"riskLevels": []},  # the procedure is the floor
+        "podPolicy": {
+            "forbidHostNamespaces": False,
+            "forbidHostPath": False,
+            "serviceAccounts": [],
+            "requireImageDigest": {"environments": []},
+        },
     }
     assert config["operator"]["users"] == [
         "system:serviceaccount:aideploy-system:"
@@ -657,6 +674,26 @@ def test_default_approvers_configuration_is_the_operators_format() -> None:
     # As the operator reads it (aideploy/admission/config.py; unknown keys are refused).
     parsed = ApproversConfig.model_validate(config)
     assert parsed.checklist is None and parsed.go_live is None  # unrestricted
+    assert parsed.lower_gate.risk_levels == []
+
+
+def test_pod_policy_values_reach_the_operator() -> None:
+    values = {
+        "podPolicy": {
+            "forbidHostPath": True,
+            "requireImageDigest": {"environments": ["production"]},
+        }
+    }
+    config = approvers_config(render({"approvers": values}))
+    parsed = ApproversConfig.model_validate(config).pod_policy
+    assert parsed.forbid_host_path is True and parsed.forbid_host_namespaces is False
+    assert parsed.require_image_digest.environments == ["production"]
+
+
+def test_lower_gate_values_reach_the_operator() -> None:
+    config = approvers_config(render({"approvers": {"lowerGate": {"riskLevels": ["minimal"]}}}))
+    assert config["lowerGate"] == {"riskLevels": ["minimal"]}
+    assert ApproversConfig.model_validate(config).lower_gate.risk_levels == [RiskLevel.MINIMAL]
 
 
 def test_approvers_values_reach_the_operator_with_its_own_service_account() -> None:

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from aideploy.api.approvals import parse_approval
+from aideploy.api.constants import RiskLevel
 from aideploy.api.digest import spec_digest
 from aideploy.api.spec import AIDeploymentSpec
-from aideploy.logic.gate import evaluate_gate
+from aideploy.logic.gate import ApprovalPolicy, GateResult, evaluate_gate
 
 from .factories import approvals_for, full_checklist, make_spec
 
@@ -62,10 +63,55 @@ def test_approvals_for_an_older_spec_are_stale() -> None:
     assert "older spec" in result.approvals_message(spec_digest(new))
 
 
-def test_override_of_required_roles() -> None:
+def _lowered(spec: dict[str, Any], annotations: dict[str, str], *risks: RiskLevel) -> GateResult:
+    policy = ApprovalPolicy(lower_gate_for=frozenset(risks))
+    return evaluate_gate(
+        AIDeploymentSpec.model_validate(spec), annotations, spec_digest(spec), policy=policy
+    )
+
+
+def test_approvals_required_adds_to_the_floor_and_never_removes_from_it() -> None:
+    # Issue 11, attack 1: a high-risk spec naming only qa-lead opened the gate.
+    spec = make_spec("high", approvals={"required": ["qa-lead", "release-manager"]})
+    annotations = {**approvals_for(spec, ["qa-lead", "release-manager"]), **full_checklist()}
+    result = _gate(spec, annotations)
+    assert not result.passed
+    assert result.missing_roles == [r for r in HIGH if r != "qa-lead"]
+    assert result.required_roles == [*HIGH, "release-manager"]
+    message = result.approvals_message(spec_digest(spec))
+    assert "leave out system-owner, compliance-officer, risk-manager, governance-committee" in (
+        message
+    )
+    assert "Only the operator's configuration (lowerGate" in message
+    gate = result.to_status()
+    assert gate.below_floor == [
+        "system-owner",
+        "compliance-officer",
+        "risk-manager",
+        "governance-committee",
+    ]
+    assert gate.floor_lowered is False
+    everyone = _gate(spec, {**approvals_for(spec, [*HIGH, "release-manager"]), **full_checklist()})
+    assert everyone.passed
+
+
+@pytest.mark.parametrize(
+    ("risks", "passes"),
+    [((RiskLevel.HIGH,), True), ((RiskLevel.MINIMAL,), False), ((), False)],
+)
+def test_only_the_operators_policy_lowers_the_gate(
+    risks: tuple[RiskLevel, ...], passes: bool
+) -> None:
     spec = make_spec("high", approvals={"required": ["release-manager"]})
-    result = _gate(spec, {**approvals_for(spec, ["release-manager"]), **full_checklist()})
-    assert result.passed
+    result = _lowered(
+        spec, {**approvals_for(spec, ["release-manager"]), **full_checklist()}, *risks
+    )
+    assert result.passed is passes
+    assert result.to_status().floor_lowered is passes
+    if passes:
+        assert "lowerGate policy lowers the gate for high risk" in result.approvals_message(
+            spec_digest(spec)
+        )
 
 
 def test_unknown_role_annotation_is_ignored() -> None:
@@ -120,14 +166,17 @@ def test_missing_checklist_items_are_listed_in_order() -> None:
     assert result.blocked_by == ["checklist"]
 
 
-def test_checklist_override_limits_required_items() -> None:
+def test_checklist_override_limits_required_items_only_under_the_operators_policy() -> None:
     spec = make_spec("minimal", checklist={"required": ["1.1", "5.5"]})
     annotations = {
         **approvals_for(spec),
         "checklist.aideploy.io/1.1": "yes PR-1",
         "checklist.aideploy.io/5.5": "yes drill-7",
     }
-    assert _gate(spec, annotations).passed
+    held = _gate(spec, annotations)
+    assert not held.passed and "1.2" in held.missing_items and "5.5" not in held.missing_items
+    assert "checklist item 1.2" in held.approvals_message(spec_digest(spec))
+    assert _lowered(spec, annotations, RiskLevel.MINIMAL).passed
 
 
 @pytest.mark.parametrize(
@@ -170,3 +219,28 @@ def test_compliance_not_required_below_high_risk() -> None:
 def test_parse_approval(value: str, digest: str, by: str, comment: str) -> None:
     parsed = parse_approval(value)
     assert (parsed.digest, parsed.by, parsed.comment) == (digest, by, comment)
+
+
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [
+        ("not-a-digest", "'not-a-digest' is not a digest"),
+        ("", "'' is not a digest"),
+        ("sha256:zz" + "0" * 20, "is not a digest"),
+        ("sha256:abc123", "too short a digest: give at least 12 hex characters"),
+    ],
+)
+def test_a_malformed_digest_is_named_as_such_not_as_an_older_spec(given: str, words: str) -> None:
+    spec = make_spec("minimal")
+    annotations = {
+        **approvals_for(spec, ["deployment-manager"]),
+        "approval.aideploy.io/system-owner": f"{given}; by=carol; ok",
+        **full_checklist(),
+    }
+    result = _gate(spec, annotations)
+    assert result.missing_roles == ["system-owner"]
+    assert result.stale_roles == []
+    message = result.approvals_message(spec_digest(spec))
+    assert words in message and "older spec" not in message
+    (owner,) = [a for a in result.approvals if a.role == "system-owner"]
+    assert not owner.valid and owner.problem is not None and words in owner.problem

@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
+from aideploy.admission.release_signature import release_signature
+from aideploy.api.digest import spec_digest
 from aideploy.api.spec import AIDeploymentSpec
+from aideploy.api.status import Release
 from aideploy.logic.promotion import container_images, image_differences, promotion_problem
 
 from .factories import make_spec
@@ -147,3 +150,53 @@ def test_malformed_staging_object_is_reported_not_raised() -> None:
         "it has not reported a phase yet; it has no verification decision (GREEN) yet; "
         "it names no model version, not 2.4.0; container server (mlserver:1) does not exist there."
     )
+
+
+KEY = b"operator-signing-key-for-tests!!"
+
+
+def signed_staging(
+    uid: str = "staging-uid", went_live: bool = True, **changes: Any
+) -> dict[str, Any]:
+    obj = staging(**changes)
+    obj["metadata"]["uid"] = uid
+    release = Release(
+        version="2.4.0",
+        digest=spec_digest(obj["spec"]),
+        went_live_at="2026-11-26T12:00:00Z" if went_live else None,
+    )
+    release = release.replace(signature=release_signature(release, KEY, uid))
+    obj["status"]["currentRelease"] = release.to_wire()
+    return obj
+
+
+def _copied_uid() -> dict[str, Any]:
+    obj = signed_staging()
+    obj["metadata"]["uid"] = "another-object"
+    return obj
+
+
+def _other_spec() -> dict[str, Any]:
+    obj = signed_staging()
+    obj["spec"]["replicas"] = 5
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("obj", "words"),
+    [
+        (signed_staging(), None),
+        (staging(), "no release this operator signed"),  # forged by a status writer
+        (_copied_uid(), "no release this operator signed"),
+        (_other_spec(), "another spec than the one it has now"),
+        (signed_staging(went_live=False), "has not passed verification there"),
+    ],
+)
+def test_with_a_key_staging_status_is_not_taken_on_trust(
+    obj: dict[str, Any], words: str | None
+) -> None:
+    problem = promotion_problem(PRODUCTION, obj, STAGING, KEY)
+    if words is None:
+        assert problem is None
+    else:
+        assert problem is not None and words in problem

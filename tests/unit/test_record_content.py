@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
+from aideploy.api.constants import RiskLevel
 from aideploy.api.digest import canonical_json, spec_digest
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.api.status import ProbeOutcome, Release, RollbackStatus, StatusModel
+from aideploy.logic.gate import ApprovalPolicy, evaluate_gate
 from aideploy.logic.record_content import (
     approval_content,
     closure_content,
@@ -150,11 +152,14 @@ def test_approval_content_for_high_risk() -> None:
 
 def test_approval_content_for_minimal_risk_has_no_compliance() -> None:
     raw = make_spec("minimal", checklist={"required": ["1.1", "5.5"]})
+    annotations = {"checklist.aideploy.io/4.2": "n/a not high risk"}
+    lowered = ApprovalPolicy(lower_gate_for=frozenset({RiskLevel.MINIMAL}))
     content = approval_content(
         parsed(raw),
-        {"checklist.aideploy.io/4.2": "n/a not high risk"},
+        annotations,
         spec_digest=spec_digest(raw),
         observed_at="2026-11-26T12:00:00Z",
+        gate=evaluate_gate(parsed(raw), annotations, spec_digest(raw), policy=lowered),
     )
     assert content["missingRoles"] == ["system-owner", "deployment-manager"]
     assert [(c["item"], c["required"]) for c in content["checklist"]] == [
@@ -164,6 +169,9 @@ def test_approval_content_for_minimal_risk_has_no_compliance() -> None:
     ]
     assert content["checklist"][1]["accepted"] is True
     assert "compliance" not in content and "provenance" not in content
+    floor = content["gateFloor"]
+    assert floor["riskLevel"] == "minimal" and floor["loweredByOperatorPolicy"] is True
+    assert "checklist item 1.2" in floor["omitted"] and "checklist item 5.5" not in floor["omitted"]
     assert_plain_json(content)
 
 

@@ -71,6 +71,9 @@ image's default CMD (operator/Dockerfile); a test keeps the two equal.
 {{- if .Values.verbose }}
 - --verbose
 {{- end }}
+{{- if .Values.adoptUnsignedReleases }}
+- --adopt-unsigned-releases
+{{- end }}
 - --approvers-config
 - {{ printf "%s/%s" (include "aideploy.approversDir" .) (include "aideploy.approversFile" .) | quote }}
 {{- if .Values.webhook.enabled }}
@@ -108,6 +111,15 @@ The operator's approvers configuration (aideploy/admission/config.py): .Values.a
 with the operator's ServiceAccount added to `operator.users`, and checklist/goLive only when
 set (absent means unrestricted).
 */}}
+{{- define "aideploy.podPolicy" -}}
+{{- $p := default dict .podPolicy -}}
+{{- toYaml (dict
+      "forbidHostNamespaces" (default false $p.forbidHostNamespaces)
+      "forbidHostPath" (default false $p.forbidHostPath)
+      "serviceAccounts" (default list $p.serviceAccounts)
+      "requireImageDigest" (dict "environments" (default list (default dict $p.requireImageDigest).environments))) -}}
+{{- end -}}
+
 {{- define "aideploy.approversConfig" -}}
 {{- $a := .Values.approvers -}}
 {{- $roles := dict -}}
@@ -123,8 +135,10 @@ set (absent means unrestricted).
       "operator" (dict
         "users" (concat (list (include "aideploy.operatorUser" .)) (default list $operator.users) | uniq)
         "groups" (default list $operator.groups))
-      "requireAuthenticatedApprovals" (default false $a.requireAuthenticatedApprovals) -}}
-{{- range $key := list "checklist" "goLive" -}}
+      "requireAuthenticatedApprovals" (default false $a.requireAuthenticatedApprovals)
+      "lowerGate" (dict "riskLevels" (default list (default dict $a.lowerGate).riskLevels))
+      "podPolicy" (include "aideploy.podPolicy" $a | fromYaml) -}}
+{{- range $key := list "checklist" "goLive" "recordRetention" -}}
 {{- with (index $a $key) -}}
 {{- $_ := set $config $key (dict "users" (default list .users) "groups" (default list .groups)) -}}
 {{- end -}}

@@ -8,6 +8,7 @@ request, not the text of the annotation.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,6 +56,32 @@ class SeparationOfDuties(_Model):
         return risk in {level.value for level in self.risk_levels}
 
 
+class ImageDigestRule(_Model):
+    environments: list[Literal["staging", "production"]] = []
+
+
+class PodPolicy(_Model):
+    """What the operator refuses to run whatever the approvals say (a confused deputy
+    otherwise deploys any pod template): off unless configured. A violation is InvalidSpec,
+    reported before any approval is asked for."""
+
+    forbid_host_namespaces: bool = False  # hostNetwork, hostPID, hostIPC
+    forbid_host_path: bool = False
+    #: ServiceAccounts the pods may run as; empty: any.
+    service_accounts: list[str] = []
+    #: Environments whose images must be pinned by digest (`image@sha256:...`, the
+    #: procedure's step 5, verify package integrity).
+    require_image_digest: ImageDigestRule = Field(default_factory=ImageDigestRule)
+
+
+class LowerGate(_Model):
+    """Risk levels whose AIDeployments may drop roles or checklist items that the
+    procedure requires (their `approvals.required` / `checklist.required` then replace the
+    floor). Empty by default: the floor holds."""
+
+    risk_levels: list[RiskLevel] = []
+
+
 class ApproversConfig(_Model):
     roles: dict[Role, Subjects] = {}
     checklist: Subjects | None = None
@@ -62,6 +89,10 @@ class ApproversConfig(_Model):
     separation_of_duties: SeparationOfDuties = Field(default_factory=SeparationOfDuties)
     operator: Subjects = Field(default_factory=Subjects)
     require_authenticated_approvals: bool = False
+    lower_gate: LowerGate = Field(default_factory=LowerGate)
+    pod_policy: PodPolicy = Field(default_factory=PodPolicy)
+    #: Who may delete records once their retainUntil has passed; nobody when not set.
+    record_retention: Subjects | None = None
 
     def holders(self, role: str) -> Subjects:
         try:

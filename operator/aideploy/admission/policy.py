@@ -19,15 +19,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from aideploy.admission.config import ApproversConfig, Subjects
 from aideploy.admission.provenance import (
     SPEC_CHANGED_BY,
     Provenance,
     checklist_key,
+    parse_provenance,
     role_key,
     spec_author,
     value_hash,
 )
+from aideploy.admission.release_signature import is_signed
 from aideploy.api.approvals import parse_approval
 from aideploy.api.constants import (
     APPROVAL_PREFIX,
@@ -38,6 +42,7 @@ from aideploy.api.constants import (
     Role,
 )
 from aideploy.api.digest import short_digest, spec_digest
+from aideploy.api.status import Release
 from aideploy.api.times import rfc3339
 
 
@@ -143,7 +148,13 @@ def review(
         old is not None and spec_digest(old.get("spec") or {}) != digest
     )
     stamp = Provenance(
-        user=requester.username, groups=requester.groups, at=rfc3339(now), digest=digest
+        user=requester.username,
+        groups=requester.groups,
+        at=rfc3339(now),
+        digest=digest,
+        authors=(
+            _authors_since_rollout(old, requester.username, signing_key) if spec_changed else ()
+        ),
     )
     request = _Request(
         requester=requester,
@@ -162,6 +173,32 @@ def review(
     if spec_changed:
         updates[SPEC_CHANGED_BY] = stamp.to_annotation(signing_key, SPEC_CHANGED_BY)
     return Review(allowed=True, set_annotations=updates)
+
+
+def _authors_since_rollout(old: Mapping[str, Any] | None, user: str, key: bytes) -> tuple[str, ...]:
+    """Who has changed the spec since it last went through the gate, `user` included: the
+    previous spec's authors carry over unless that spec is the release the operator rolled
+    out (its signed status.currentRelease). An approval alone does not reset them: it stays
+    on the object while the spec changes, and would let a toggle launder the author."""
+    if old is None:
+        return (user,)
+    annotations = _annotations(old)
+    previous = parse_provenance(annotations.get(SPEC_CHANGED_BY), key, SPEC_CHANGED_BY)
+    if previous is None or _rolled_out(old, previous.digest, key):
+        return (user,)
+    return tuple(dict.fromkeys((*previous.changed_by, user)))
+
+
+def _rolled_out(obj: Mapping[str, Any], digest: str, key: bytes) -> bool:
+    raw = (obj.get("status") or {}).get("currentRelease")
+    uid = str((obj.get("metadata") or {}).get("uid") or "")
+    if not isinstance(raw, Mapping) or raw.get("digest") != digest:
+        return False
+    try:
+        release = Release.model_validate(Release.known_fields(raw)[0])
+    except ValidationError:
+        return False
+    return is_signed(release, key, uid)
 
 
 def _review_approvals(
@@ -207,10 +244,11 @@ def _check_approver(request: _Request, role: str) -> None:
                 "then approve."
             )
         )
-    if author.user == requester.username:
+    if requester.username in author.changed_by:
         raise _DeniedError(
             _deny(
-                f"{requester.username} changed spec {short_digest(digest)} and so may not "
+                f"{requester.username} changed spec {short_digest(digest)} (or a version of it "
+                "since the last approved one) and so may not "
                 f"approve it as {role} (separation of duties for {risk} risk); ask another "
                 "holder of the role."
             )

@@ -45,6 +45,14 @@ class Provenance:
     at: str
     digest: str
     value: str = ""  # value_hash of the annotation it vouches for ("" for spec changes)
+    # For a spec change: everyone who changed the spec since a digest was last approved, so
+    # that an accomplice's toggle (2 -> 3 -> 2 replicas) cannot launder the real author.
+    authors: tuple[str, ...] = ()
+
+    @property
+    def changed_by(self) -> tuple[str, ...]:
+        """Every identity barred from approving the spec this stamp is about."""
+        return self.authors or (self.user,)
 
     def _body(self) -> dict[str, object]:
         body: dict[str, object] = {
@@ -55,6 +63,8 @@ class Provenance:
         }
         if self.value:
             body["value"] = self.value
+        if self.authors:
+            body["authors"] = list(self.authors)
         return body
 
     def signature(self, key: bytes, annotation: str) -> str:
@@ -85,6 +95,7 @@ def parse_provenance(text: str | None, key: bytes | None, annotation: str) -> Pr
             at=str(body["at"]),
             digest=str(body["digest"]),
             value=str(body.get("value", "")),
+            authors=tuple(str(a) for a in body.get("authors", [])),
         )
         signature = str(body["sig"]).encode("utf-8")
     except (ValueError, KeyError, TypeError, AttributeError):

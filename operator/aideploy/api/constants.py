@@ -60,6 +60,7 @@ class ConditionType(StrEnum):
     HEALTHY = "Healthy"
     ROLLED_BACK = "RolledBack"
     READY = "Ready"
+    RELEASES_TRUSTED = "ReleasesTrusted"
 
 
 class Reason(StrEnum):
@@ -78,6 +79,8 @@ class Reason(StrEnum):
     ROLLOUT_IN_PROGRESS = "RolloutInProgress"
     ROLLOUT_COMPLETE = "RolloutComplete"
     WORKLOAD_CONFLICT = "WorkloadConflict"
+    RELEASE_UNTRUSTED = "ReleaseUntrusted"
+    RELEASES_SIGNED = "ReleasesSigned"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     REPLICAS_UNAVAILABLE = "ReplicasUnavailable"
     NO_PROBES_CONFIGURED = "NoProbesConfigured"

@@ -61,3 +61,18 @@ def digest_matches(given: str, full: str) -> bool:
     if len(candidate) < MIN_DIGEST_PREFIX_LENGTH or not _HEX.match(candidate):
         return False
     return full.removeprefix(DIGEST_PREFIX).startswith(candidate)
+
+
+def digest_problem(given: str) -> str | None:
+    """Why `given` cannot name any spec (None when it is a digest or a long enough prefix
+    of one), so that a typo is reported as a typo, not as an approval of an older spec."""
+    candidate = given.strip().lower().removeprefix(DIGEST_PREFIX)
+    shown = repr(given if len(given) <= 40 else given[:40] + "...")
+    if not candidate or not _HEX.match(candidate):
+        return f"{shown} is not a digest"
+    if len(candidate) < MIN_DIGEST_PREFIX_LENGTH:
+        return (
+            f"{shown} is too short a digest: give at least {MIN_DIGEST_PREFIX_LENGTH} hex "
+            "characters"
+        )
+    return None

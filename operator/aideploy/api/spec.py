@@ -98,8 +98,9 @@ class ApprovalsOverride(SpecModel):
         Field(
             min_length=1,
             json_schema_extra=_SET,
-            description="The roles whose approval this deployment needs, instead of the "
-            "ones its risk level requires.",
+            description="Roles whose approval this deployment needs besides those its risk "
+            "level requires (which stay required unless the operator's lowerGate policy "
+            "lets this list replace them).",
         ),
     ]
 
@@ -124,8 +125,9 @@ class ChecklistOverride(SpecModel):
         Field(
             min_length=1,
             json_schema_extra=_SET,
-            description="The CHK-AI-DEPLOY-001 items (e.g. 1.1) that must be checked, "
-            "instead of all of them.",
+            description="The CHK-AI-DEPLOY-001 items (e.g. 1.1) that must be checked; every "
+            "item stays required unless the operator's lowerGate policy lets this list "
+            "replace them.",
         ),
     ]
 

@@ -98,6 +98,9 @@ class Release(StatusModel):
     went_live_at: str | None = None
     # When its closure record was asked for (Succeeded, rolled back, failed or superseded).
     closed_at: str | None = None
+    #: The operator's HMAC over what it deploys of this release (logic/releases.py): a
+    #: release in status that does not carry it was not written by the operator.
+    signature: str | None = None
 
 
 class ApprovalRecord(StatusModel):
@@ -129,6 +132,10 @@ class Gate(StatusModel):
     promotion: str | None = None
     window: dict[str, Any] | None = None
     blocked_by: list[str] = []
+    #: Roles and checklist items the spec's overrides leave out of the procedure's floor.
+    below_floor: list[str] = []
+    #: True when the operator's lowerGate policy let those omissions stand.
+    floor_lowered: bool = False
 
 
 class ProbeOutcome(StatusModel):

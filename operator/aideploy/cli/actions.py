@@ -26,7 +26,9 @@ from aideploy.api.digest import DIGEST_PREFIX, MIN_DIGEST_PREFIX_LENGTH, digest_
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.cli.manifests import manifest_digests
 from aideploy.cli.session import ConflictError, Session, UsageError
-from aideploy.logic.gate import checklist_problem, required_items, required_roles
+from aideploy.cli.terminal import printable
+from aideploy.logic.floor import required_items, required_roles
+from aideploy.logic.gate import checklist_problem
 
 APPROVE_HINT = "an approver needs RBAC permission to get and patch aideployments.aideploy.io"
 CHECK_HINT = "recording an item needs RBAC permission to get and patch aideployments.aideploy.io"
@@ -35,7 +37,7 @@ APPROVE_ATTEMPTS = 3
 
 
 def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"warning: {printable(message)}", file=sys.stderr)
 
 
 def _parsed_spec(obj: dict[str, Any]) -> AIDeploymentSpec | None:
@@ -125,7 +127,9 @@ def approve(
                     f"{name}) and re-run approve; nothing was written"
                 ) from None
             continue
-        print(f"approved aideployment {name} as {role.value} for spec {current} (by {who})")
+        print(
+            printable(f"approved aideployment {name} as {role.value} for spec {current} (by {who})")
+        )
         return 0
     raise ConflictError(
         f"aideployment {name} kept changing while approving: look again (kubectl aideploy "
@@ -166,7 +170,7 @@ def check(
     if spec is not None and item not in required_items(spec):
         warn(f"item {item} is not required for aideployment {name}; it is recorded anyway")
     session.annotate(name, {CHECKLIST_PREFIX + item: value}, CHECK_HINT)
-    print(f"recorded {item} ({CHECKLIST_ITEMS[item]}) on aideployment {name}: {value}")
+    print(printable(f"recorded {item} ({CHECKLIST_ITEMS[item]}) on aideployment {name}: {value}"))
     return 0
 
 
@@ -193,7 +197,7 @@ def rollback(session: Session, name: str, reason: str) -> int:
         raise UsageError("--reason must say why (it goes into the rollback record)")
     session.get_deployment(name, DECIDE_HINT)
     session.annotate(name, {ROLLBACK_ANNOTATION: reason.strip()}, DECIDE_HINT)
-    print(f"rollback requested for aideployment {name}: {reason.strip()}")
+    print(printable(f"rollback requested for aideployment {name}: {reason.strip()}"))
     return 0
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from aideploy.api.constants import CHECKLIST_ITEMS, Role
 from aideploy.cli import actions, views
 from aideploy.cli.session import CliError, Session
+from aideploy.cli.terminal import printable
 
 PROG = "kubectl aideploy"
 
@@ -133,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except CliError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(str(error))}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         return 130

@@ -16,6 +16,7 @@ from typing import Any
 from aideploy.api.digest import short_digest, spec_digest
 from aideploy.api.spec import Result
 from aideploy.cli.session import CliError, Session
+from aideploy.cli.terminal import printable, printable_tree
 from aideploy.records.verify import deployment_uid, verify_chain, verify_chains
 
 READ_HINT = "reading needs RBAC permission to get and list aideployments.aideploy.io"
@@ -43,11 +44,13 @@ def _text(value: Any) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "") -> list[str]:
-    """Columns aligned on the widest cell; the last column is never padded. Colour is
-    applied after alignment so that escape codes do not skew the widths."""
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    """Columns aligned on the widest cell; the last column is never padded. Cells are made
+    printable first, and colour applied after alignment so that escape codes do not skew
+    the widths."""
+    safe_rows = [[printable(str(cell)) for cell in row] for row in rows]
+    widths = [max(len(str(r[i])) for r in [headers, *safe_rows]) for i in range(len(headers))]
     lines = []
-    for row in [headers, *rows]:
+    for row in [headers, *safe_rows]:
         cells = [str(c).ljust(widths[i]) if i < len(row) - 1 else str(c) for i, c in enumerate(row)]
         if row is not headers:
             cells = [_paint(c.rstrip()) + c[len(c.rstrip()) :] for c in cells]
@@ -103,7 +106,7 @@ def _fields(rows: Sequence[tuple[str, Any]], indent: str = "") -> list[str]:
     """`Label:  value` lines, values aligned; an empty label continues the row above."""
     width = max(len(label) for label, _ in rows) + 1
     return [
-        f"{indent}{(label + ':') if label else '':<{width}}  {_paint(_text(value))}"
+        f"{indent}{(label + ':') if label else '':<{width}}  {_paint(printable(_text(value)))}"
         for label, value in rows
     ]
 
@@ -141,6 +144,7 @@ def _release_line(release: Mapping[str, Any] | None) -> str:
 def render_status(summary: Mapping[str, Any]) -> list[str]:
     """The sections in the order an on-call reader asks: what is it, what does the gate wait
     for, who approved, what did probes say, which release serves, what went wrong."""
+    summary = printable_tree(summary)
     lines = _header_lines(summary)
     lines += ["", "Gate:", *_gate_lines(summary["gate"])]
     lines += _approval_lines(summary["approvals"])
@@ -189,12 +193,22 @@ def _approval_lines(approvals: list[Mapping[str, Any]]) -> list[str]:
             a.get("role", ""),
             a.get("by", ""),
             short_digest(str(a.get("digest", ""))),
-            "yes" if a.get("valid") else "no (stale)",
+            _validity(a),
+            "yes" if a.get("authenticated") else "no",
             _text(a.get("comment")),
         ]
         for a in approvals
     ]
-    return ["", "Approvals:", *table(["ROLE", "BY", "DIGEST", "VALID", "COMMENT"], rows, "  ")]
+    headers = ["ROLE", "BY", "DIGEST", "VALID", "AUTHENTICATED", "COMMENT"]
+    return ["", "Approvals:", *table(headers, rows, "  ")]
+
+
+def _validity(approval: Mapping[str, Any]) -> str:
+    """Why an approval does not count: for another spec (stale), or refused (its problem
+    is in the gate's message)."""
+    if approval.get("valid"):
+        return "yes"
+    return "no (refused)" if approval.get("problem") else "no (stale)"
 
 
 def _probe_lines(title: str, outcomes: list[Mapping[str, Any]] | None) -> list[str]:
@@ -274,7 +288,7 @@ def history(session: Session, name: str, output: str) -> int:
     groups = _by_uid(records)
     for index, (uid, group) in enumerate(groups.items()):
         if len(groups) > 1:
-            print(("" if index == 0 else "\n") + f"aideployment {name}, uid {uid}:")
+            print(("" if index == 0 else "\n") + printable(f"aideployment {name}, uid {uid}:"))
         rows = []
         for record in group:
             spec = record.get("spec") or {}
@@ -333,9 +347,10 @@ def verify(session: Session, name: str | None) -> int:
             if not breaks
             else f"{len(breaks)} break{'s' if len(breaks) != 1 else ''}"
         )
-        print(f"{label} (uid {uid[:8] or '?'}{gone}): {count}, {state}")
+        print(printable(f"{label} (uid {uid[:8] or '?'}{gone}): {count}, {state}"))
         for chain_break in breaks:
-            print(f"  {chain_break.kind.value:<12} {chain_break.record}: {chain_break.message}")
+            line = f"  {chain_break.kind.value:<12} {chain_break.record}: {chain_break.message}"
+            print(printable(line))
         total += len(breaks)
     if not chains:
         print(f"no records in namespace {session.namespace}")

@@ -8,6 +8,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from aideploy.admission.config import PodPolicy
 from aideploy.api.status import AIDeploymentStatus
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.plan import Observation, ProbeRun
@@ -36,6 +37,7 @@ def observe(
     probe_run: ProbeRun | None = None,
     staging: dict[str, Any] | None = None,
     policy: ApprovalPolicy | None = None,
+    pod_policy: PodPolicy | None = None,
 ) -> Observation:
     metadata = obj["metadata"]
     return Observation(
@@ -49,4 +51,5 @@ def observe(
         probe_run=probe_run,
         staging=staging,
         approval_policy=policy or ApprovalPolicy(),
+        pod_policy=pod_policy,
     )

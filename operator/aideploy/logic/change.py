@@ -28,7 +28,7 @@ from typing import Final
 
 from aideploy.api.constants import RiskLevel, Role
 from aideploy.api.spec import SEMVER_PATTERN, AIDeploymentSpec, ChangeType
-from aideploy.logic.gate import required_roles
+from aideploy.logic.floor import required_roles
 
 _SEMVER: Final = re.compile(SEMVER_PATTERN)
 # More significant types bring more scrutiny; a declaration may not rank below the versions.
@@ -172,7 +172,7 @@ def expedite_problem(spec: AIDeploymentSpec, change_type: ChangeType) -> str | N
     )
 
 
-def expedite_extra_roles(spec: AIDeploymentSpec) -> tuple[Role, ...]:
+def expedite_extra_roles(spec: AIDeploymentSpec, lowered: bool = False) -> tuple[Role, ...]:
     """Roles an expedited change needs on top of the spec's required approvals.
 
     The deployment manager owns the decision to deploy outside the window, so an
@@ -180,7 +180,7 @@ def expedite_extra_roles(spec: AIDeploymentSpec) -> tuple[Role, ...]:
     """
     if spec.expedite is None:
         return ()
-    required = set(required_roles(spec))
+    required = set(required_roles(spec, lowered))
     return tuple(role for role in EXPEDITE_ROLES if role not in required)
 
 

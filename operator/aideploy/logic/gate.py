@@ -18,13 +18,13 @@ from aideploy.api.constants import (
     CHECKLIST_PREFIX,
     HIGH_RISK_COMPLIANCE_FIELDS,
     NA_ALLOWED_SECTION,
-    REQUIRED_ROLES,
     RiskLevel,
     Role,
 )
-from aideploy.api.digest import digest_matches, short_digest
+from aideploy.api.digest import digest_matches, digest_problem, short_digest
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.api.status import ApprovalRecord, Gate
+from aideploy.logic.floor import Floor, floor_of, required_items, required_roles
 
 
 @dataclass(frozen=True)
@@ -37,18 +37,11 @@ class ApprovalPolicy:
     separation: SeparationOfDuties | None = None
     # The key that signs the webhook's provenance; without it no provenance is trusted.
     provenance_key: bytes | None = None
-
-
-def required_roles(spec: AIDeploymentSpec) -> tuple[Role, ...]:
-    if spec.approvals is not None:
-        return tuple(spec.approvals.required)
-    return REQUIRED_ROLES[spec.risk_level]
-
-
-def required_items(spec: AIDeploymentSpec) -> tuple[str, ...]:
-    if spec.checklist is not None:
-        return tuple(spec.checklist.required)
-    return tuple(CHECKLIST_ITEMS)
+    # Risk levels whose AIDeployments may lower the gate below the procedure's floor (the
+    # approvers config's lowerGate): the operator's decision, never the object's.
+    lower_gate_for: frozenset[RiskLevel] = frozenset()
+    # Upgrading from a version that did not sign releases: trust unsigned ones once.
+    adopt_unsigned_releases: bool = False
 
 
 def _na_allowed(item: str, risk: RiskLevel) -> bool:
@@ -89,6 +82,8 @@ class GateResult:
     rejected_approvals: list[str] = field(default_factory=list)
     promotion: str | None = None
     required_roles: list[str] = field(default_factory=list)
+    required_items: list[str] = field(default_factory=list)
+    floor: Floor | None = None
 
     @property
     def approved(self) -> bool:
@@ -134,12 +129,19 @@ class GateResult:
             compliance_problems=self.compliance_problems,
             promotion=self.promotion,
             blocked_by=self.blocked_by,
+            below_floor=self.floor.omitted if self.floor else [],
+            floor_lowered=bool(self.floor and self.floor.omitted and self.floor.lowered),
         )
+
+    def _floor_note(self) -> str:
+        note = self.floor.message() if self.floor else ""
+        return f" {note}" if note else ""
 
     def approvals_message(self, digest: str) -> str:
         if self.approved:
             roles = ", ".join(a.role for a in self.approvals if a.valid)
-            return f"Approved for spec {short_digest(digest)} by {roles or 'no role required'}."
+            approved = f"Approved for spec {short_digest(digest)} by {roles or 'no role required'}."
+            return approved + self._floor_note()
         message = (
             f"Waiting for approval by {', '.join(self.missing_roles)} "
             f"for spec {short_digest(digest)}."
@@ -151,7 +153,7 @@ class GateResult:
             )
         if self.rejected_approvals:
             message += " " + " ".join(self.rejected_approvals)
-        return message
+        return message + self._floor_note()
 
     def checklist_message(self) -> str:
         if self.checklist_complete:
@@ -179,6 +181,13 @@ class GateResult:
         return " ".join(parts)
 
 
+def _malformed_approval(role: str, problem: str) -> str:
+    return (
+        f"The {role} approval names no spec: {problem}. Write it as "
+        "'<spec digest>; by=<name>; <comment>' with the digest `kubectl aideploy status` shows."
+    )
+
+
 def _approval_problem(
     spec: AIDeploymentSpec,
     annotations: Mapping[str, str],
@@ -198,11 +207,12 @@ def _approval_problem(
     if (
         policy.separation is not None
         and author is not None
-        and author.user == vouched.user
+        and vouched.user in author.changed_by
         and policy.separation.applies(role, spec.risk_level.value)
     ):
         return (
-            f"The {role} approval is by {vouched.user}, who changed this spec; separation "
+            f"The {role} approval is by {vouched.user}, who changed this spec since it was "
+            "last approved; separation "
             f"of duties for {spec.risk_level.value} risk needs another holder of the role."
         )
     return None
@@ -214,6 +224,7 @@ def _approvals(
     digest: str,
     extra_roles: tuple[Role, ...],
     policy: ApprovalPolicy,
+    roles: tuple[Role, ...],
 ) -> tuple[list[ApprovalRecord], list[str], list[str]]:
     records: list[ApprovalRecord] = []
     known_roles = {r.value for r in Role}
@@ -226,9 +237,14 @@ def _approvals(
         value = annotations[key]
         parsed = parse_approval(value)
         vouched = approval_provenance(annotations, role, value, policy.provenance_key)
-        current = digest_matches(parsed.digest, digest)
+        malformed = digest_problem(parsed.digest)
+        current = malformed is None and digest_matches(parsed.digest, digest)
         problem = (
-            _approval_problem(spec, annotations, digest, role, vouched, policy) if current else None
+            _malformed_approval(role, malformed)
+            if malformed
+            else _approval_problem(spec, annotations, digest, role, vouched, policy)
+            if current
+            else None
         )
         records.append(
             ApprovalRecord(
@@ -245,7 +261,7 @@ def _approvals(
         )
     valid_roles = {r.role for r in records if r.valid}
     stale_roles = {r.role for r in records if not r.valid and r.problem is None}
-    required = (*required_roles(spec), *extra_roles)
+    required = (*roles, *extra_roles)
     missing = [r.value for r in required if r.value not in valid_roles]
     stale: list[str] = [
         r.value for r in required if r.value in stale_roles and r.value not in valid_roles
@@ -254,11 +270,11 @@ def _approvals(
 
 
 def _checklist(
-    spec: AIDeploymentSpec, annotations: Mapping[str, str]
+    spec: AIDeploymentSpec, annotations: Mapping[str, str], items: tuple[str, ...]
 ) -> tuple[list[str], list[str]]:
     missing: list[str] = []
     invalid: list[str] = []
-    for item in required_items(spec):
+    for item in items:
         value = annotations.get(CHECKLIST_PREFIX + item)
         if value is None or not value.strip():
             missing.append(item)
@@ -292,11 +308,15 @@ def evaluate_gate(
     """`extra_roles` (an expedited change's deployment manager), `compliance_problems`
     (substantial modification) and `promotion` (why staging is not ready) come from the
     change, window and promotion rules, which need more than the spec to decide."""
+    policy = policy or ApprovalPolicy()
+    floor = floor_of(spec, policy.lower_gate_for)
+    roles = required_roles(spec, floor.lowered)
+    items = required_items(spec, floor.lowered)
     records, missing_roles, stale_roles = _approvals(
-        spec, annotations, digest, extra_roles, policy or ApprovalPolicy()
+        spec, annotations, digest, extra_roles, policy, roles
     )
-    required = {r.value for r in (*required_roles(spec), *extra_roles)}
-    missing_items, invalid_items = _checklist(spec, annotations)
+    required = {r.value for r in (*roles, *extra_roles)}
+    missing_items, invalid_items = _checklist(spec, annotations, items)
     return GateResult(
         approvals=records,
         missing_roles=missing_roles,
@@ -307,5 +327,7 @@ def evaluate_gate(
         compliance_problems=list(compliance_problems or []),
         promotion=promotion,
         rejected_approvals=[r.problem for r in records if r.problem and r.role in required],
-        required_roles=[r.value for r in (*required_roles(spec), *extra_roles)],
+        required_roles=[r.value for r in (*roles, *extra_roles)],
+        required_items=list(items),
+        floor=floor,
     )

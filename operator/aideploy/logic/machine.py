@@ -13,6 +13,7 @@ carries them out. Everything that must survive an operator restart lives in the 
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from pydantic import ValidationError
@@ -27,10 +28,8 @@ from aideploy.api.constants import (
 )
 from aideploy.api.digest import spec_digest
 from aideploy.api.durations import parse_duration
-from aideploy.api.records import RecordType
 from aideploy.api.spec import AIDeploymentSpec, ChangeType
 from aideploy.api.status import Gate, Release
-from aideploy.api.times import rfc3339
 from aideploy.logic import monitoring, rollback, rollout
 from aideploy.logic.change import (
     change_type_problem,
@@ -40,9 +39,11 @@ from aideploy.logic.change import (
     substantial_modification_problems,
 )
 from aideploy.logic.gate import GateResult, evaluate_gate
-from aideploy.logic.plan import Draft, Observation, Plan, release_summary
+from aideploy.logic.plan import Draft, Observation, Plan
+from aideploy.logic.podpolicy import pod_policy_problems
 from aideploy.logic.promotion import promotion_problem
-from aideploy.logic.record_content import approval_content, closure_content, plan_content
+from aideploy.logic.releases import distrust
+from aideploy.logic.start import start_rollout
 from aideploy.logic.window import WindowState, window_gate, window_problem
 from aideploy.logic.workload import is_owned_by, workload_problems
 
@@ -60,14 +61,23 @@ def format_validation_error(error: ValidationError) -> str:
 
 def decide(obs: Observation) -> Plan:
     digest = spec_digest(obs.raw_spec)
+    policy = obs.approval_policy
+    status, distrusted = distrust(
+        obs.status, policy.provenance_key, obs.owner.uid, policy.adopt_unsigned_releases
+    )
+    obs = dataclasses.replace(obs, status=status)
     draft = Draft(obs=obs, digest=digest, conditions=list(obs.status.conditions))
+    if distrusted or _still_untrusted(draft):
+        return _set_aside(draft, distrusted)
     try:
         spec = AIDeploymentSpec.model_validate(dict(obs.raw_spec))
     except ValidationError as error:
         return _failed(
             draft, "The spec cannot be deployed: " + format_validation_error(error) + "."
         )
-    problems = workload_problems(spec) + _timing_problems(spec)
+    problems = (
+        workload_problems(spec) + _timing_problems(spec) + pod_policy_problems(spec, obs.pod_policy)
+    )
     if spec.window is not None and (window_error := window_problem(spec.window)):
         problems.append(window_error)
     if problems:
@@ -95,6 +105,35 @@ def decide(obs: Observation) -> Plan:
         # waited at the gate: either way a new rollout, through the gate again.
         return _gate(draft, spec)
     return _lifecycle(draft, spec, current)
+
+
+def _still_untrusted(draft: Draft) -> bool:
+    """A release was set aside at this generation: stay stopped until the spec changes."""
+    condition = draft.status.condition(ConditionType.RELEASES_TRUSTED)
+    return (
+        condition is not None
+        and condition.status == "False"
+        and condition.observed_generation == draft.obs.generation
+    )
+
+
+def _set_aside(draft: Draft, distrusted: list[str]) -> Plan:
+    """A release in status was not the operator's: it is neither deployed nor restored,
+    and nothing else is rolled out either (re-gating could re-deploy a version that was
+    rolled back) until a person changes the spec, which then goes through the gate."""
+    if not distrusted:
+        kept = draft.status.condition(ConditionType.RELEASES_TRUSTED)
+        return draft.finish(Phase.FAILED, kept.message if kept else "")
+    found = "; ".join(distrusted)
+    message = (
+        f"{found[:1].upper()}{found[1:]}: it is neither deployed nor restored, and nothing "
+        "is rolled out until the spec changes (a new generation goes through the gate "
+        "again). Find who wrote the status in the apiserver's audit log."
+    )
+    draft.condition(ConditionType.RELEASES_TRUSTED, False, Reason.RELEASE_UNTRUSTED, message)
+    draft.condition(ConditionType.READY, False, Reason.RELEASE_UNTRUSTED, message)
+    draft.event("Warning", Reason.RELEASE_UNTRUSTED, message)
+    return draft.finish(Phase.FAILED, message)
 
 
 MIN_MONITORING_INTERVAL = timedelta(seconds=1)
@@ -213,7 +252,7 @@ def _gate(draft: Draft, spec: AIDeploymentSpec) -> Plan:
         return _blocked(
             draft, spec, Phase.AWAITING_WINDOW, reason, message, still_serving, gate_status
         )
-    return _start_rollout(draft, spec, gate)
+    return start_rollout(draft, spec, gate)
 
 
 def _change_type(draft: Draft, spec: AIDeploymentSpec) -> ChangeType | str:
@@ -235,7 +274,9 @@ def _evaluate_gate(draft: Draft, spec: AIDeploymentSpec, change_type: ChangeType
     obs = draft.obs
     last_good = draft.status.last_good_release
     promotion = (
-        promotion_problem(spec, obs.staging, spec.promotion.from_staging)
+        promotion_problem(
+            spec, obs.staging, spec.promotion.from_staging, obs.approval_policy.provenance_key
+        )
         if spec.promotion is not None
         else None
     )
@@ -243,7 +284,9 @@ def _evaluate_gate(draft: Draft, spec: AIDeploymentSpec, change_type: ChangeType
         spec,
         obs.annotations,
         draft.digest,
-        extra_roles=expedite_extra_roles(spec),
+        extra_roles=expedite_extra_roles(
+            spec, spec.risk_level in obs.approval_policy.lower_gate_for
+        ),
         compliance_problems=substantial_modification_problems(
             spec,
             change_type,
@@ -322,77 +365,3 @@ def _blocked(
     )
     draft.condition(ConditionType.READY, False, reason, message)
     return draft.finish(phase, message)
-
-
-def _start_rollout(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> Plan:
-    _retire_previous(draft, spec)
-    release = Release(
-        version=spec.model.version,
-        digest=draft.digest,
-        generation=draft.obs.generation,
-        deployed_at=rfc3339(draft.now),
-        template=spec.template,
-        serving=spec.serving.model_dump(mode="json", by_alias=True),
-        replicas=spec.replicas,
-        change_type=draft.updates.get("change_type"),
-        conformity_assessment=spec.compliance.conformity_assessment if spec.compliance else None,
-    )
-    draft.updates.update(
-        {
-            "current_release": release,
-            "gate": None,
-            "decision": None,
-            "verification": None,
-            "monitoring": None,
-            "rollback": None,
-        }
-    )
-    draft.ensure_workload(spec.model.name, release, spec.replicas)
-    draft.record(
-        RecordType.PLAN,
-        release,
-        plan_content(spec, spec_digest=draft.digest, change_type=release.change_type),
-    )
-    draft.record(
-        RecordType.APPROVAL,
-        release,
-        approval_content(
-            spec, draft.obs.annotations, spec_digest=draft.digest, observed_at=draft.now, gate=gate
-        ),
-    )
-    message = f"Rolling out version {spec.model.version} ({spec.replicas} replicas)."
-    draft.condition(ConditionType.DEPLOYED, False, Reason.ROLLOUT_IN_PROGRESS, message)
-    draft.condition(ConditionType.READY, False, Reason.ROLLOUT_IN_PROGRESS, message)
-    draft.wake(draft.now + rollout.verification_timeout(spec))
-    return draft.finish(Phase.DEPLOYING, message)
-
-
-def _retire_previous(draft: Draft, spec: AIDeploymentSpec) -> None:
-    """What the release rolled out before this one becomes: the rollback target if it went
-    live, and closed on record if its rollout never ended."""
-    status = draft.status
-    previous = status.current_release
-    if previous is None or previous.digest == draft.digest:
-        return  # nothing before it, or a re-rollout of itself: no target, nothing to close
-    if previous.went_live_at and status.rollback is None:
-        # It went live and was serving when this newer rollout began (perhaps still in its
-        # watch, perhaps after the new spec waited at the gate): it is the rollback target.
-        draft.updates["last_good_release"] = previous
-    if previous.closed_at is None:
-        # Its rollout never ended (superseded in Verifying, Held or Monitoring): close it on
-        # record, so that every plan has its closure.
-        draft.record(
-            RecordType.CLOSURE,
-            previous,
-            closure_content(
-                final_phase="Superseded",
-                decision=status.decision,
-                monitoring_started_at=status.monitoring.started_at if status.monitoring else None,
-                monitoring_ended_at=None,
-                summary=(
-                    f"Version {previous.version} was superseded by {spec.model.version} "
-                    "before its rollout ended."
-                ),
-                release=release_summary(previous),
-            ),
-        )

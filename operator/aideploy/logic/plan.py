@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from aideploy.admission.config import PodPolicy
 from aideploy.api.constants import ConditionType, Phase, Reason
 from aideploy.api.records import RecordType
 from aideploy.api.spec import Probe
@@ -22,6 +23,7 @@ from aideploy.api.status import (
 from aideploy.api.times import rfc3339
 from aideploy.logic.conditions import set_condition
 from aideploy.logic.gate import ApprovalPolicy
+from aideploy.logic.releases import sign_releases
 from aideploy.logic.workload import (
     Owner,
     applied_digest,
@@ -58,6 +60,8 @@ class Observation:
     # The staging AIDeployment named by spec.promotion.fromStaging, as read (None: absent).
     staging: Mapping[str, Any] | None = None
     approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    # The operator's pod policy (approvers config podPolicy); None: none configured.
+    pod_policy: PodPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,9 @@ class Draft:
             ),
             conditions=self.conditions,
             **self.updates,
+        )
+        new_status = sign_releases(
+            new_status, self.obs.approval_policy.provenance_key, self.obs.owner.uid
         )
         old_ready = old.condition(ConditionType.READY)
         new_ready = new_status.condition(ConditionType.READY)

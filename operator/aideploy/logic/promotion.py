@@ -12,8 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from pydantic import ValidationError
+
+from aideploy.admission.release_signature import is_signed
 from aideploy.api.constants import Phase
+from aideploy.api.digest import spec_digest
 from aideploy.api.spec import AIDeploymentSpec, Environment, Result
+from aideploy.api.status import Release
 
 # A staging release is verified once it has passed verification: it is being watched
 # (Monitoring) or its watch ended well (Succeeded).
@@ -81,8 +86,33 @@ def _status_problems(staging: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _release_problem(staging: Mapping[str, Any], key: bytes | None) -> list[str]:
+    """With a key, staging's status is not taken on trust: its current release must be one
+    this operator signed, of staging's present spec, and have gone live (verified)."""
+    if key is None:
+        return []
+    raw = _get(staging, "status", "currentRelease")
+    uid = str(_get(staging, "metadata", "uid") or "")
+    release = None
+    if isinstance(raw, Mapping):
+        try:
+            release = Release.model_validate(Release.known_fields(raw)[0])
+        except ValidationError:
+            release = None
+    if release is None or not is_signed(release, key, uid):
+        return ["its status holds no release this operator signed (written by someone else?)"]
+    if release.digest != spec_digest(_get(staging, "spec") or {}):
+        return ["its signed release is of another spec than the one it has now"]
+    if release.went_live_at is None:
+        return ["its signed release has not passed verification there"]
+    return []
+
+
 def promotion_problem(
-    production: AIDeploymentSpec, staging: Mapping[str, Any] | None, staging_name: str
+    production: AIDeploymentSpec,
+    staging: Mapping[str, Any] | None,
+    staging_name: str,
+    key: bytes | None = None,
 ) -> str | None:
     """Why production may not yet take what staging runs, all reasons at once; or None.
 
@@ -99,6 +129,7 @@ def promotion_problem(
             "it is itself a production deployment (set spec.environment: staging on it)"
         )
     problems.extend(_status_problems(staging))
+    problems.extend(_release_problem(staging, key))
     version = _get(staging, "spec", "model", "version")
     if not isinstance(version, str):
         problems.append(f"it names no model version, not {production.model.version}")

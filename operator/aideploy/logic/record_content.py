@@ -22,13 +22,8 @@ from aideploy.api.constants import (
 from aideploy.api.spec import AIDeploymentSpec, Probe
 from aideploy.api.status import StatusModel
 from aideploy.api.times import rfc3339
-from aideploy.logic.gate import (
-    GateResult,
-    checklist_problem,
-    evaluate_gate,
-    required_items,
-    required_roles,
-)
+from aideploy.logic.floor import required_items, required_roles
+from aideploy.logic.gate import GateResult, checklist_problem, evaluate_gate
 
 Moment = datetime | str
 WireLike = Mapping[str, Any] | StatusModel
@@ -171,7 +166,7 @@ def approval_content(
     the gate's own verdict (with an expedite's extra roles and the approval policy), so the
     record says exactly what let the rollout through."""
     gate = gate if gate is not None else evaluate_gate(spec, annotations, spec_digest)
-    required = set(required_items(spec))
+    required = set(gate.required_items or required_items(spec))
     annotated = {
         key.removeprefix(CHECKLIST_PREFIX)
         for key in annotations
@@ -207,6 +202,7 @@ def approval_content(
                 gate.missing_compliance or None if spec.risk_level is RiskLevel.HIGH else None
             ),
             "provenance": provenance or None,
+            "gateFloor": gate.floor.to_record() if gate.floor else None,
         }
     )
 
