@@ -14,7 +14,9 @@ from pathlib import Path
 
 import kopf
 
+from aideploy.admission.provenance import load_key
 from aideploy.config import OperatorConfig, configure
+from aideploy.records.signature import RecordSigner
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -38,6 +40,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="DIR",
         default=None,
         help="apply the CRDs in DIR before starting (development clusters)",
+    )
+    parser.add_argument(
+        "--print-record-public-key",
+        action="store_true",
+        help="print the PEM public key that checks this operator's records (from "
+        "--provenance-key-file or --webhook-key) and exit; give it to `kubectl aideploy "
+        "verify --public-key`",
     )
     return parser.parse_args(argv)
 
@@ -166,8 +175,28 @@ def started_id() -> str:
     return f"{time.time_ns() // 1_000_000}"
 
 
+def _print_record_public_key(args: argparse.Namespace) -> int:
+    try:
+        secret = load_key(args.provenance_key_file, args.webhook_key)
+    except OSError as error:
+        print(f"aideploy-operator: cannot read the key: {error}", file=sys.stderr)
+        return 2
+    if secret is None:
+        print(
+            "aideploy-operator: no key to derive the record signing key from: give "
+            "--provenance-key-file (or --webhook-key), as the running operator has it",
+            file=sys.stderr,
+        )
+        return 2
+    signer = RecordSigner.from_secret(secret)
+    print(f"# {signer.key_id}\n{signer.public_key_pem()}", end="")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.print_record_public_key:
+        return _print_record_public_key(args)
     _configure_logging(args)
     if args.install_crds:
         _install_crds(Path(args.install_crds))

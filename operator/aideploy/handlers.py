@@ -32,6 +32,7 @@ from aideploy.logic.gate import ApprovalPolicy
 from aideploy.metrics import Metrics
 from aideploy.peering import PeeringGuard
 from aideploy.reconciler import Reconciler, ReconcilerSettings
+from aideploy.records.signature import RecordSigner
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo["approvers"] = approvers
     provenance_key = load_key(config.provenance_key_file, config.webhook_key)
     memo["provenance_key"] = provenance_key
+    signer = RecordSigner.from_secret(provenance_key) if provenance_key is not None else None
     _configure_webhook(settings, config)
     metrics = Metrics()
     if config.metrics_port is not None:
@@ -79,6 +81,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
                 adopt_unsigned_releases=config.adopt_unsigned_releases,
             ),
             pod_policy=approvers.pod_policy,
+            record_signer=signer,
         ),
         metrics=metrics,
         peering=(
@@ -100,10 +103,18 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             "--adopt-unsigned-releases is on: releases in status without a signature are "
             "trusted and signed; turn it off once every object has been reconciled"
         )
-    if provenance_key is None:
+    if signer is None:
         logger.warning(
             "no provenance key (--provenance-key-file or the webhook's key): releases in "
-            "status are not signed, so a status writer could change what is deployed"
+            "status and records are not signed, so a status writer could change what is "
+            "deployed and a record editor could rewrite the evidence"
+        )
+    else:
+        logger.info(
+            "records are signed by %s; check them with kubectl aideploy verify "
+            "--public-key KEY, KEY being %s",
+            signer.key_id,
+            signer.public_key_base64(),
         )
     logger.info("aideploy operator started")
 

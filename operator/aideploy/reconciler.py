@@ -31,6 +31,7 @@ from aideploy.metrics import Metrics
 from aideploy.peering import PeeringGuard
 from aideploy.probes import ProbeResult, ProbeTarget, run_probes
 from aideploy.records import DeploymentRef, build_record, find_record, next_link
+from aideploy.records.signature import RecordSigner
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class ReconcilerSettings:
     record_retention: timedelta = DEFAULT_RETENTION
     approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
     pod_policy: PodPolicy | None = None
+    record_signer: RecordSigner | None = None
 
 
 class Reconciler:
@@ -187,6 +189,7 @@ class Reconciler:
                 content=intent.content,
                 created_at=obs.now,
                 retention=self._settings.record_retention,
+                signer=self._settings.record_signer,
             )
             written = await asyncio.to_thread(self._resources.write_record, manifest)
             failpoints.hit(f"after-record:{intent.type.value}")

@@ -64,3 +64,32 @@ def operator(
         process.stop()
         # Shown by pytest only when the test failed.
         print(f"---- operator log ({process.log_path}) ----\n{process.log_text()[-20000:]}")
+
+
+PROVENANCE_SECRET = b"a secret only the operator can read"
+
+
+@pytest.fixture
+def provenance_key_file(tmp_path: Path) -> Path:
+    key = tmp_path / "provenance.key"
+    key.write_bytes(PROVENANCE_SECRET)
+    return key
+
+
+@pytest.fixture
+def keyed_operator(
+    kube_cluster: ClusterHandle,
+    namespace: str,
+    crds: list[str],
+    tmp_path: Path,
+    provenance_key_file: Path,
+) -> Iterator[OperatorProcess]:
+    """The operator holding a provenance key, as the chart runs it: it signs releases and
+    records."""
+    process = OperatorProcess(kube_cluster.kubeconfig, namespace, tmp_path / "operator.log")
+    process.start(args=["--provenance-key-file", str(provenance_key_file)])
+    try:
+        yield process
+    finally:
+        process.stop()
+        print(f"---- operator log ----\n{process.log_text()[-20000:]}")

@@ -3,34 +3,16 @@ by someone who may write `aideployments/status` is neither deployed nor restored
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from aideploy.api.digest import spec_digest
 from aideploy.kube.rest import Rest
 from tests.support import aid
-from tests.support.cluster import ClusterHandle, wait_for
+from tests.support.cluster import wait_for
 from tests.support.operator import OperatorProcess
 from tests.unit.factories import full_checklist, make_spec
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def keyed_operator(
-    kube_cluster: ClusterHandle, namespace: str, crds: list[str], tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    key = tmp_path / "provenance.key"
-    key.write_bytes(b"a secret only the operator can read")
-    process = OperatorProcess(kube_cluster.kubeconfig, namespace, tmp_path / "operator.log")
-    process.start(args=["--provenance-key-file", str(key)])
-    try:
-        yield process
-    finally:
-        process.stop()
-        print(f"---- operator log ----\n{process.log_text()[-20000:]}")
 
 
 def test_a_release_patched_into_status_is_not_deployed(

@@ -632,14 +632,20 @@ def test_namespace_selector_cluster_wide_namespaced_and_chosen() -> None:
 def test_webhook_can_be_turned_off_but_the_approvers_configuration_stays() -> None:
     manifests = render({"webhook": {"enabled": False}})
     assert not find(manifests, "MutatingWebhookConfiguration")
-    assert not find(manifests, "Secret")
+    assert not find(manifests, "ValidatingWebhookConfiguration")
+    # Without the webhook the operator still signs releases and records with its key.
+    assert [s["metadata"]["name"] for s in find(manifests, "Secret")] == [
+        "aideploy-aideploy-operator-provenance-key"
+    ]
+    args = args_of(manifests)
+    assert args[args.index("--provenance-key-file") + 1] == "/etc/aideploy/provenance/key"
     assert [s["metadata"]["name"] for s in find(manifests, "Service")] == [
         "aideploy-aideploy-operator-metrics"
     ]
     container = operator_container(manifests)
     assert {p["name"] for p in container["ports"]} == {"health", "metrics"}
     assert not any(a.startswith("--webhook") for a in args_of(manifests))
-    assert {m["name"] for m in container["volumeMounts"]} == {"tmp", "approvers"}
+    assert {m["name"] for m in container["volumeMounts"]} == {"tmp", "approvers", "provenance-key"}
     # requireAuthenticatedApprovals matters most where there is no webhook.
     strict = {"webhook": {"enabled": False}, "approvers": {"requireAuthenticatedApprovals": True}}
     assert approvers_config(render(strict))["requireAuthenticatedApprovals"] is True

@@ -83,9 +83,9 @@ image's default CMD (operator/Dockerfile); a test keeps the two equal.
 - {{ printf "%s/tls.crt" (include "aideploy.webhookCertDir" .) | quote }}
 - --webhook-key
 - {{ printf "%s/tls.key" (include "aideploy.webhookCertDir" .) | quote }}
+{{- end }}
 - --provenance-key-file
 - "/etc/aideploy/provenance/key"
-{{- end }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
 {{- end }}

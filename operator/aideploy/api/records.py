@@ -61,6 +61,25 @@ class RecordDeployment(_Wire):
     spec_digest: Annotated[str, Field(pattern=HASH_PATTERN)]
 
 
+class RecordSignature(_Wire):
+    """The operator's Ed25519 signature over the record's hash (records/signature.py)."""
+
+    key_id: Annotated[
+        str,
+        Field(
+            pattern=r"^ed25519:[0-9a-f]{16}$",
+            description="ed25519:<first 16 hex of the SHA-256 of the raw public key>; "
+            "`kubectl aideploy verify --public-key` checks it against the operator's key",
+        ),
+    ]
+    public_key: Annotated[
+        str, Field(description="base64 of the raw 32-byte public key that made the signature")
+    ]
+    value: Annotated[
+        str, Field(description="base64 of the signature over 'aideploy record v1\\0' + hash")
+    ]
+
+
 class RecordSpec(_Wire):
     """AIDeploymentRecord.spec: the model the record CRD's schema is generated from (the
     records code writes plain dicts, records/chain.py; this says what they must look like)."""
@@ -103,6 +122,14 @@ class RecordSpec(_Wire):
         str,
         Field(
             pattern=HASH_PATTERN,
-            description="sha256 of the canonical JSON of every other field of this spec",
+            description="sha256 of the canonical JSON of every other field of this spec "
+            "but signature",
         ),
     ]
+    signature: Annotated[
+        RecordSignature | None,
+        Field(
+            description="The operator's signature over hash; absent when the operator had no "
+            "key (records written then cannot be authenticated)"
+        ),
+    ] = None

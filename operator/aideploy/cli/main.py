@@ -11,10 +11,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from aideploy.api.constants import CHECKLIST_ITEMS, Role
 from aideploy.cli import actions, views
 from aideploy.cli.session import CliError, Session
 from aideploy.cli.terminal import printable
+from aideploy.cli.verify import load_trusted_keys, verify
 
 PROG = "kubectl aideploy"
 
@@ -81,8 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("name", metavar="NAME")
     history.add_argument("-o", "--output", choices=["text", "json"], default="text")
 
-    verify = command("verify", "recompute the record hash chains; exit 1 on any break")
+    verify = command(
+        "verify", "recompute the record chains and check their signatures; exit 1 on any break"
+    )
     verify.add_argument("name", metavar="NAME", nargs="?")
+    verify.add_argument(
+        "--public-key",
+        metavar="KEY",
+        action="append",
+        default=[],
+        help="the operator's record public key: a PEM file (aideploy-operator "
+        "--print-record-public-key) or the base64 key from its start log; repeatable, for "
+        "keys used before a rotation. Without it, signatures are checked only against the "
+        "key each record names",
+    )
 
     digest = command("digest", "the spec digest of a manifest, as the operator computes it")
     digest.add_argument("-f", "--filename", required=True, help="manifest file, or - for stdin")
@@ -99,14 +114,17 @@ def _run(args: argparse.Namespace) -> int:
             actions.check_digest_syntax(args.digest)
     if args.command == "check":
         actions.check_item(args.item)
+    trusted = load_trusted_keys(args.public_key) if args.command == "verify" else []
     session = Session(kubeconfig=args.kubeconfig, namespace=args.namespace)
     try:
-        return _dispatch(session, args)
+        return _dispatch(session, args, trusted)
     finally:
         session.close()
 
 
-def _dispatch(session: Session, args: argparse.Namespace) -> int:
+def _dispatch(
+    session: Session, args: argparse.Namespace, trusted: Sequence[Ed25519PublicKey]
+) -> int:
     name: str = args.name
     if args.command == "status":
         return views.status(session, name, args.output)
@@ -121,7 +139,7 @@ def _dispatch(session: Session, args: argparse.Namespace) -> int:
     if args.command == "history":
         return views.history(session, name, args.output)
     if args.command == "verify":
-        return views.verify(session, args.name)
+        return verify(session, args.name, trusted)
     raise AssertionError(f"unhandled command {args.command}")
 
 

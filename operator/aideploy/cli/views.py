@@ -17,7 +17,7 @@ from aideploy.api.digest import short_digest, spec_digest
 from aideploy.api.spec import Result
 from aideploy.cli.session import CliError, Session
 from aideploy.cli.terminal import printable, printable_tree
-from aideploy.records.verify import deployment_uid, verify_chain, verify_chains
+from aideploy.records.verify import deployment_uid
 
 READ_HINT = "reading needs RBAC permission to get and list aideployments.aideploy.io"
 RECORDS_HINT = "auditing needs RBAC permission to list aideploymentrecords.aideploy.io"
@@ -264,7 +264,7 @@ def _hash_prefix(value: Any) -> str:
     return short_digest(text) if text else "-"
 
 
-def _by_uid(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+def by_uid(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for record in records:
         groups.setdefault(deployment_uid(record), []).append(record)
@@ -285,7 +285,7 @@ def history(session: Session, name: str, output: str) -> int:
         print(json.dumps([r.get("spec") for r in records], indent=2, sort_keys=True))
         return 0
     headers = ["SEQ", "RECORD", "TYPE", "GEN", "CREATED", "HASH", "PREVIOUS", "NAME"]
-    groups = _by_uid(records)
+    groups = by_uid(records)
     for index, (uid, group) in enumerate(groups.items()):
         if len(groups) > 1:
             print(("" if index == 0 else "\n") + printable(f"aideployment {name}, uid {uid}:"))
@@ -305,60 +305,4 @@ def history(session: Session, name: str, output: str) -> int:
                 ]
             )
         print("\n".join(table(headers, rows)))
-    return 0
-
-
-def verify(session: Session, name: str | None) -> int:
-    """Exit 0 when every chain is intact, 1 on any break (each printed with its record)."""
-    records = session.records(name, RECORDS_HINT)
-    if name is not None:
-        found = session.find_deployment(name, READ_HINT)
-        deployments = [found] if found is not None else []
-        if not records and not deployments:
-            raise CliError(
-                f"aideployment {name} not found in namespace {session.namespace}, and no "
-                "records of it: check the name and the namespace (-n)"
-            )
-    else:
-        deployments = session.list_deployments(READ_HINT)
-    latest: dict[str, Mapping[str, Any]] = {}
-    names: dict[str, str] = {}
-    for obj in deployments:
-        uid = str(obj["metadata"]["uid"])
-        names[uid] = str(obj["metadata"]["name"])
-        head = (obj.get("status") or {}).get("latestRecord")
-        if isinstance(head, Mapping):
-            latest[uid] = head
-    chains = verify_chains(records, latest)
-    for uid, head in latest.items():
-        if uid not in chains:
-            chains[uid] = verify_chain([], head)
-    groups = _by_uid(records)
-    total = 0
-    for uid, breaks in chains.items():
-        group = groups.get(uid, [])
-        label = names.get(uid) or next(
-            (str(((r.get("spec") or {}).get("deployment") or {}).get("name")) for r in group), "?"
-        )
-        gone = "" if uid in names else ", AIDeployment deleted"
-        count = f"{len(group)} record{'s' if len(group) != 1 else ''}"
-        state = (
-            "chain intact"
-            if not breaks
-            else f"{len(breaks)} break{'s' if len(breaks) != 1 else ''}"
-        )
-        print(printable(f"{label} (uid {uid[:8] or '?'}{gone}): {count}, {state}"))
-        for chain_break in breaks:
-            line = f"  {chain_break.kind.value:<12} {chain_break.record}: {chain_break.message}"
-            print(printable(line))
-        total += len(breaks)
-    if not chains:
-        print(f"no records in namespace {session.namespace}")
-    if total:
-        print(
-            f"error: {total} break{'s' if total != 1 else ''} in the record chain: these "
-            "records cannot be relied on as evidence until the break is explained",
-            file=sys.stderr,
-        )
-        return 1
     return 0

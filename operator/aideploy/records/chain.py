@@ -27,6 +27,7 @@ from aideploy.api.constants import (
 from aideploy.api.digest import sha256_digest
 from aideploy.api.records import DEFAULT_RETENTION, LABEL_RECORD_TYPE, RECORD_IDS, RecordType
 from aideploy.api.times import rfc3339
+from aideploy.records.signature import RecordSigner
 
 MAX_NAME_LENGTH: Final = 253
 MAX_LABEL_LENGTH: Final = 63
@@ -34,9 +35,13 @@ _NAME_HASH_LENGTH: Final = 10
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
+_UNHASHED: Final = frozenset({"hash", "signature"})
+
+
 def record_hash(spec: Mapping[str, Any]) -> str:
-    """`sha256:<hex>` over the canonical JSON of every field of the spec except `hash`."""
-    return sha256_digest({k: v for k, v in spec.items() if k != "hash"})
+    """`sha256:<hex>` over the canonical JSON of every field of the spec but `hash` and
+    `signature` (which signs the hash)."""
+    return sha256_digest({k: v for k, v in spec.items() if k not in _UNHASHED})
 
 
 def _short_hash(text: str) -> str:
@@ -110,8 +115,10 @@ def build_record(
     content: Mapping[str, Any],
     created_at: datetime,
     retention: timedelta = DEFAULT_RETENTION,
+    signer: RecordSigner | None = None,
 ) -> dict[str, Any]:
-    """The full AIDeploymentRecord manifest, hash included.
+    """The full AIDeploymentRecord manifest, hash included, and signed when the operator
+    holds a key (see signature.py).
 
     No ownerReference on purpose: a record must outlive the AIDeployment it documents.
     `sequence` and `previous_hash` come from `next_link` over the records already written.
@@ -142,6 +149,8 @@ def build_record(
         "previousHash": previous_hash,
     }
     spec["hash"] = record_hash(spec)
+    if signer is not None:
+        spec["signature"] = signer.sign(spec["hash"])
     return {
         "apiVersion": API_VERSION,
         "kind": RECORD_KIND,

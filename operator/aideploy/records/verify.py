@@ -15,7 +15,10 @@ from enum import StrEnum
 from itertools import groupby
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from aideploy.records.chain import record_hash
+from aideploy.records.signature import SignatureProblem, check_signature
 
 
 class BreakKind(StrEnum):
@@ -25,6 +28,9 @@ class BreakKind(StrEnum):
     DUPLICATE = "duplicate"  # two records claim the same sequence number
     BROKEN_LINK = "broken-link"  # previousHash is not the hash of the record before
     TRUNCATED = "truncated"  # the newest records are gone (seen from the object's status)
+    UNSIGNED = "unsigned"  # cannot be authenticated: no signature where one is due
+    BAD_SIGNATURE = "bad-signature"  # changed after the operator signed it
+    UNTRUSTED_KEY = "untrusted-key"  # signed, but not by a key the reader trusts
 
 
 @dataclass(frozen=True)
@@ -138,14 +144,60 @@ def _latest_breaks(
     return []
 
 
+_SIGNATURE_BREAKS: dict[SignatureProblem, BreakKind] = {
+    "unsigned": BreakKind.UNSIGNED,
+    "bad": BreakKind.BAD_SIGNATURE,
+    "untrusted": BreakKind.UNTRUSTED_KEY,
+}
+
+
+def _signature_breaks(
+    chain: Sequence[Mapping[str, Any]], trusted: Sequence[Ed25519PublicKey]
+) -> list[ChainBreak]:
+    """Without trusted keys a signature is still checked against the key it names, and an
+    unsigned record after a signed one is a break: the operator never stops signing, so
+    someone wrote it (or stripped its signature)."""
+    breaks: list[ChainBreak] = []
+    signed_before: str | None = None
+    for record in chain:
+        check = check_signature(_spec(record), trusted)
+        sequence = _sequence(record)
+        if check.problem is not None:
+            kind = _SIGNATURE_BREAKS[check.problem]
+            breaks.append(ChainBreak(kind, _name(record), sequence, check.message))
+        elif check.key_id is None and signed_before is not None:
+            message = (
+                f"is not signed although {signed_before} before it is: it was written or "
+                "altered by someone other than the operator"
+            )
+            breaks.append(ChainBreak(BreakKind.UNSIGNED, _name(record), sequence, message))
+        if check.key_id is not None and signed_before is None:
+            signed_before = _name(record)
+    return breaks
+
+
+def signing_keys(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """How many records each key id claims to have signed ("" for unsigned records), so
+    that `verify` can say which key it checked."""
+    counts: dict[str, int] = {}
+    for record in records:
+        signature = _spec(record).get("signature")
+        named = str(signature.get("keyId") or "") if isinstance(signature, Mapping) else ""
+        counts[named] = counts.get(named, 0) + 1
+    return counts
+
+
 def verify_chain(
-    records: Iterable[Mapping[str, Any]], latest: Mapping[str, Any] | None = None
+    records: Iterable[Mapping[str, Any]],
+    latest: Mapping[str, Any] | None = None,
+    trusted_keys: Sequence[Ed25519PublicKey] = (),
 ) -> list[ChainBreak]:
     """Every break in the chain of one AIDeployment's records (one uid), in sequence order.
 
     `records` may come in any order. `latest` is the AIDeployment's `status.latestRecord`
     ({name, sequence, hash}) when the object still exists; without it, a removed newest
-    record cannot be told from one never written.
+    record cannot be told from one never written. With `trusted_keys`, every record must
+    be signed by one of them.
     """
     breaks: list[ChainBreak] = []
     chain: list[Mapping[str, Any]] = []
@@ -192,14 +244,17 @@ def verify_chain(
                 if link_break is not None:
                     breaks.append(link_break)
         previous = group
+    breaks.extend(_signature_breaks(chain, trusted_keys))
     if latest is not None:
         breaks.extend(_latest_breaks(chain, latest))
+    breaks.sort(key=lambda b: b.sequence if b.sequence is not None else 0)
     return breaks
 
 
 def verify_chains(
     records: Iterable[Mapping[str, Any]],
     latest_by_uid: Mapping[str, Mapping[str, Any]] | None = None,
+    trusted_keys: Sequence[Ed25519PublicKey] = (),
 ) -> dict[str, list[ChainBreak]]:
     """`verify_chain` for each AIDeployment (uid) among `records`; records that name no uid
     are reported under the empty uid."""
@@ -208,4 +263,6 @@ def verify_chains(
         uid = deployment_uid(record) if _malformed(record) is None else ""
         by_uid.setdefault(uid, []).append(record)
     latest = latest_by_uid or {}
-    return {uid: verify_chain(group, latest.get(uid)) for uid, group in by_uid.items()}
+    return {
+        uid: verify_chain(group, latest.get(uid), trusted_keys) for uid, group in by_uid.items()
+    }
