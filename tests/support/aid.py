@@ -98,8 +98,42 @@ def condition(obj_status: dict[str, Any], type_: str) -> dict[str, Any]:
     raise AssertionError(f"no {type_} condition in {obj_status}")
 
 
+def deployments_of(rest: Rest, namespace: str, name: str) -> list[dict[str, Any]]:
+    """Every Deployment the AIDeployment runs (one per release under blue-green)."""
+    listed = rest.request(
+        "GET",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments",
+        query=[("labelSelector", f"aideploy.io/deployment={name}")],
+    )
+    items: list[dict[str, Any]] = (listed or {}).get("items") or []
+    return sorted(items, key=lambda d: str(d["metadata"].get("creationTimestamp")))
+
+
+def service(rest: Rest, namespace: str, name: str) -> dict[str, Any] | None:
+    return rest.request("GET", f"/api/v1/namespaces/{namespace}/services/{name}")
+
+
+def serving_deployment(rest: Rest, namespace: str, name: str) -> dict[str, Any] | None:
+    """The Deployment whose pods the stable Service (named after the object) selects."""
+    stable = service(rest, namespace, name)
+    selector = ((stable or {}).get("spec") or {}).get("selector") or {}
+    if not selector:
+        return None
+    for deployment in deployments_of(rest, namespace, name):
+        labels = deployment["spec"]["template"]["metadata"].get("labels") or {}
+        if all(labels.get(k) == v for k, v in selector.items()):
+            return deployment
+    return None
+
+
 def child_deployment(rest: Rest, namespace: str, name: str) -> dict[str, Any] | None:
-    return rest.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+    """The Deployment users are served by, or, while none is, the newest one (a rollout
+    not yet live); None when the object runs nothing."""
+    serving = serving_deployment(rest, namespace, name)
+    if serving is not None:
+        return serving
+    running = deployments_of(rest, namespace, name)
+    return running[-1] if running else None
 
 
 def events(rest: Rest, namespace: str, name: str) -> list[dict[str, Any]]:
