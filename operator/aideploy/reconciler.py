@@ -242,8 +242,8 @@ class Reconciler:
         the stored decision asks for (skipped once made), instead of taking the decision
         again on probes run anew."""
         namespace = obs.owner.namespace
-        if changes.services:
-            failpoints.hit("before-traffic-switch")
+        if any(s["metadata"]["name"] == obs.owner.name for s in changes.services):
+            failpoints.hit("before-traffic-switch")  # the stable Service: what users reach
         for service in changes.services:
             await asyncio.to_thread(self._resources.apply, service)
         for name in changes.scale_downs:

@@ -67,6 +67,8 @@ class VersionedBackend:
         self._thread = threading.Thread(target=self._run, daemon=True, name="versioned-backend")
         #: The version each Service reaches now, by Service name.
         self.reaches: dict[str, str | None] = {}
+        #: Every change of what the stable Service reaches: (monotonic time, version).
+        self.history: list[tuple[float, str | None]] = []
 
     @property
     def deployed_version(self) -> str | None:
@@ -95,6 +97,10 @@ class VersionedBackend:
                 services, deployments = self._read()
                 for service_name, server in self._servers.items():
                     version = selected_version(services.get(service_name), deployments)
+                    if service_name == self._name and (
+                        not self.history or self.history[-1][1] != version
+                    ):
+                        self.history.append((time.monotonic(), version))
                     self.reaches[service_name] = version
                     wanted = self.modes.get(version, "healthy") if version else "not-ready"
                     if server.mode != wanted:

@@ -235,13 +235,34 @@ class Router:
             if not wanted.current:
                 deployments.append(wanted.manifest)
             stable_ready = wanted.ready
-        services, service_deletes = self._services(
-            selector_labels(self.owner), running, None, with_preview=False
+        # A Service still selecting one release (blue-green before) keeps doing so until the
+        # in-place Deployment is available and no other release's pods run: the in-place
+        # selector would select them all.
+        live = _selector(self.workloads.services.get(self.owner.name)) or {}
+        selected = (
+            self._deployment_of_release(live[LABEL_RELEASE]) if LABEL_RELEASE in live else None
         )
-        keep = {self.owner.name}
-        # Deployments of another strategy keep serving until the in-place one is available.
-        scale_downs, deletes = self._retire(keep, None if stable_ready else "hold")
+        keep = {self.owner.name} | ({selected} if selected else set())
+        scale_downs, deletes = self._retire(keep, None if stable_ready or selected else "hold")
+        others_gone = all(
+            name in keep or ("Deployment", name) in deletes for name in self.workloads.deployments
+        )
+        selector = (
+            live
+            if selected is not None and not (stable_ready and others_gone)
+            else selector_labels(self.owner)
+        )
+        services, service_deletes = self._services(selector, running, None, with_preview=False)
         serving = running if running is not None and replicas > 0 else None
+        if selector is live:  # still on the release the Service selected before
+            serving = next(
+                (
+                    release
+                    for release in (topology.stable, topology.candidate, topology.discard)
+                    if release is not None and release_id(release.digest) == live[LABEL_RELEASE]
+                ),
+                serving,
+            )
         traffic = (_share(serving, 100),) if serving is not None else ()
         return Routing(
             WorkloadChanges(tuple(deployments), services, scale_downs, deletes + service_deletes),
@@ -267,7 +288,12 @@ class Router:
                 topology.candidate, _replicas(topology.candidate, replicas), BLUE_GREEN
             )
         selector, selected = self._stable_selector(stable)
-        adopting = LABEL_RELEASE not in selector
+        live_selector = _selector(self.workloads.services.get(self.owner.name))
+        # Until the stable Service's write that selects by release has landed, it selects
+        # every pod of this AIDeployment: no other release may run yet.
+        adopting = LABEL_RELEASE not in selector or (
+            live_selector is not None and LABEL_RELEASE not in live_selector
+        )
         deployments: list[dict[str, Any]] = []
         if stable is not None and not stable.current:
             deployments.append(stable.manifest)
@@ -296,7 +322,7 @@ class Router:
         preview_release = (
             topology.candidate if topology.candidate is not None and deferred is None else None
         )
-        serving = self._selected_release(selected, stable, candidate)
+        serving = self._selected_release(selected, stable, candidate, topology)
         services, service_deletes = self._services(
             selector, serving or topology.stable, preview_release, with_preview=topology.preview
         )
@@ -341,11 +367,24 @@ class Router:
         return None
 
     def _selected_release(
-        self, selected: str | None, stable: _Wanted | None, candidate: _Wanted | None
+        self,
+        selected: str | None,
+        stable: _Wanted | None,
+        candidate: _Wanted | None,
+        topology: Topology,
     ) -> Release | None:
+        """The release users are on after this plan: the one whose Deployment the stable
+        Service selects, which may still be the standby or the discarded release while
+        the stable one becomes available (so that status never claims nothing serves)."""
+        if selected is None:
+            return None
         for wanted in (stable, candidate):
             if wanted is not None and wanted.name == selected:
                 return wanted.release
+        for release in (topology.standby, topology.discard):
+            found = find_deployment(self.workloads, release) if release is not None else None
+            if found is not None and found[0] == selected:
+                return release
         return None
 
     # -- shared ----------------------------------------------------------------------------
