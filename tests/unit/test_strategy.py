@@ -413,3 +413,13 @@ def test_an_object_deployed_in_place_keeps_serving_through_the_upgrade() -> None
     assert sorted(sim.cluster.deployments) == sorted(
         [NAME, f"{NAME}-{release_id(spec_digest(sim.spec))}"]
     )
+
+
+def test_a_canary_strategy_is_refused_in_words_not_run_as_blue_green() -> None:
+    spec = spec_with(strategy={"canary": {"steps": [{"setWeight": 10}]}})
+    sim = Simulator(spec)
+    sim.reconcile()
+    assert sim.phase() == "Failed"
+    assert sim.condition("Ready") == ("False", "InvalidSpec")
+    assert "canary" in (sim.status.message or "")
+    assert sim.cluster.deployments == {}

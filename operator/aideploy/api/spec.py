@@ -359,10 +359,22 @@ class Strategy(SpecModel):
             )
         ),
     ] = None
+    canary: Annotated[
+        dict[str, Any] | None,
+        Field(
+            description=(
+                "Canary steps (setWeight, pause, analysis): not built yet. Kept in the "
+                "schema so that an object asking for it fails with InvalidSpec instead of "
+                "having the field pruned and silently running blueGreen."
+            )
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _one(self) -> Strategy:
         chosen = [name for name in ("blueGreen", "inPlace") if self._member(name) is not None]
+        if self.canary is not None:
+            chosen.append("canary")
         if len(chosen) > 1:
             raise ValueError(f"strategy sets {' and '.join(chosen)}; choose one")
         return self

@@ -120,6 +120,11 @@ def probe_service(draft: Draft, spec: AIDeploymentSpec, purpose: str) -> str:
 def strategy_problems(spec: AIDeploymentSpec) -> list[str]:
     """Without a preview Service nothing reaches a blue-green candidate but a probe that
     names its own URL: a probe that names none would verify the serving release."""
+    if spec.strategy.canary is not None:
+        return [
+            "spec.strategy.canary is not supported by this operator version yet; "
+            "use blueGreen (the default) or inPlace"
+        ]
     blue_green = spec.strategy.blue_green_or_default
     if blue_green is None or blue_green.preview_service:
         return []
