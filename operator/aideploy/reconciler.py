@@ -26,7 +26,7 @@ from aideploy.kube.resources import ConflictError, Resources
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
 from aideploy.logic.plan import Event, Observation, Plan, ProbeRequest, ProbeRun
-from aideploy.logic.traffic import WorkloadChanges, Workloads, preview_name
+from aideploy.logic.topology import WorkloadChanges, Workloads, preview_name
 from aideploy.metric_mapping import observe_metrics
 from aideploy.metrics import Metrics
 from aideploy.peering import PeeringGuard

@@ -14,7 +14,7 @@ from aideploy.api.digest import release_id, spec_digest
 from aideploy.api.status import AIDeploymentStatus
 from aideploy.kube.observe import workloads
 from aideploy.logic.machine import Observation, Plan, decide
-from aideploy.logic.traffic import WorkloadChanges, Workloads
+from aideploy.logic.topology import WorkloadChanges, Workloads
 from aideploy.logic.workload import Owner
 
 from .factories import NOW, approvals_for, full_checklist, gate_annotations, make_spec

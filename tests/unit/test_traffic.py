@@ -22,11 +22,10 @@ from aideploy.api.constants import (
 )
 from aideploy.api.digest import release_id
 from aideploy.api.status import Release, ReleaseRef, TrafficShare
-from aideploy.logic.traffic import (
+from aideploy.logic.topology import (
     BLUE_GREEN,
     IN_PLACE,
     NO_RELEASE,
-    Router,
     Routing,
     Topology,
     WorkloadChanges,
@@ -34,6 +33,7 @@ from aideploy.logic.traffic import (
     deployment_name,
     preview_name,
 )
+from aideploy.logic.traffic import Router
 from aideploy.logic.workload import (
     Owner,
     applied_digest,

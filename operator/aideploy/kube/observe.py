@@ -12,7 +12,7 @@ from aideploy.admission.config import PodPolicy
 from aideploy.api.status import AIDeploymentStatus
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.plan import Observation, ProbeRun
-from aideploy.logic.traffic import Workloads
+from aideploy.logic.topology import Workloads
 from aideploy.logic.workload import Owner, is_owned_by
 
 logger = logging.getLogger(__name__)

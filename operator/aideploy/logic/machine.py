@@ -45,7 +45,7 @@ from aideploy.logic.promotion import promotion_problem
 from aideploy.logic.releases import distrust
 from aideploy.logic.start import start_rollout
 from aideploy.logic.strategy import strategy_problems, uses_preview
-from aideploy.logic.traffic import preview_name
+from aideploy.logic.topology import preview_name
 from aideploy.logic.window import WindowState, window_gate, window_problem
 from aideploy.logic.workload import workload_problems
 

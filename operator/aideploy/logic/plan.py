@@ -24,7 +24,8 @@ from aideploy.api.times import rfc3339
 from aideploy.logic.conditions import set_condition
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.releases import sign_releases
-from aideploy.logic.traffic import Router, Topology, WorkloadChanges, Workloads
+from aideploy.logic.topology import Topology, WorkloadChanges, Workloads
+from aideploy.logic.traffic import Router
 from aideploy.logic.workload import Owner, RolloutProgress
 
 EventType = Literal["Normal", "Warning"]
@@ -191,8 +192,7 @@ class Draft:
         """How the Deployment of `release` rolls out, under the routed topology's strategy;
         None until it runs exactly that release."""
         assert self.topology is not None, "route() before progress()"
-        replicas = release.replicas if release.replicas is not None else self.topology.replicas
-        return self.router().progress(release, replicas, self.topology.mode)
+        return self.router().progress(release, self.topology.replicas, self.topology.mode)
 
     def finish(self, phase: Phase, message: str) -> Plan:
         old = self.obs.status

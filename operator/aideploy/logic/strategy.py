@@ -16,7 +16,7 @@ from aideploy.api.spec import AIDeploymentSpec
 from aideploy.api.status import Release
 from aideploy.api.times import parse_time
 from aideploy.logic.plan import Draft
-from aideploy.logic.traffic import BLUE_GREEN, IN_PLACE, Mode, Topology, preview_name
+from aideploy.logic.topology import BLUE_GREEN, IN_PLACE, Mode, Topology, preview_name
 
 
 def spec_mode(spec: AIDeploymentSpec) -> Mode:

@@ -12,149 +12,43 @@ Safety rules, whatever the decision asked for:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from aideploy.api.constants import LABEL_RELEASE
 from aideploy.api.digest import release_id
-from aideploy.api.status import Release, ReleaseRef, TrafficShare
+from aideploy.api.status import Release, TrafficShare
+from aideploy.logic.topology import (
+    BLUE_GREEN,
+    IN_PLACE,
+    NO_RELEASE,
+    Mode,
+    Routing,
+    Topology,
+    WorkloadChanges,
+    Workloads,
+    carries,
+    deployment_name,
+    find_deployment,
+    pod_labels,
+    preview_name,
+    replicas_of,
+    same_service,
+    selector_of,
+    share,
+)
 from aideploy.logic.workload import (
     Owner,
     RolloutProgress,
-    applied_digest,
     applied_replicas,
     build_deployment,
     build_service,
-    drifted,
     release_selector,
     rollout_progress,
     selector_labels,
     serving_port,
 )
-
-Mode = Literal["blueGreen", "inPlace"]
-BLUE_GREEN: Mode = "blueGreen"
-IN_PLACE: Mode = "inPlace"
-NO_RELEASE = "none"  # selects no pod: release ids are hex
-
-
-def preview_name(owner: Owner) -> str:
-    return f"{owner.name}-preview"
-
-
-def deployment_name(owner: Owner, release: Release) -> str:
-    return f"{owner.name}-{release_id(release.digest)}"
-
-
-@dataclass(frozen=True)
-class Workloads:
-    """The AIDeployment's Deployments and Services as read, by name."""
-
-    deployments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    services: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    #: Objects with our children's names that this AIDeployment does not own ("Service x").
-    foreign: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Topology:
-    """What a decision wants to be true of the workloads.
-
-    `stable` is the release users should be served by (None: nothing), `candidate` the one
-    being verified beside it; `standby` is kept while it still runs but never started
-    (the previous release during monitoring); `discard` is a release taken out (used by
-    inPlace to keep its template at zero replicas). Every other Deployment is scaled to
-    zero, then deleted, unless `keep_others_until` is still ahead."""
-
-    mode: Mode
-    stable: Release | None
-    replicas: int
-    candidate: Release | None = None
-    standby: Release | None = None
-    discard: Release | None = None
-    keep_others_until: datetime | None = None
-    preview: bool = True
-
-
-@dataclass(frozen=True)
-class WorkloadChanges:
-    """The writes, in the order they are made: Deployments (pods, no traffic yet), then,
-    after the status that reports the decision, Services (traffic), then scale-downs and
-    deletes."""
-
-    deployments: tuple[dict[str, Any], ...] = ()
-    services: tuple[dict[str, Any], ...] = ()
-    scale_downs: tuple[str, ...] = ()
-    deletes: tuple[tuple[str, str], ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.deployments or self.services or self.scale_downs or self.deletes)
-
-
-@dataclass(frozen=True)
-class Routing:
-    changes: WorkloadChanges
-    stable: Release | None
-    candidate: Release | None
-    traffic: tuple[TrafficShare, ...]
-    wake_at: datetime | None = None
-    #: Why the candidate's Deployment is not applied yet (None: it is, or there is none).
-    deferred: str | None = None
-
-    def refs(self) -> tuple[ReleaseRef | None, ReleaseRef | None]:
-        return _ref(self.stable), _ref(self.candidate)
-
-
-def _ref(release: Release | None) -> ReleaseRef | None:
-    if release is None:
-        return None
-    return ReleaseRef(id=release_id(release.digest), version=release.version)
-
-
-def pod_labels(deployment: Mapping[str, Any]) -> Mapping[str, Any]:
-    template = (deployment.get("spec") or {}).get("template") or {}
-    labels: Mapping[str, Any] = (template.get("metadata") or {}).get("labels") or {}
-    return labels
-
-
-def release_of(deployment: Mapping[str, Any]) -> str | None:
-    """The release a Deployment runs: its pods' label, or (an in-place Deployment of an
-    earlier operator version) the digest it was applied with."""
-    labelled = pod_labels(deployment).get(LABEL_RELEASE)
-    if labelled:
-        return str(labelled)
-    digest = applied_digest(deployment)
-    return release_id(digest) if digest else None
-
-
-def find_deployment(workloads: Workloads, release: Release) -> tuple[str, Mapping[str, Any]] | None:
-    """The Deployment that runs `release`, preferring one whose pods carry its label."""
-    rid = release_id(release.digest)
-    found = [(name, obj) for name, obj in workloads.deployments.items() if release_of(obj) == rid]
-    found.sort(key=lambda item: pod_labels(item[1]).get(LABEL_RELEASE) != rid)
-    return found[0] if found else None
-
-
-def _selector(obj: Mapping[str, Any] | None) -> dict[str, str] | None:
-    if obj is None:
-        return None
-    spec = obj.get("spec") or {}
-    selector = spec.get("selector")
-    if isinstance(selector, Mapping) and "matchLabels" in selector:  # a Deployment
-        selector = selector.get("matchLabels")
-    return {str(k): str(v) for k, v in (selector or {}).items()}
-
-
-def _carries(obj: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
-    """Whether the live Deployment already is what `desired` asks for (so that it is not
-    applied again, and no new generation starts)."""
-    return (
-        applied_digest(obj) == applied_digest(desired)
-        and applied_replicas(obj) == applied_replicas(desired)
-        and not drifted(obj, desired)
-        and pod_labels(obj).get(LABEL_RELEASE) == pod_labels(desired).get(LABEL_RELEASE)
-    )
 
 
 @dataclass(frozen=True)
@@ -166,7 +60,7 @@ class _Wanted:
 
     @property
     def current(self) -> bool:
-        return self.live is not None and _carries(self.live, self.manifest)
+        return self.live is not None and carries(self.live, self.manifest)
 
     def progress(self) -> RolloutProgress | None:
         return rollout_progress(self.live) if self.live is not None and self.current else None
@@ -203,7 +97,7 @@ class Router:
             existing = find_deployment(self.workloads, release)
             name, live = existing if existing else (deployment_name(self.owner, release), None)
         rid = release_id(release.digest)
-        selector = _selector(live) or (
+        selector = selector_of(live) or (
             selector_labels(self.owner) if mode == IN_PLACE else release_selector(self.owner, rid)
         )
         manifest = build_deployment(
@@ -211,10 +105,12 @@ class Router:
         )
         return _Wanted(release, name, manifest, live)
 
-    def progress(self, release: Release, replicas: int, mode: Mode) -> RolloutProgress | None:
+    def progress(
+        self, release: Release, default_replicas: int, mode: Mode
+    ) -> RolloutProgress | None:
         """How the release's own Deployment is doing; None while it does not (yet) run
         exactly that release."""
-        return self.wanted(release, replicas, mode).progress()
+        return self.wanted(release, replicas_of(release, default_replicas), mode).progress()
 
     def route(self, topology: Topology) -> Routing:
         if topology.mode == IN_PLACE:
@@ -225,7 +121,7 @@ class Router:
 
     def _in_place(self, topology: Topology) -> Routing:
         running = topology.candidate or topology.stable
-        replicas = _replicas(running, topology.replicas) if running else 0
+        replicas = replicas_of(running, topology.replicas) if running else 0
         if running is None and topology.discard is not None:
             running, replicas = topology.discard, 0
         deployments: list[dict[str, Any]] = []
@@ -238,7 +134,7 @@ class Router:
         # A Service still selecting one release (blue-green before) keeps doing so until the
         # in-place Deployment is available and no other release's pods run: the in-place
         # selector would select them all.
-        live = _selector(self.workloads.services.get(self.owner.name)) or {}
+        live = selector_of(self.workloads.services.get(self.owner.name)) or {}
         selected = (
             self._deployment_of_release(live[LABEL_RELEASE]) if LABEL_RELEASE in live else None
         )
@@ -263,7 +159,7 @@ class Router:
                 ),
                 serving,
             )
-        traffic = (_share(serving, 100),) if serving is not None else ()
+        traffic = (share(serving, 100),) if serving is not None else ()
         return Routing(
             WorkloadChanges(tuple(deployments), services, scale_downs, deletes + service_deletes),
             stable=serving,
@@ -276,7 +172,7 @@ class Router:
     def _blue_green(self, topology: Topology) -> Routing:
         replicas = topology.replicas
         stable = (
-            self.wanted(topology.stable, _replicas(topology.stable, replicas), BLUE_GREEN)
+            self.wanted(topology.stable, replicas_of(topology.stable, replicas), BLUE_GREEN)
             if topology.stable
             else None
         )
@@ -285,10 +181,10 @@ class Router:
             topology.stable is None or topology.candidate.digest != topology.stable.digest
         ):
             candidate = self.wanted(
-                topology.candidate, _replicas(topology.candidate, replicas), BLUE_GREEN
+                topology.candidate, replicas_of(topology.candidate, replicas), BLUE_GREEN
             )
-        selector, selected = self._stable_selector(stable)
-        live_selector = _selector(self.workloads.services.get(self.owner.name))
+        selector, selected = self._stableselector_of(stable)
+        live_selector = selector_of(self.workloads.services.get(self.owner.name))
         # Until the stable Service's write that selects by release has landed, it selects
         # every pod of this AIDeployment: no other release may run yet.
         adopting = LABEL_RELEASE not in selector or (
@@ -328,9 +224,9 @@ class Router:
         )
         traffic: tuple[TrafficShare, ...] = ()
         if serving is not None:
-            traffic = (_share(serving, 100),)
+            traffic = (share(serving, 100),)
             if preview_release is not None and preview_release.digest != serving.digest:
-                traffic += (_share(preview_release, 0),)
+                traffic += (share(preview_release, 0),)
         return Routing(
             WorkloadChanges(tuple(deployments), services, scale_downs, deletes + service_deletes),
             stable=serving,
@@ -340,14 +236,14 @@ class Router:
             deferred=deferred,
         )
 
-    def _stable_selector(self, stable: _Wanted | None) -> tuple[dict[str, str], str | None]:
+    def _stableselector_of(self, stable: _Wanted | None) -> tuple[dict[str, str], str | None]:
         """The stable Service's selector after this plan, and the Deployment it selects.
 
         It moves to the stable release only once all its pods are available; until then
         it keeps selecting what it selects, if that still runs."""
         if stable is None:
             return release_selector(self.owner, NO_RELEASE), None
-        live = _selector(self.workloads.services.get(self.owner.name))
+        live = selector_of(self.workloads.services.get(self.owner.name))
         adopted = LABEL_RELEASE in pod_labels(stable.live or {})
         if stable.ready and adopted:
             return release_selector(self.owner, release_id(stable.release.digest)), stable.name
@@ -421,7 +317,7 @@ class Router:
         applies = tuple(
             service
             for service in wanted
-            if not _same_service(self.workloads.services.get(service["metadata"]["name"]), service)
+            if not same_service(self.workloads.services.get(service["metadata"]["name"]), service)
         )
         return applies, tuple(deletes)
 
@@ -443,28 +339,3 @@ class Router:
             elif int((obj.get("status") or {}).get("replicas", 0) or 0) == 0:
                 deletes.append(("Deployment", name))
         return tuple(scale_downs), tuple(deletes)
-
-
-def _share(release: Release, weight: int) -> TrafficShare:
-    return TrafficShare(release=release_id(release.digest), version=release.version, weight=weight)
-
-
-def _ports(service: Mapping[str, Any] | None) -> list[tuple[Any, Any]]:
-    ports = ((service or {}).get("spec") or {}).get("ports") or []
-    return [(p.get("port"), p.get("targetPort")) for p in ports if isinstance(p, Mapping)]
-
-
-def _same_service(live: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
-    return (
-        live is not None
-        and _selector(live) == _selector(wanted)
-        and _ports(live) == _ports(wanted)
-        and all(
-            ((live.get("metadata") or {}).get("labels") or {}).get(key) == value
-            for key, value in wanted["metadata"]["labels"].items()
-        )
-    )
-
-
-def _replicas(release: Release, default: int) -> int:
-    return release.replicas if release.replicas is not None else default
