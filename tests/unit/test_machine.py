@@ -355,6 +355,26 @@ def test_foreign_deployment_with_the_same_name_is_not_taken_over() -> None:
     assert cond(plan, "Ready") == ("False", "WorkloadConflict")
 
 
+@pytest.mark.parametrize(
+    ("strategy", "conflict"),
+    [(None, True), ({"blueGreen": {"previewService": False}}, False)],
+)
+def test_a_foreign_preview_service_conflicts_only_where_a_preview_is_used(
+    strategy: dict[str, Any] | None, conflict: bool
+) -> None:
+    spec = make_spec("minimal")
+    if strategy is not None:
+        spec["strategy"] = strategy
+    foreign = {"metadata": {"name": "fraud-scorer-preview", "ownerReferences": []}, "spec": {}}
+    plan = decide(observe(spec, gate_annotations(spec), deployment=workloads(OWNER, [], [foreign])))
+    if conflict:
+        assert plan.status.phase == Phase.FAILED and plan.apply is None
+        assert cond(plan, "Ready") == ("False", "WorkloadConflict")
+        assert "Service fraud-scorer-preview" in (plan.status.message or "")
+    else:
+        assert plan.status.phase == Phase.DEPLOYING
+
+
 def test_progress_deadline_exceeded_fails_the_rollout() -> None:
     spec = make_spec("minimal")
     annotations = gate_annotations(spec)

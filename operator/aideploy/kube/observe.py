@@ -40,7 +40,7 @@ def workloads(
     foreign (the decision reports the conflict instead of taking them over)."""
     owned: dict[str, dict[str, Any]] = {}
     owned_services: dict[str, dict[str, Any]] = {}
-    foreign: list[str] = []
+    foreign: list[tuple[str, str]] = []
     for kind, items, into in (
         ("Deployment", deployments, owned),
         ("Service", services, owned_services),
@@ -49,8 +49,8 @@ def workloads(
             name = str(item["metadata"]["name"])
             if is_owned_by(item, owner):
                 into[name] = item
-            elif f"{kind} {name}" not in foreign:
-                foreign.append(f"{kind} {name}")
+            elif (kind, name) not in foreign:
+                foreign.append((kind, name))
     return Workloads(deployments=owned, services=owned_services, foreign=tuple(foreign))
 
 

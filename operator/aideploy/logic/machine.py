@@ -88,9 +88,9 @@ def decide(obs: Observation) -> Plan:
     if problems:
         return _failed(draft, "The spec cannot be deployed: " + "; ".join(problems) + ".")
     foreign = [
-        name
-        for name in obs.workloads.foreign
-        if name != f"Service {preview_name(obs.owner)}" or uses_preview(spec)
+        f"{kind} {name}"
+        for kind, name in obs.workloads.foreign
+        if (kind, name) != ("Service", preview_name(obs.owner)) or uses_preview(spec)
     ]
     if foreign:
         found = " and ".join(foreign)

@@ -34,8 +34,8 @@ class Workloads:
 
     deployments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     services: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    #: Objects with our children's names that this AIDeployment does not own ("Service x").
-    foreign: tuple[str, ...] = ()
+    #: Objects with our children's names that this AIDeployment does not own: (kind, name).
+    foreign: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
