@@ -423,3 +423,15 @@ def test_a_canary_strategy_is_refused_in_words_not_run_as_blue_green() -> None:
     assert sim.condition("Ready") == ("False", "InvalidSpec")
     assert "canary" in (sim.status.message or "")
     assert sim.cluster.deployments == {}
+
+
+def test_a_release_approved_during_the_migration_waits_and_says_why() -> None:
+    sim = serving_v1()
+    _as_left_by_an_in_place_operator(sim)
+    second_release(sim, monitoring=MONITORING)
+    sim.reconcile()
+    assert sim.phase() == "Deploying" and sim.serving_version() == "1.0.0"
+    assert "relabelled" in (sim.status.message or ""), sim.status.message
+    assert sorted(sim.cluster.deployments) == [NAME]  # 2.0.0 not started beside it yet
+    sim.settle()
+    assert sim.phase() == "Monitoring" and sim.serving_version() == "2.0.0"

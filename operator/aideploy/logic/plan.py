@@ -24,7 +24,7 @@ from aideploy.api.times import rfc3339
 from aideploy.logic.conditions import set_condition
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.releases import sign_releases
-from aideploy.logic.topology import Topology, WorkloadChanges, Workloads
+from aideploy.logic.topology import Routing, Topology, WorkloadChanges, Workloads
 from aideploy.logic.traffic import Router
 from aideploy.logic.workload import Owner, RolloutProgress
 
@@ -122,6 +122,7 @@ class Draft:
     events: list[Event] = field(default_factory=list)
     spec: AIDeploymentSpec | None = None
     topology: Topology | None = None
+    _routing: Routing | None = field(default=None, repr=False)
     run_probes: ProbeRequest | None = None
     remove_annotations: list[str] = field(default_factory=list)
     wake_at: list[datetime] = field(default_factory=list)
@@ -187,6 +188,20 @@ class Draft:
     def route(self, topology: Topology) -> None:
         """Ask for the workloads to be as `topology` says (the last call wins)."""
         self.topology = topology
+        self._routing = None
+
+    def routing(self) -> Routing | None:
+        """The changes the routed topology needs, built once per topology."""
+        if self.topology is None:
+            return None
+        if self._routing is None:
+            self._routing = self.router().route(self.topology)
+        return self._routing
+
+    def waiting_reason(self) -> str | None:
+        """Why the release's Deployment is not applied yet, when the routing holds it back."""
+        routing = self.routing()
+        return routing.deferred if routing is not None else None
 
     def progress(self, release: Release) -> RolloutProgress | None:
         """How the Deployment of `release` rolls out, under the routed topology's strategy;
@@ -209,8 +224,8 @@ class Draft:
             **self.updates,
         )
         changes = None
-        if self.topology is not None:
-            routing = self.router().route(self.topology)
+        routing = self.routing()
+        if routing is not None:
             stable, candidate = routing.refs()
             new_status = new_status.replace(
                 stable_release=stable, candidate_release=candidate, traffic=list(routing.traffic)

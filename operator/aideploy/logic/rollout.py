@@ -60,7 +60,11 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
         )
     timed_out = draft.now >= deadline
     if progress is None or not progress.complete:
-        detail = progress.message if progress is not None else "the Deployment is being applied"
+        detail = (
+            progress.message
+            if progress is not None
+            else draft.waiting_reason() or "the Deployment is being applied"
+        )
         if timed_out:
             return _timed_out(draft, spec, release, detail)
         message = f"Version {version} is rolling out: {detail}."

@@ -60,6 +60,8 @@ def start_rollout(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> Pla
         ),
     )
     message = f"Rolling out version {spec.model.version} ({spec.replicas} replicas)."
+    if waiting := draft.waiting_reason():
+        message = f"Version {spec.model.version} waits to roll out: {waiting}."
     draft.condition(ConditionType.DEPLOYED, False, Reason.ROLLOUT_IN_PROGRESS, message)
     draft.condition(ConditionType.READY, False, Reason.ROLLOUT_IN_PROGRESS, message)
     draft.wake(draft.now + rollout.verification_timeout(spec))
