@@ -12,6 +12,7 @@ import yaml
 from aideploy.api.constants import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from aideploy.api.digest import spec_digest
 from aideploy.kube.rest import Rest
+from tests.support.backend import selects
 from tests.support.cluster import wait_for
 from tests.support.modelserver import DEFAULT_MODEL, ModelServer
 from tests.support.operator import OperatorProcess
@@ -116,14 +117,7 @@ def service(rest: Rest, namespace: str, name: str) -> dict[str, Any] | None:
 def serving_deployment(rest: Rest, namespace: str, name: str) -> dict[str, Any] | None:
     """The Deployment whose pods the stable Service (named after the object) selects."""
     stable = service(rest, namespace, name)
-    selector = ((stable or {}).get("spec") or {}).get("selector") or {}
-    if not selector:
-        return None
-    for deployment in deployments_of(rest, namespace, name):
-        labels = deployment["spec"]["template"]["metadata"].get("labels") or {}
-        if all(labels.get(k) == v for k, v in selector.items()):
-            return deployment
-    return None
+    return next((d for d in deployments_of(rest, namespace, name) if selects(stable, d)), None)
 
 
 def child_deployment(rest: Rest, namespace: str, name: str) -> dict[str, Any] | None:

@@ -24,20 +24,27 @@ from aideploy.api.constants import LABEL_DEPLOYMENT, LABEL_MODEL_VERSION
 from tests.support.modelserver import ModelServer
 
 
+def pod_labels(deployment: Mapping[str, Any]) -> Mapping[str, Any]:
+    template = (deployment.get("spec") or {}).get("template") or {}
+    labels: Mapping[str, Any] = (template.get("metadata") or {}).get("labels") or {}
+    return labels
+
+
+def selects(service: Mapping[str, Any] | None, deployment: Mapping[str, Any]) -> bool:
+    """Whether the Service's selector matches the Deployment's pods (an empty or missing
+    selector selects nothing here: the operator never writes one)."""
+    selector = ((service or {}).get("spec") or {}).get("selector") or {}
+    labels = pod_labels(deployment)
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
 def selected_version(
     service: Mapping[str, Any] | None, deployments: list[Mapping[str, Any]]
 ) -> str | None:
     """The model version of the running pods a Service selects (None: none)."""
-    if service is None:
-        return None
-    selector = (service.get("spec") or {}).get("selector") or {}
-    if not selector:
-        return None
     for deployment in deployments:
-        spec = deployment.get("spec") or {}
-        labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-        if spec.get("replicas") and all(labels.get(k) == v for k, v in selector.items()):
-            version = labels.get(LABEL_MODEL_VERSION)
+        if (deployment.get("spec") or {}).get("replicas") and selects(service, deployment):
+            version = pod_labels(deployment).get(LABEL_MODEL_VERSION)
             return str(version) if version else None
     return None
 

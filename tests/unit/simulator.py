@@ -22,6 +22,7 @@ from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
 from aideploy.logic.plan import Observation, Plan, ProbeRun
 from aideploy.reconciler import Reconciler
+from tests.support.backend import selects
 
 from .factories import NOW, gate_annotations
 
@@ -111,14 +112,7 @@ class MemoryCluster(Resources):
     def selected_by(self, service_name: str) -> dict[str, Any] | None:
         """The Deployment whose pods the Service selects (the live object, to edit)."""
         service = self.services.get(service_name)
-        if service is None:
-            return None
-        selector = service["spec"].get("selector") or {}
-        for obj in self.deployments.values():
-            labels = obj["spec"]["template"]["metadata"].get("labels") or {}
-            if selector and all(labels.get(k) == v for k, v in selector.items()):
-                return obj
-        return None
+        return next((d for d in self.deployments.values() if selects(service, d)), None)
 
 
 class Simulator:
