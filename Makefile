@@ -9,6 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCAL_KUBECONFIG := $(CURDIR)/.local/kubeconfig
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 # `make lock PIP_COMPILE_ARGS=--upgrade` (or --upgrade-package NAME) moves pins; plain
 # `make lock` keeps every pin that still satisfies pyproject.toml.
 PIP_COMPILE_ARGS ?=
@@ -17,7 +18,7 @@ PIP_COMPILE_ARGS ?=
 PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
   --strip-extras --no-emit-index-url --no-emit-find-links --allow-unsafe $(PIP_COMPILE_ARGS)
 
-.PHONY: help install lock control-plane prometheus lint crds unit integration test run cluster-up cluster-down clean e2e-kind
+.PHONY: help install lock control-plane prometheus lint crds unit integration test bench run cluster-up cluster-down clean e2e-kind
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -62,6 +63,9 @@ integration: install control-plane prometheus ## tests against a real control pl
 
 test: install control-plane prometheus lint ## install everything, lint, then run the whole suite
 	$(BIN)/pytest tests -q $(PYTEST_ARGS)
+
+bench: install control-plane prometheus ## figures (not pass/fail) on the local control plane: BENCH_ARGS=--rounds N
+	$(BIN)/python -m tests.bench.strategy $(BENCH_ARGS)
 
 cluster-up: install control-plane ## start the local control plane; prints the KUBECONFIG line
 	@$(BIN)/python -m tests.support.localcluster up

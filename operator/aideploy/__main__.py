@@ -75,8 +75,14 @@ def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--probe-base-url",
         default=defaults.probe_base_url,
-        help="base URL for probes that name none, instead of the child Service "
+        help="base URL for probes that name none, instead of the stable Service "
         "(env AIDEPLOY_PROBE_BASE_URL)",
+    )
+    parser.add_argument(
+        "--probe-preview-url",
+        default=defaults.probe_preview_url,
+        help="base URL for probes of a blue-green candidate, instead of the preview Service "
+        "(env AIDEPLOY_PROBE_PREVIEW_URL)",
     )
     parser.add_argument(
         "--cluster-domain",
@@ -269,6 +275,7 @@ def _operator_config(
     return OperatorConfig(
         namespaces=list(args.namespace),
         probe_base_url=args.probe_base_url,
+        probe_preview_url=args.probe_preview_url,
         cluster_domain=args.cluster_domain,
         record_retention_days=args.record_retention_days,
         metrics_port=args.metrics_port,

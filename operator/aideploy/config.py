@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 class OperatorConfig:
     namespaces: list[str] = field(default_factory=list)
     probe_base_url: str | None = None
+    probe_preview_url: str | None = None
     cluster_domain: str = "cluster.local"
     metrics_port: int | None = None
     record_retention_days: int = 3653
@@ -33,6 +34,7 @@ class OperatorConfig:
         port = os.environ.get("AIDEPLOY_METRICS_PORT")
         return cls(
             probe_base_url=os.environ.get("AIDEPLOY_PROBE_BASE_URL") or None,
+            probe_preview_url=os.environ.get("AIDEPLOY_PROBE_PREVIEW_URL") or None,
             cluster_domain=os.environ.get("AIDEPLOY_CLUSTER_DOMAIN", "cluster.local"),
             metrics_port=int(port) if port else None,
             record_retention_days=int(os.environ.get("AIDEPLOY_RECORD_RETENTION_DAYS", "3653")),

@@ -68,6 +68,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         Resources(rest),
         ReconcilerSettings(
             probe_base_url=config.probe_base_url,
+            probe_preview_url=config.probe_preview_url,
             cluster_domain=config.cluster_domain,
             record_retention=timedelta(days=config.record_retention_days),
             approval_policy=ApprovalPolicy(

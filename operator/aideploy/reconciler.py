@@ -21,11 +21,12 @@ from aideploy.api.spec import Probe
 from aideploy.api.status import ProbeOutcome, RecordRef
 from aideploy.api.times import rfc3339
 from aideploy.controller import ObjectKey
-from aideploy.kube.observe import observe
+from aideploy.kube.observe import observe, owner_of, workloads
 from aideploy.kube.resources import ConflictError, Resources
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
 from aideploy.logic.plan import Event, Observation, Plan, ProbeRequest, ProbeRun
+from aideploy.logic.topology import WorkloadChanges, Workloads, preview_name
 from aideploy.metric_mapping import observe_metrics
 from aideploy.metrics import Metrics
 from aideploy.peering import PeeringGuard
@@ -50,6 +51,8 @@ class ReconcilerSettings:
     that name none (tests, and networks where the operator cannot reach Services)."""
 
     probe_base_url: str | None = None
+    #: Replaces the preview Service's URL (probes of a blue-green candidate).
+    probe_preview_url: str | None = None
     cluster_domain: str = "cluster.local"
     record_retention: timedelta = DEFAULT_RETENTION
     approval_policy: ApprovalPolicy = field(default_factory=ApprovalPolicy)
@@ -82,11 +85,11 @@ class Reconciler:
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return None
         observed = obj["metadata"].get("resourceVersion")
-        deployment = await asyncio.to_thread(self._resources.get, "Deployment", namespace, name)
+        children = await self._children(obj)
         staging = await self._staging(obj)
         observation = observe(
             obj,
-            deployment,
+            children,
             self._clock(),
             staging=staging,
             policy=self._settings.approval_policy,
@@ -97,12 +100,10 @@ class Reconciler:
             obj = await self._carry_out(obj, observation, plan)
             if plan.run_probes is not None:
                 run = await self._probe(observation, plan.run_probes)
-                deployment = await asyncio.to_thread(
-                    self._resources.get, "Deployment", namespace, name
-                )
+                children = await self._children(obj)
                 observation = observe(
                     obj,
-                    deployment,
+                    children,
                     self._clock(),
                     run,
                     staging,
@@ -129,6 +130,24 @@ class Reconciler:
         )
         return plan.requeue_after
 
+    async def _children(self, obj: dict[str, Any]) -> Workloads:
+        """The Deployments labelled as this object's, the one named after it (which may be
+        someone else's), and the stable and preview Services."""
+        owner = owner_of(obj)
+        get = self._resources.get
+        listed = await asyncio.to_thread(
+            self._resources.list_children, "Deployment", owner.namespace, owner.name
+        )
+        named = await asyncio.to_thread(get, "Deployment", owner.namespace, owner.name)
+        if named is not None and all(d["metadata"]["name"] != owner.name for d in listed):
+            listed.append(named)
+        services = []
+        for service_name in (owner.name, preview_name(owner)):
+            service = await asyncio.to_thread(get, "Service", owner.namespace, service_name)
+            if service is not None:
+                services.append(service)
+        return workloads(owner, listed, services)
+
     async def _staging(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         """The staging object a production spec promotes from, read fresh each time."""
         promotion = (obj.get("spec") or {}).get("promotion") or {}
@@ -141,9 +160,15 @@ class Reconciler:
 
     def _target(self, obs: Observation, request: ProbeRequest) -> ProbeTarget:
         spec_model = (obs.raw_spec.get("model") or {}).get("name", obs.owner.name)
-        base = self._settings.probe_base_url or (
-            f"http://{obs.owner.name}.{obs.owner.namespace}.svc."
-            f"{self._settings.cluster_domain}:{request.port}"
+        service = request.service or obs.owner.name
+        settings = self._settings
+        override = (
+            settings.probe_preview_url
+            if service == preview_name(obs.owner) and settings.probe_preview_url
+            else settings.probe_base_url
+        )
+        base = override or (
+            f"http://{service}.{obs.owner.namespace}.svc.{settings.cluster_domain}:{request.port}"
         )
         return ProbeTarget(base_url=base, model_name=str(spec_model))
 
@@ -212,18 +237,35 @@ class Reconciler:
             plan = replace(plan, status=plan.status.replace(latest_record=latest))
         return plan
 
+    async def _move_traffic(self, obs: Observation, changes: WorkloadChanges) -> None:
+        """After the status that reports the decision: a restart then repeats the switch
+        the stored decision asks for (skipped once made), instead of taking the decision
+        again on probes run anew."""
+        namespace = obs.owner.namespace
+        if any(s["metadata"]["name"] == obs.owner.name for s in changes.services):
+            failpoints.hit("before-traffic-switch")  # the stable Service: what users reach
+        for service in changes.services:
+            await asyncio.to_thread(self._resources.apply, service)
+        for name in changes.scale_downs:
+            await asyncio.to_thread(self._resources.scale_to_zero, namespace, name)
+        for kind, name in changes.deletes:
+            await asyncio.to_thread(self._resources.delete, kind, namespace, name)
+
     async def _carry_out(self, obj: dict[str, Any], obs: Observation, plan: Plan) -> dict[str, Any]:
         # Records first: nothing is rolled out (or restored) before it is on record.
         if plan.records:
             plan = await self._write_records(obs, plan)
-        if plan.apply is not None:
-            await asyncio.to_thread(self._resources.apply, plan.apply.service)
-            await asyncio.to_thread(self._resources.apply, plan.apply.deployment)
+        changes = plan.apply
+        if changes is not None:
+            for deployment in changes.deployments:  # pods first; no traffic reaches them yet
+                await asyncio.to_thread(self._resources.apply, deployment)
         new_status = plan.status.to_wire()
         # Compared with what is stored, not with what could be read of it: a field dropped
         # as unreadable is rewritten even when the decision itself changed nothing.
         if new_status != (obj.get("status") or {}):
             obj = await asyncio.to_thread(self._resources.replace_status, obj, new_status)
+        if changes is not None:
+            await self._move_traffic(obs, changes)
         if self._metrics is not None:
             observe_metrics(self._metrics, obs, plan)
         if plan.status.phase != obs.status.phase:

@@ -36,12 +36,59 @@ def model_server() -> Iterator[ModelServer]:
 
 
 @pytest.fixture
+def preview_server() -> Iterator[ModelServer]:
+    """The stand-in for the preview Service `<name>-preview`, where a blue-green candidate
+    is verified before any user reaches it."""
+    with ModelServer() as server:
+        yield server
+
+
+@pytest.fixture
 def backend(
-    kube_api: client.ApiClient, namespace: str, model_server: ModelServer
+    kube_api: client.ApiClient,
+    namespace: str,
+    model_server: ModelServer,
+    preview_server: ModelServer,
 ) -> Iterator[VersionedBackend]:
-    """The model server behaving as the version that AIDeployment `scorer` runs."""
-    with VersionedBackend(client.AppsV1Api(kube_api), namespace, "scorer", model_server) as b:
+    """The model servers behaving as the versions that AIDeployment `scorer`'s stable and
+    preview Services select."""
+    with VersionedBackend(kube_api, namespace, "scorer", model_server, preview_server) as b:
         yield b
+
+
+def routed_args(model_server: ModelServer, preview_server: ModelServer) -> list[str]:
+    """Probes that name no URL reach the stand-ins for the stable and preview Services
+    (the tests run outside the cluster, where Service DNS names do not resolve)."""
+    return [
+        "--probe-base-url",
+        model_server.url,
+        "--probe-preview-url",
+        preview_server.url,
+    ]
+
+
+@pytest.fixture
+def routed_operator(
+    kube_cluster: ClusterHandle,
+    namespace: str,
+    crds: list[str],
+    tmp_path: Path,
+    model_server: ModelServer,
+    preview_server: ModelServer,
+) -> Iterator[OperatorProcess]:
+    """The operator with its probes routed to the Service stand-ins."""
+    process = OperatorProcess(
+        kube_cluster.kubeconfig,
+        namespace,
+        tmp_path / "operator.log",
+        base_args=routed_args(model_server, preview_server),
+    )
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        print(f"---- operator log ({process.log_path}) ----\n{process.log_text()[-20000:]}")
 
 
 @pytest.fixture

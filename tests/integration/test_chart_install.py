@@ -613,19 +613,20 @@ def check_denials(api: client.ApiClient, mode: str, watched: str, own: str) -> N
         api, "update", "aideployments", watched, group="aideploy.io", subresource="status"
     )
     assert access(api, "create", "deployments", watched, group="apps")
+    # Retired releases' Deployments, and a preview Service turned off, are deleted.
+    assert access(api, "delete", "deployments", watched, group="apps")
+    assert access(api, "delete", "services", watched)
     assert access(api, "create", "aideploymentrecords", watched, group="aideploy.io")
     assert access(api, "create", "events", watched)
     assert access(api, "patch", "events", watched)  # a repeated Event bumps its count
     assert access(api, "watch", "customresourcedefinitions", group="apiextensions.k8s.io")
-    # ...and nothing else: no Secrets, ConfigMaps or Pods, no deleting, no RBAC.
+    # ...and nothing else: no Secrets, ConfigMaps or Pods, no other deleting, no RBAC.
     for verb, resource, group in [
         ("get", "secrets", ""),
         ("list", "secrets", ""),
         ("get", "configmaps", ""),
         ("create", "pods", ""),
         ("delete", "aideployments", "aideploy.io"),
-        ("delete", "deployments", "apps"),
-        ("delete", "services", ""),
         ("update", "aideploymentrecords", "aideploy.io"),
         ("delete", "aideploymentrecords", "aideploy.io"),
         ("create", "rolebindings", "rbac.authorization.k8s.io"),
@@ -642,6 +643,8 @@ def check_denials(api: client.ApiClient, mode: str, watched: str, own: str) -> N
     assert_forbidden(core.delete_namespace, watched)
     if mode == "namespaced":
         # Only the watched namespace: not the operator's own, not the cluster.
+        assert not access(api, "delete", "deployments", own, group="apps")
+        assert not access(api, "delete", "services", own)
         assert not access(api, "list", "aideployments", own, group="aideploy.io")
         assert not access(api, "list", "aideployments", group="aideploy.io")
         assert not access(api, "list", "deployments", "default", group="apps")

@@ -248,6 +248,12 @@ def test_status_json_and_text(
             ]
         },
         "lastGoodRelease": {"version": "1.3.0", "digest": "sha256:old", "template": {"spec": {}}},
+        "stableRelease": {"id": "0a1b2c3d4e", "version": "1.3.0"},
+        "candidateRelease": {"id": "9f8e7d6c5b", "version": "1.4.0"},
+        "traffic": [
+            {"release": "0a1b2c3d4e", "version": "1.3.0", "weight": 100},
+            {"release": "9f8e7d6c5b", "version": "1.4.0", "weight": 0},
+        ],
     }
     rest.request(
         "PATCH",
@@ -264,11 +270,14 @@ def test_status_json_and_text(
     assert summary["gate"]["missingApprovals"] == ["system-owner", "deployment-manager"]
     assert summary["probes"][0]["result"] == "GREEN"
     assert summary["lastGoodRelease"] == {"version": "1.3.0", "digest": "sha256:old"}
+    assert summary["stableRelease"] == {"id": "0a1b2c3d4e", "version": "1.3.0"}
+    assert [t["weight"] for t in summary["traffic"]] == [100, 0]
     code, out, _ = run("status", NAME)
     assert code == 0
     assert "Missing approvals:   system-owner, deployment-manager" in out
     assert "ready  http  GREEN" in out
     assert "Last good:  1.3.0  sha256:old" in out
+    assert "Serving:    1.3.0 (0a1b2c3d4e) 100%, 1.4.0 (9f8e7d6c5b) 0%, preview only" in out, out
 
 
 def test_not_found(run: Run, namespace: str, crds: list[str]) -> None:

@@ -69,9 +69,11 @@ def test_printer_columns(rest: Rest, namespace: str, operator: OperatorProcess) 
     )
     assert table is not None
     names = [c["name"] for c in table["columnDefinitions"]]
-    assert names == ["Name", "Model", "Version", "Risk", "Phase", "Decision", "Age"]
+    assert names == ["Name", "Model", "Version", "Risk", "Serving", "Phase", "Decision", "Age"]
     row = table["rows"][0]["cells"]
-    assert row[:5] == ["fraud-scorer", "fraud-scorer", "2.4.0", "high", "AwaitingApproval"]
+    assert row[:4] == ["fraud-scorer", "fraud-scorer", "2.4.0", "high"]
+    assert row[4] in (None, "")  # nothing served yet
+    assert row[5] == "AwaitingApproval"
 
 
 def test_expedited_patch_example(

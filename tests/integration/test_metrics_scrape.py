@@ -44,22 +44,25 @@ def value(
 
 def spec(server: ModelServer, version: str) -> dict[str, Any]:
     probe = aid.golden_probe(server)
+    del probe["inference"]["url"]  # to the preview Service's stand-in (routed_operator)
     return make_spec("minimal", version=version, verification={"probes": [probe]})
 
 
 def test_metrics_after_a_lifecycle_and_after_a_restart(
     rest: Rest,
     namespace: str,
-    operator: OperatorProcess,
+    routed_operator: OperatorProcess,
     node: SimulatedNode,
     model_server: ModelServer,
+    preview_server: ModelServer,
     kube_api: client.ApiClient,
 ) -> None:
+    operator = routed_operator
     port = free_port()
     operator.stop()
     operator.start(args=["--metrics-port", str(port)])
     with VersionedBackend(
-        client.AppsV1Api(kube_api), namespace, NAME, model_server, modes={"2.0.0": "wrong"}
+        kube_api, namespace, NAME, model_server, preview_server, modes={"2.0.0": "wrong"}
     ):
         aid.create(
             rest, namespace, aid.manifest(NAME, spec(model_server, "1.0.0"), full_checklist())

@@ -54,6 +54,13 @@ def _spec() -> dict[str, object]:
     return make_spec("minimal", verification={"timeout": "60s", "probes": [probe]})
 
 
+def _child_name(rest: Rest, namespace: str) -> str:
+    """The release's own Deployment (`<name>-<release id>` under blue-green)."""
+    child = aid.child_deployment(rest, namespace, NAME)
+    assert child is not None
+    return str(child["metadata"]["name"])
+
+
 def _reconciler(rest: Rest, probes: FakeProbes, now: list[datetime]) -> Reconciler:
     return Reconciler(
         Resources(rest),
@@ -89,7 +96,7 @@ def test_reconciler_uses_its_clock_and_probe_runner(
     assert aid.child_deployment(rest, namespace, NAME) is not None
     assert probes.asked == []  # nothing is probed before the release is available
 
-    mark_deployment_available(client.AppsV1Api(kube_api), namespace, NAME)
+    mark_deployment_available(client.AppsV1Api(kube_api), namespace, _child_name(rest, namespace))
     now[0] = CLOCK + timedelta(seconds=30)
     asyncio.run(reconcile((namespace, NAME)))
 
@@ -112,7 +119,7 @@ def test_reconciling_a_settled_object_again_writes_nothing(
     now = [CLOCK]
     reconcile = _reconciler(rest, probes, now)
     asyncio.run(reconcile((namespace, NAME)))
-    mark_deployment_available(client.AppsV1Api(kube_api), namespace, NAME)
+    mark_deployment_available(client.AppsV1Api(kube_api), namespace, _child_name(rest, namespace))
     asyncio.run(reconcile((namespace, NAME)))
     settled = aid.get(rest, namespace, NAME)
     assert settled["status"]["phase"] == "Succeeded"

@@ -27,8 +27,11 @@ ROLES = ["system-owner", "deployment-manager"]
 NAME = "scorer"
 
 
-def spec(server: ModelServer, version: str, **extra: Any) -> dict[str, Any]:
+def spec(server: ModelServer, version: str, routed: bool = False, **extra: Any) -> dict[str, Any]:
+    """`routed`: the probe names no URL, and reaches the preview Service's stand-in."""
     probe = aid.golden_probe(server)
+    if routed:
+        del probe["inference"]["url"]
     return make_spec("minimal", version=version, verification={"probes": [probe]}, **extra)
 
 
@@ -98,16 +101,17 @@ def test_full_lifecycle_writes_the_records_in_order_with_a_valid_chain(
 def test_rollback_writes_rec_004_and_the_chain_stays_valid(
     rest: Rest,
     namespace: str,
-    operator: OperatorProcess,
+    routed_operator: OperatorProcess,
     node: SimulatedNode,
     model_server: ModelServer,
     backend: VersionedBackend,
 ) -> None:
-    aid.create(rest, namespace, aid.manifest(NAME, spec(model_server, "1.0.0"), full_checklist()))
+    first = spec(model_server, "1.0.0", routed=True)
+    aid.create(rest, namespace, aid.manifest(NAME, first, full_checklist()))
     aid.approve_all(rest, namespace, NAME, ROLES)
     wait_phase(rest, namespace, "Succeeded")
     backend.modes["2.0.0"] = "wrong"
-    aid.merge_patch(rest, namespace, NAME, {"spec": spec(model_server, "2.0.0")})
+    aid.merge_patch(rest, namespace, NAME, {"spec": spec(model_server, "2.0.0", routed=True)})
     aid.approve_all(rest, namespace, NAME, ROLES)
     status = wait_phase(rest, namespace, "RolledBack")
     records = records_of(rest, namespace)

@@ -29,10 +29,18 @@ ROLES = ["system-owner", "deployment-manager"]
 NAME = "scorer"
 
 
+@pytest.fixture
+def operator(routed_operator: OperatorProcess) -> OperatorProcess:
+    """Probes name no URL here: verification reaches the preview Service's stand-in and a
+    restore's the stable one's, as they would reach the Services in a cluster."""
+    return routed_operator
+
+
 def probes(
     server: ModelServer, timeout: str = "3s", amber_latency: str | None = None
 ) -> list[dict[str, Any]]:
-    http: dict[str, Any] = {"url": server.url, "path": "/v2/health/ready", "timeout": timeout}
+    del server  # routed by the operator (see `operator`), not named in the spec
+    http: dict[str, Any] = {"path": "/v2/health/ready", "timeout": timeout}
     if amber_latency:
         http["amberLatency"] = amber_latency
     return [
@@ -40,7 +48,6 @@ def probes(
         {
             "name": "golden",
             "inference": {
-                "url": server.url,
                 "model": DEFAULT_MODEL,
                 "timeout": timeout,
                 "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [2], "data": [1, 2.5]}],
@@ -147,10 +154,14 @@ def test_red_to_restored_deployment_latency(
 ) -> None:
     """Measures (and prints) the time from the RED decision (status.rollback.redAt, written
     by the operator with millisecond precision) to the moment the restored template is
-    seen on the Deployment; asserts only that the restore happened, not how fast."""
-    good_template = _first_release(rest, namespace, model_server)
+    seen on the Deployment; asserts only that the restore happened, not how fast. In place,
+    where a restore is a new generation (blue-green's switch back needs none)."""
+    in_place = {"inPlace": {}}
+    deploy(rest, namespace, spec(model_server, "1.0.0", strategy=in_place))
+    wait_phase(rest, namespace, "Succeeded")
+    good_template = template_of(rest, namespace)
     backend.modes["2.0.0"] = "failing"
-    deploy(rest, namespace, spec(model_server, "2.0.0"))
+    deploy(rest, namespace, spec(model_server, "2.0.0", strategy=in_place))
     wait_for(
         lambda: template_of(rest, namespace) != good_template,
         interval=0.02,
@@ -257,8 +268,13 @@ def test_first_deployment_going_red_fails_with_zero_replicas(
     deploy(rest, namespace, spec(model_server, "1.0.0"))
     status = wait_phase(rest, namespace, "Failed")
     assert aid.condition(status, "RolledBack")["reason"] == "NoPreviousRelease"
-    deployment = aid.child_deployment(rest, namespace, NAME)
-    assert deployment is not None and deployment["spec"]["replicas"] == 0
+    assert status.get("traffic") in (None, []) and "stableRelease" not in status
+    # Blue-green: the candidate is scaled to zero, then deleted; users never reached it.
+    wait_for(
+        lambda: aid.deployments_of(rest, namespace, NAME) == [],
+        message="the failed candidate to be removed",
+    )
+    assert aid.serving_deployment(rest, namespace, NAME) is None
 
 
 @pytest.mark.parametrize("failure", ["hang", "refuse"])
@@ -299,12 +315,13 @@ def test_operator_killed_during_verifying_continues(
     operator: OperatorProcess,
     node: SimulatedNode,
     model_server: ModelServer,
+    preview_server: ModelServer,
 ) -> None:
-    model_server.set_mode("slow", delay=3.0)
+    preview_server.set_mode("slow", delay=3.0)  # where the candidate is verified
     deploy(rest, namespace, spec(model_server, "1.0.0"))
     wait_for(lambda: phase_of(rest, namespace) == "Verifying", message="Verifying")
     operator.kill()
-    model_server.set_mode("healthy")
+    preview_server.set_mode("healthy")
     operator.start()
     status = wait_phase(rest, namespace, "Succeeded")
     assert status["decision"] == "GREEN"

@@ -12,6 +12,7 @@ import yaml
 from aideploy.api.constants import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from aideploy.api.digest import spec_digest
 from aideploy.kube.rest import Rest
+from tests.support.backend import selects
 from tests.support.cluster import wait_for
 from tests.support.modelserver import DEFAULT_MODEL, ModelServer
 from tests.support.operator import OperatorProcess
@@ -98,8 +99,35 @@ def condition(obj_status: dict[str, Any], type_: str) -> dict[str, Any]:
     raise AssertionError(f"no {type_} condition in {obj_status}")
 
 
+def deployments_of(rest: Rest, namespace: str, name: str) -> list[dict[str, Any]]:
+    """Every Deployment the AIDeployment runs (one per release under blue-green)."""
+    listed = rest.request(
+        "GET",
+        f"/apis/apps/v1/namespaces/{namespace}/deployments",
+        query=[("labelSelector", f"aideploy.io/deployment={name}")],
+    )
+    items: list[dict[str, Any]] = (listed or {}).get("items") or []
+    return sorted(items, key=lambda d: str(d["metadata"].get("creationTimestamp")))
+
+
+def service(rest: Rest, namespace: str, name: str) -> dict[str, Any] | None:
+    return rest.request("GET", f"/api/v1/namespaces/{namespace}/services/{name}")
+
+
+def serving_deployment(rest: Rest, namespace: str, name: str) -> dict[str, Any] | None:
+    """The Deployment whose pods the stable Service (named after the object) selects."""
+    stable = service(rest, namespace, name)
+    return next((d for d in deployments_of(rest, namespace, name) if selects(stable, d)), None)
+
+
 def child_deployment(rest: Rest, namespace: str, name: str) -> dict[str, Any] | None:
-    return rest.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+    """The Deployment users are served by, or, while none is, the newest one (a rollout
+    not yet live); None when the object runs nothing."""
+    serving = serving_deployment(rest, namespace, name)
+    if serving is not None:
+        return serving
+    running = deployments_of(rest, namespace, name)
+    return running[-1] if running else None
 
 
 def events(rest: Rest, namespace: str, name: str) -> list[dict[str, Any]]:

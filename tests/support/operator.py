@@ -19,10 +19,18 @@ RECONCILED = re.compile(r"reconciled (?P<key>\S+/\S+) resourceVersion=(?P<rv>\d+
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, namespace: str, log_path: Path) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        namespace: str,
+        log_path: Path,
+        base_args: list[str] | None = None,
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.log_path = log_path
+        #: Given at every start, before the start's own args (which may override them).
+        self.base_args = list(base_args or [])
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._started_at = 0  # where the current process's output begins in the log
@@ -50,6 +58,7 @@ class OperatorProcess:
                 "--namespace",
                 self.namespace,
                 "--verbose",
+                *self.base_args,
                 *(args or []),
             ],
             stdout=self._log,

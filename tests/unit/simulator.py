@@ -11,7 +11,8 @@ import copy
 from datetime import datetime, timedelta
 from typing import Any
 
-from aideploy.api.constants import API_VERSION, KIND
+from aideploy.api.constants import API_VERSION, KIND, LABEL_DEPLOYMENT, LABEL_RELEASE
+from aideploy.api.digest import release_id
 from aideploy.api.spec import Result
 from aideploy.api.status import AIDeploymentStatus, ProbeOutcome
 from aideploy.api.times import rfc3339
@@ -21,6 +22,7 @@ from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
 from aideploy.logic.plan import Observation, Plan, ProbeRun
 from aideploy.reconciler import Reconciler
+from tests.support.backend import selects
 
 from .factories import NOW, gate_annotations
 
@@ -28,12 +30,25 @@ NAMESPACE, NAME, UID = "ml", "fraud-scorer", "uid-1"
 
 
 class MemoryCluster(Resources):
-    """What the reconciler writes, kept in memory: the AIDeployment, its child Deployment,
-    its records and Events. Every write the real Resources makes has its counterpart."""
+    """What the reconciler writes, kept in memory: the AIDeployment, its Deployments and
+    Services, its records and Events. Every write the real Resources makes has its
+    counterpart, and reads answer as the apiserver would (generation moves only when a
+    Deployment's spec changes)."""
 
     def __init__(self, sim: Simulator) -> None:
         self._sim = sim
         self.record_objects: list[dict[str, Any]] = []
+        self.deployments: dict[str, dict[str, Any]] = {}
+        self.services: dict[str, dict[str, Any]] = {}
+        #: Every write to a Deployment or Service, in order: ("apply"|"scale"|"delete", kind, name).
+        self.writes: list[tuple[str, str, str]] = []
+
+    def _store(self, kind: str) -> dict[str, dict[str, Any]]:
+        if kind == "Deployment":
+            return self.deployments
+        if kind == "Service":
+            return self.services
+        raise AssertionError(f"the simulator does not keep {kind}")
 
     def list_records(self, namespace: str, name: str, uid: str) -> list[dict[str, Any]]:
         return [copy.deepcopy(r) for r in self.record_objects]
@@ -44,16 +59,41 @@ class MemoryCluster(Resources):
         return copy.deepcopy(manifest)
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        raise AssertionError("the simulator observes by itself")
+        found = self._store(kind).get(name)
+        return copy.deepcopy(found) if found is not None else None
+
+    def list_children(self, kind: str, namespace: str, owner_name: str) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(obj)
+            for obj in self._store(kind).values()
+            if (obj["metadata"].get("labels") or {}).get(LABEL_DEPLOYMENT) == owner_name
+        ]
 
     def apply(self, manifest: dict[str, Any]) -> None:
-        if manifest["kind"] != "Deployment":
-            return
-        deployment = copy.deepcopy(manifest)
-        self._sim.applied.append(copy.deepcopy(manifest))
-        generation = (self._sim.child or {}).get("metadata", {}).get("generation", 0) + 1
-        deployment["metadata"]["generation"] = generation
-        self._sim.child = deployment
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        store = self._store(kind)
+        self.writes.append(("apply", kind, name))
+        obj = copy.deepcopy(manifest)
+        live = store.get(name)
+        if kind == "Deployment":
+            self._sim.applied.append(copy.deepcopy(manifest))
+            generation = (live or {}).get("metadata", {}).get("generation", 0)
+            if live is None or live["spec"] != obj["spec"]:
+                generation += 1
+            obj["metadata"]["generation"] = generation
+            obj["status"] = copy.deepcopy((live or {}).get("status") or {})
+        store[name] = obj
+
+    def scale_to_zero(self, namespace: str, name: str) -> None:
+        self.writes.append(("scale", "Deployment", name))
+        live = self.deployments[name]
+        if live["spec"]["replicas"] != 0:
+            live["spec"]["replicas"] = 0
+            live["metadata"]["generation"] += 1
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        self.writes.append(("delete", kind, name))
+        self._store(kind).pop(name, None)
 
     def replace_status(self, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
         self._sim.wire_status = copy.deepcopy(status)
@@ -69,13 +109,17 @@ class MemoryCluster(Resources):
     ) -> None:
         self._sim.events.append((reason, type_))
 
+    def selected_by(self, service_name: str) -> dict[str, Any] | None:
+        """The Deployment whose pods the Service selects (the live object, to edit)."""
+        service = self.services.get(service_name)
+        return next((d for d in self.deployments.values() if selects(service, d)), None)
+
 
 class Simulator:
     def __init__(self, spec: dict[str, Any], annotations: dict[str, str] | None = None) -> None:
         self.spec = spec
         self.annotations = annotations if annotations is not None else gate_annotations(spec)
         self.wire_status: dict[str, Any] = {}
-        self.child: dict[str, Any] | None = None
         self.node_ready = True
         self.now: datetime = NOW
         self.generation = 1
@@ -87,6 +131,44 @@ class Simulator:
         self.policy: ApprovalPolicy | None = None  # the operator's (its key signs releases)
         self.cluster = MemoryCluster(self)
         self._reconciler = Reconciler(self.cluster, clock=lambda: self.now)
+
+    @property
+    def child(self) -> dict[str, Any] | None:
+        """The Deployment users are served by (the one the stable Service selects), or,
+        while none is, the one running the current release: the live object, to edit."""
+        serving = self.cluster.selected_by(NAME)
+        if serving is not None:
+            return serving
+        current = self.status.current_release
+        return self.deployment_of(current.digest) if current is not None else None
+
+    @child.setter
+    def child(self, value: None) -> None:
+        """Someone deletes the child."""
+        assert value is None
+        found = self.child
+        if found is not None:
+            self.cluster.deployments.pop(found["metadata"]["name"])
+
+    @property
+    def candidate(self) -> dict[str, Any] | None:
+        """The Deployment the preview Service selects."""
+        return self.cluster.selected_by(f"{NAME}-preview")
+
+    def deployment_of(self, digest: str) -> dict[str, Any] | None:
+        rid = release_id(digest)
+        for obj in self.cluster.deployments.values():
+            labels = obj["spec"]["template"]["metadata"].get("labels") or {}
+            if labels.get(LABEL_RELEASE) == rid:
+                return obj
+        return None
+
+    def serving_version(self) -> str | None:
+        """The model version the stable Service sends users to (None: nobody is served)."""
+        serving = self.cluster.selected_by(NAME)
+        if serving is None or serving["spec"]["replicas"] == 0:
+            return None
+        return str(serving["spec"]["template"]["metadata"]["labels"]["aideploy.io/model-version"])
 
     @property
     def status(self) -> AIDeploymentStatus:
@@ -123,7 +205,9 @@ class Simulator:
         }
 
     def observe(self, run: ProbeRun | None = None) -> Observation:
-        return observe(self._object(), copy.deepcopy(self.child), self.now, run, policy=self.policy)
+        obj = self._object()
+        children = asyncio.run(self._reconciler._children(obj))
+        return observe(obj, children, self.now, run, policy=self.policy)
 
     def reconcile(self) -> Plan:
         """One reconcile as the real reconciler does it: decide, carry out, and when the
@@ -162,10 +246,12 @@ class Simulator:
 
     def _carry_out(self, observation: Observation, plan: Plan) -> None:
         asyncio.run(self._reconciler._carry_out(self._object(), observation, plan))
-        if self.child is not None:
-            self._node(self.child)
+        for child in self.cluster.deployments.values():
+            self._node(child)
 
     def _node(self, child: dict[str, Any]) -> None:
+        """Plays the Deployment controller and kubelet: every pod asked for runs at once
+        (available when `node_ready`); pods scaled away are gone."""
         replicas = child["spec"]["replicas"]
         generation = child["metadata"]["generation"]
         child["status"] = {

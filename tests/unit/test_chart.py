@@ -59,8 +59,8 @@ NAMESPACED_RULES = {
     ("aideploy.io", "aideployments"): {"get", "list", "watch", "patch", "update"},
     ("aideploy.io", "aideployments/status"): {"get", "update", "patch"},
     ("aideploy.io", "aideploymentrecords"): {"get", "list", "create"},
-    ("apps", "deployments"): {"get", "list", "watch", "create", "patch", "update"},
-    ("", "services"): {"get", "list", "watch", "create", "patch", "update"},
+    ("apps", "deployments"): {"get", "list", "watch", "create", "patch", "update", "delete"},
+    ("", "services"): {"get", "list", "watch", "create", "patch", "update", "delete"},
     ("", "events"): {"create", "patch"},
 }
 KOPF_DISCOVERY = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}

@@ -3,15 +3,18 @@ idempotent (deciding twice on the same inputs changes nothing)."""
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from aideploy.api.constants import ANNOTATION_SPEC_DIGEST, Phase
-from aideploy.api.digest import spec_digest
+from aideploy.api.digest import release_id, spec_digest
 from aideploy.api.status import AIDeploymentStatus
+from aideploy.kube.observe import workloads
 from aideploy.logic.machine import Observation, Plan, decide
+from aideploy.logic.topology import WorkloadChanges, Workloads
 from aideploy.logic.workload import Owner
 
 from .factories import NOW, approvals_for, full_checklist, gate_annotations, make_spec
@@ -23,34 +26,58 @@ def observe(
     spec: dict[str, Any],
     annotations: dict[str, str] | None = None,
     status: AIDeploymentStatus | None = None,
-    deployment: dict[str, Any] | None = None,
+    deployment: dict[str, Any] | Workloads | None = None,
     generation: int = 1,
     later: timedelta = timedelta(0),
 ) -> Observation:
+    if isinstance(deployment, dict):  # one Deployment, read as the reconciler reads it
+        deployment = workloads(OWNER, [deployment], [])
     return Observation(
         owner=OWNER,
         generation=generation,
         annotations=annotations or {},
         raw_spec=spec,
         status=status or AIDeploymentStatus(),
-        deployment=deployment,
+        workloads=deployment or Workloads(),
         now=NOW + later,
     )
 
 
-def child_from(plan: Plan, available: bool, generation: int = 1) -> dict[str, Any]:
-    """The Deployment as the apiserver would return it after applying the plan."""
-    assert plan.apply is not None
-    child = dict(plan.apply.deployment)
-    replicas = child["spec"]["replicas"]
-    child["metadata"] = {**child["metadata"], "generation": generation}
-    child["status"] = {
-        "observedGeneration": generation,
-        "replicas": replicas,
-        "updatedReplicas": replicas,
-        "availableReplicas": replicas if available else 0,
+def child_from(
+    plan: Plan, available: bool, generation: int = 1, before: Workloads | None = None
+) -> Workloads:
+    """The children as the apiserver would return them after carrying out the plan over
+    `before`, with every pod asked for running (available or not)."""
+    deployments = {
+        k: copy.deepcopy(dict(v)) for k, v in (before or Workloads()).deployments.items()
     }
-    return child
+    services = {k: copy.deepcopy(dict(v)) for k, v in (before or Workloads()).services.items()}
+    changes = plan.apply or WorkloadChanges()
+    for manifest in changes.deployments:
+        deployments[manifest["metadata"]["name"]] = copy.deepcopy(manifest)
+    for manifest in changes.services:
+        services[manifest["metadata"]["name"]] = copy.deepcopy(manifest)
+    for name in changes.scale_downs:
+        deployments[name]["spec"]["replicas"] = 0
+    for kind, name in changes.deletes:
+        (deployments if kind == "Deployment" else services).pop(name, None)
+    for child in deployments.values():
+        replicas = child["spec"]["replicas"]
+        child["metadata"] = {**child["metadata"], "generation": generation}
+        child["status"] = {
+            "observedGeneration": generation,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "availableReplicas": replicas if available else 0,
+        }
+    return Workloads(deployments=deployments, services=services)
+
+
+def applied(plan: Plan) -> dict[str, Any]:
+    """The one Deployment the plan applies."""
+    assert plan.apply is not None
+    (deployment,) = plan.apply.deployments
+    return deployment
 
 
 def cond(plan: Plan, type_: str) -> tuple[str, str]:
@@ -145,18 +172,27 @@ def test_complete_gate_starts_rollout_with_owned_labelled_children() -> None:
     spec = make_spec("minimal")
     plan = decide(observe(spec, gate_annotations(spec)))
     assert plan.status.phase == Phase.DEPLOYING
-    assert plan.apply is not None
-    deployment, service = plan.apply.deployment, plan.apply.service
+    deployment = applied(plan)
+    rid = release_id(spec_digest(spec))
+    assert deployment["metadata"]["name"] == f"fraud-scorer-{rid}"  # a person can tell them apart
+    assert deployment["metadata"]["labels"]["aideploy.io/model-version"] == "1.0.0"
     assert deployment["spec"]["replicas"] == 2
     assert deployment["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert labels["aideploy.io/model"] == "fraud-scorer"
     assert labels["aideploy.io/model-version"] == "1.0.0"
+    assert labels["aideploy.io/release"] == rid
     assert deployment["spec"]["selector"]["matchLabels"] == {
-        "aideploy.io/deployment": "fraud-scorer"
+        "aideploy.io/deployment": "fraud-scorer",
+        "aideploy.io/release": rid,
     }
     assert deployment["metadata"]["annotations"][ANNOTATION_SPEC_DIGEST] == spec_digest(spec)
-    assert service["spec"]["ports"][0]["port"] == 8080
+    assert plan.apply is not None
+    services = {s["metadata"]["name"]: s for s in plan.apply.services}
+    # Users reach nothing until it is verified; the preview Service reaches the candidate.
+    assert services["fraud-scorer"]["spec"]["selector"]["aideploy.io/release"] == "none"
+    assert services["fraud-scorer-preview"]["spec"]["selector"]["aideploy.io/release"] == rid
+    assert services["fraud-scorer"]["spec"]["ports"][0]["port"] == 8080
     assert plan.status.current_release is not None
     assert plan.status.current_release.version == "1.0.0"
     assert [a.role for a in plan.status.approvals if a.valid] == [
@@ -187,7 +223,9 @@ def test_deciding_twice_changes_nothing() -> None:
     started = decide(observe(spec, annotations))
     child = child_from(started, True)
     done = decide(observe(spec, annotations, started.status, child))
-    again = decide(observe(spec, annotations, done.status, child, later=timedelta(hours=1)))
+    assert done.apply is not None and done.apply.services  # the go-live switch
+    switched = child_from(done, True, before=child)
+    again = decide(observe(spec, annotations, done.status, switched, later=timedelta(hours=1)))
     assert again.status.to_wire() == done.status.to_wire()
     assert again.apply is None and again.events == ()
 
@@ -196,8 +234,8 @@ def test_spec_change_makes_approvals_stale_and_keeps_old_version_serving() -> No
     old_spec = make_spec("minimal", version="1.0.0")
     annotations = gate_annotations(old_spec)
     started = decide(observe(old_spec, annotations))
-    child = child_from(started, True)
-    done = decide(observe(old_spec, annotations, started.status, child))
+    done = decide(observe(old_spec, annotations, started.status, child_from(started, True)))
+    child = child_from(done, True, before=child_from(started, True))
     new_spec = make_spec("minimal", version="1.1.0")
     blocked = decide(observe(new_spec, annotations, done.status, child, generation=2))
     assert blocked.status.phase == Phase.AWAITING_APPROVAL
@@ -211,13 +249,11 @@ def test_spec_change_makes_approvals_stale_and_keeps_old_version_serving() -> No
     approved = {**annotations, **approvals_for(new_spec)}
     rolling = decide(observe(new_spec, approved, blocked.status, child, generation=2))
     assert rolling.status.phase == Phase.DEPLOYING
-    assert rolling.apply is not None
-    assert (
-        rolling.apply.deployment["spec"]["template"]["metadata"]["labels"][
-            "aideploy.io/model-version"
-        ]
-        == "1.1.0"
-    )
+    new = applied(rolling)  # beside 1.0.0, which keeps serving
+    assert new["spec"]["template"]["metadata"]["labels"]["aideploy.io/model-version"] == "1.1.0"
+    assert new["metadata"]["name"] != "fraud-scorer-" + release_id(spec_digest(old_spec))
+    assert rolling.apply is not None and not rolling.apply.scale_downs
+    assert [s for s in rolling.apply.services if s["metadata"]["name"] == "fraud-scorer"] == []
 
 
 def test_removing_an_approval_after_rollout_does_not_undeploy() -> None:
@@ -319,11 +355,32 @@ def test_foreign_deployment_with_the_same_name_is_not_taken_over() -> None:
     assert cond(plan, "Ready") == ("False", "WorkloadConflict")
 
 
+@pytest.mark.parametrize(
+    ("strategy", "conflict"),
+    [(None, True), ({"blueGreen": {"previewService": False}}, False)],
+)
+def test_a_foreign_preview_service_conflicts_only_where_a_preview_is_used(
+    strategy: dict[str, Any] | None, conflict: bool
+) -> None:
+    spec = make_spec("minimal")
+    if strategy is not None:
+        spec["strategy"] = strategy
+    foreign = {"metadata": {"name": "fraud-scorer-preview", "ownerReferences": []}, "spec": {}}
+    plan = decide(observe(spec, gate_annotations(spec), deployment=workloads(OWNER, [], [foreign])))
+    if conflict:
+        assert plan.status.phase == Phase.FAILED and plan.apply is None
+        assert cond(plan, "Ready") == ("False", "WorkloadConflict")
+        assert "Service fraud-scorer-preview" in (plan.status.message or "")
+    else:
+        assert plan.status.phase == Phase.DEPLOYING
+
+
 def test_progress_deadline_exceeded_fails_the_rollout() -> None:
     spec = make_spec("minimal")
     annotations = gate_annotations(spec)
     started = decide(observe(spec, annotations))
-    child = child_from(started, False)
+    children = child_from(started, False)
+    (child,) = children.deployments.values()
     child["status"]["conditions"] = [
         {
             "type": "Progressing",
@@ -332,12 +389,13 @@ def test_progress_deadline_exceeded_fails_the_rollout() -> None:
             "message": "ReplicaSet has timed out progressing.",
         }
     ]
-    plan = decide(observe(spec, annotations, started.status, child))
+    plan = decide(observe(spec, annotations, started.status, children))
     # A first deployment has nothing to restore: it fails and is taken out of service.
     assert plan.status.phase == Phase.FAILED
     assert cond(plan, "Ready") == ("False", "ProgressDeadlineExceeded")
     assert cond(plan, "RolledBack") == ("False", "NoPreviousRelease")
-    assert plan.apply is not None and plan.apply.deployment["spec"]["replicas"] == 0
+    assert plan.apply is not None and plan.apply.scale_downs == (child["metadata"]["name"],)
+    assert plan.status.traffic == [] and plan.status.stable_release is None
     assert plan.status.decision == "RED"
 
 
@@ -362,15 +420,14 @@ def test_an_image_changed_by_hand_on_the_child_is_put_back() -> None:
     spec = make_spec("minimal")
     annotations = gate_annotations(spec)
     started = decide(observe(spec, annotations))
-    child = child_from(started, True)
-    done = decide(observe(spec, annotations, started.status, child))
-    assert done.apply is None
+    done = decide(observe(spec, annotations, started.status, child_from(started, True)))
+    children = child_from(done, True, before=child_from(started, True))
+    again = decide(observe(spec, annotations, done.status, children))
+    assert again.apply is None
+    (child,) = children.deployments.values()
     child["spec"]["template"]["spec"]["containers"][0]["image"] = "mlserver:evil"
-    plan = decide(observe(spec, annotations, done.status, child))
-    assert plan.apply is not None
-    assert (
-        plan.apply.deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "mlserver:1"
-    )
+    plan = decide(observe(spec, annotations, done.status, children))
+    assert applied(plan)["spec"]["template"]["spec"]["containers"][0]["image"] == "mlserver:1"
 
 
 def test_a_status_with_unreadable_fields_is_salvaged_not_fatal() -> None:

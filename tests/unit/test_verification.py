@@ -34,6 +34,7 @@ def spec_with(
     automatic: bool = True,
     monitoring: dict[str, Any] | None = None,
     timeout: str = "10m",
+    strategy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     spec = make_spec(
         "minimal",
@@ -43,6 +44,8 @@ def spec_with(
     )
     if monitoring is not None:
         spec["monitoring"] = monitoring
+    if strategy is not None:
+        spec["strategy"] = strategy
     return spec
 
 
@@ -56,6 +59,8 @@ def second_release(sim: Simulator, version: str = "2.0.0", **kwargs: Any) -> Non
     spec = spec_with(version=version, **kwargs)
     sim.set_spec(spec, {**sim.annotations, **approvals_for(spec)})
 
+
+IN_PLACE: dict[str, Any] = {"inPlace": {}}
 
 DECISION_TABLE = [
     # (ready, golden, amberPolicy, automatic, phase, decision, Verified condition)
@@ -196,17 +201,27 @@ def test_a_release_without_probes_still_has_its_deployment_log(watched: bool) ->
     assert "decision" not in content  # no probe decided anything: none is claimed
 
 
-def test_first_deployment_going_red_fails_with_zero_replicas() -> None:
-    sim = Simulator(spec_with())
+@pytest.mark.parametrize("strategy", [None, IN_PLACE])
+def test_first_deployment_going_red_fails_with_zero_replicas(strategy: Any) -> None:
+    sim = Simulator(spec_with(strategy=strategy))
     sim.probe_script = {"ready": "RED"}
     sim.settle()
     assert sim.phase() == "Failed"
     assert sim.condition("RolledBack") == ("False", "NoPreviousRelease")
-    assert sim.child is not None and sim.child["spec"]["replicas"] == 0
     assert sim.records == ["plan", "approval", "deployment-log", "rollback", "closure"]
     sim.advance(600)
     sim.settle()
-    assert sim.phase() == "Failed" and sim.child["spec"]["replicas"] == 0
+    assert sim.phase() == "Failed" and sim.serving_version() is None
+    assert sim.status.traffic == [] and sim.status.stable_release is None
+    if strategy is None:  # blue-green: the candidate is scaled to zero, then deleted
+        assert sim.cluster.deployments == {}
+        assert [w[0] for w in sim.cluster.writes if w[1] == "Deployment"] == [
+            "apply",
+            "scale",
+            "delete",
+        ]
+    else:  # in place: the Deployment is kept, at zero replicas
+        assert sim.child is not None and sim.child["spec"]["replicas"] == 0
 
 
 def test_held_then_proceed_by_annotation_consumes_it() -> None:
@@ -375,14 +390,18 @@ def test_verification_timeout_while_deploying_is_red() -> None:
     assert sim.status.decision == "RED"
 
 
-def test_progress_deadline_exceeded_rolls_back() -> None:
-    sim = Simulator(spec_with())
+@pytest.mark.parametrize("strategy", [None, IN_PLACE])
+def test_progress_deadline_exceeded_rolls_back(strategy: Any) -> None:
+    sim = Simulator(spec_with(strategy=strategy))
     live(sim)
-    second_release(sim)
+    second_release(sim, strategy=strategy)
     sim.node_ready = False
     sim.reconcile()
-    assert sim.child is not None
-    sim.child["status"]["conditions"] = [
+    release = sim.status.current_release
+    assert release is not None and release.version == "2.0.0"
+    rolling = sim.deployment_of(release.digest)
+    assert rolling is not None
+    rolling["status"]["conditions"] = [
         {
             "type": "Progressing",
             "status": "False",
@@ -396,6 +415,7 @@ def test_progress_deadline_exceeded_rolls_back() -> None:
     sim.settle()
     assert sim.phase() == "RolledBack"
     assert sim.condition("RolledBack") == ("True", "ProgressDeadlineExceeded")
+    assert sim.serving_version() == "1.0.0"
 
 
 def test_restart_during_verifying_runs_the_probes_again() -> None:
@@ -547,9 +567,10 @@ def test_a_re_rollout_of_the_same_digest_is_never_its_own_rollback_target() -> N
 
 
 def test_a_stale_progress_deadline_does_not_fail_a_healthy_restore() -> None:
-    sim = Simulator(spec_with())
+    """In place, a restore is a new generation of the same Deployment."""
+    sim = Simulator(spec_with(strategy=IN_PLACE))
     live(sim)
-    second_release(sim)
+    second_release(sim, strategy=IN_PLACE)
     sim.node_ready = False
     sim.reconcile()
     assert sim.child is not None

@@ -247,13 +247,15 @@ With webhook.certificate.existingSecret: only caBundle (the value, else the Secr
 - apiGroups: ["aideploy.io"]
   resources: ["aideploymentrecords"]
   verbs: ["get", "list", "create"]
-# The model server the operator rolls out (server-side apply) and watches.
+# The model server the operator rolls out (server-side apply) and watches: one Deployment
+# per release, scaled to zero and deleted once it no longer serves; the stable and preview
+# Services, whose selectors it switches, and deletes the preview when it is turned off.
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "list", "watch", "create", "patch", "update"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["get", "list", "watch", "create", "patch", "update"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
 # An Event on every phase change; a repeat patches its count and lastTimestamp.
 - apiGroups: [""]
   resources: ["events"]

@@ -29,6 +29,7 @@ ROLLBACK_ANNOTATION: Final = "aideploy.io/rollback"
 # because a Deployment's selector is immutable and the model version changes per release.
 LABEL_DEPLOYMENT: Final = "aideploy.io/deployment"
 LABEL_MODEL: Final = "aideploy.io/model"
+LABEL_RELEASE: Final = "aideploy.io/release"
 LABEL_MODEL_VERSION: Final = "aideploy.io/model-version"
 LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE: Final = "aideploy"

@@ -135,6 +135,7 @@ def aideployment_crd() -> dict[str, Any]:
         _column("Model", ".spec.model.name"),
         _column("Version", ".spec.model.version"),
         _column("Risk", ".spec.riskLevel"),
+        _column("Serving", ".status.stableRelease.version"),
         _column("Phase", ".status.phase"),
         _column("Decision", ".status.decision"),
         _column("Age", ".metadata.creationTimestamp", "date"),

@@ -76,3 +76,12 @@ def digest_problem(given: str) -> str | None:
             "characters"
         )
     return None
+
+
+RELEASE_ID_LENGTH: Final = 10
+
+
+def release_id(digest: str) -> str:
+    """The short name of a release: its Deployment is `<name>-<release id>`, and its pods
+    carry it in the `aideploy.io/release` label."""
+    return digest.removeprefix(DIGEST_PREFIX)[:RELEASE_ID_LENGTH]

@@ -94,6 +94,9 @@ class Release(StatusModel):
     replicas: int | None = None
     change_type: str | None = None
     conformity_assessment: str | None = None
+    #: How it reaches users: blueGreen or inPlace. None: started by an operator version
+    #: without strategies, which updated its Deployment in place.
+    strategy: str | None = None
     # When it passed verification (GREEN, accepted AMBER or a go-live decision) and served.
     went_live_at: str | None = None
     # When its closure record was asked for (Succeeded, rolled back, failed or superseded).
@@ -191,6 +194,22 @@ class RollbackStatus(StatusModel):
     restored_decision: Result | None = None
 
 
+class ReleaseRef(StatusModel):
+    """A release as people tell it apart: its id (in the Deployment's name and the pods'
+    `aideploy.io/release` label) and its model version."""
+
+    id: str
+    version: str
+
+
+class TrafficShare(StatusModel):
+    """The share of the stable Service's traffic a release's pods receive, in percent."""
+
+    release: str
+    version: str
+    weight: int
+
+
 class RecordRef(StatusModel):
     """The newest procedure record of this object: what `kubectl aideploy verify` needs to
     notice that the last record of a chain was deleted."""
@@ -216,6 +235,11 @@ class AIDeploymentStatus(StatusModel):
     monitoring: MonitoringStatus | None = None
     rollback: RollbackStatus | None = None
     latest_record: RecordRef | None = None
+    #: The release users are served by (the stable Service selects its pods).
+    stable_release: ReleaseRef | None = None
+    #: The release being verified beside it, behind the preview Service.
+    candidate_release: ReleaseRef | None = None
+    traffic: list[TrafficShare] = []
     conditions: list[Condition] = []
 
     @classmethod
@@ -256,3 +280,6 @@ class StatusUpdate(TypedDict, total=False):
     monitoring: MonitoringStatus | None
     rollback: RollbackStatus | None
     latest_record: RecordRef | None
+    stable_release: ReleaseRef | None
+    candidate_release: ReleaseRef | None
+    traffic: list[TrafficShare]

@@ -115,7 +115,11 @@ def _convert(
         elif key == "const":
             out["enum"] = [value]
         elif key == "properties":
-            out[key] = {k: _convert(v, defs, seen, formats) for k, v in value.items()}
+            # An empty map is left out, as Go's typed clients (Helm, kubectl) leave it out
+            # when they re-encode the CRD: otherwise their apply differs from ours and
+            # conflicts with it.
+            if value:
+                out[key] = {k: _convert(v, defs, seen, formats) for k, v in value.items()}
         elif key == "items":
             out[key] = _convert(value, defs, seen, formats)
         elif key == "additionalProperties":

@@ -97,6 +97,9 @@ def status_summary(obj: Mapping[str, Any]) -> dict[str, Any]:
         "rollback": status.get("rollback"),
         "currentRelease": _release(status.get("currentRelease")),
         "lastGoodRelease": _release(status.get("lastGoodRelease")),
+        "stableRelease": status.get("stableRelease"),
+        "candidateRelease": status.get("candidateRelease"),
+        "traffic": status.get("traffic") or [],
         "conditions": status.get("conditions") or [],
         "latestRecord": status.get("latestRecord"),
     }
@@ -218,12 +221,25 @@ def _probe_lines(title: str, outcomes: list[Mapping[str, Any]] | None) -> list[s
     return ["", title, *table(headers, _probe_rows(outcomes), "  ")]
 
 
+def _traffic_line(traffic: Sequence[Mapping[str, Any]]) -> str:
+    """What users are served, first: the current release may not be it (a candidate being
+    verified beside it, or one rolled back)."""
+    if not traffic:
+        return "nothing"
+    return ", ".join(
+        f"{share.get('version')} ({share.get('release')}) {share.get('weight')}%"
+        + ("" if share.get("weight") else ", preview only")
+        for share in traffic
+    )
+
+
 def _release_lines(summary: Mapping[str, Any]) -> list[str]:
     lines = [
         "",
         "Releases:",
         *_fields(
             [
+                ("Serving", _traffic_line(summary.get("traffic") or [])),
                 ("Current", _release_line(summary.get("currentRelease"))),
                 ("Last good", _release_line(summary.get("lastGoodRelease"))),
             ],

@@ -12,7 +12,8 @@ from aideploy.admission.config import PodPolicy
 from aideploy.api.status import AIDeploymentStatus
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.plan import Observation, ProbeRun
-from aideploy.logic.workload import Owner
+from aideploy.logic.topology import Workloads
+from aideploy.logic.workload import Owner, is_owned_by
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +31,37 @@ def _status(obj: dict[str, Any]) -> AIDeploymentStatus:
     return status
 
 
+def workloads(
+    owner: Owner,
+    deployments: list[dict[str, Any]],
+    services: list[dict[str, Any]],
+) -> Workloads:
+    """The children as read, keyed by name; those that another owner holds are named as
+    foreign (the decision reports the conflict instead of taking them over)."""
+    owned: dict[str, dict[str, Any]] = {}
+    owned_services: dict[str, dict[str, Any]] = {}
+    foreign: list[tuple[str, str]] = []
+    for kind, items, into in (
+        ("Deployment", deployments, owned),
+        ("Service", services, owned_services),
+    ):
+        for item in items:
+            name = str(item["metadata"]["name"])
+            if is_owned_by(item, owner):
+                into[name] = item
+            elif (kind, name) not in foreign:
+                foreign.append((kind, name))
+    return Workloads(deployments=owned, services=owned_services, foreign=tuple(foreign))
+
+
+def owner_of(obj: dict[str, Any]) -> Owner:
+    metadata = obj["metadata"]
+    return Owner(name=metadata["name"], namespace=metadata["namespace"], uid=metadata["uid"])
+
+
 def observe(
     obj: dict[str, Any],
-    deployment: dict[str, Any] | None,
+    children: Workloads,
     now: datetime,
     probe_run: ProbeRun | None = None,
     staging: dict[str, Any] | None = None,
@@ -41,12 +70,12 @@ def observe(
 ) -> Observation:
     metadata = obj["metadata"]
     return Observation(
-        owner=Owner(name=metadata["name"], namespace=metadata["namespace"], uid=metadata["uid"]),
+        owner=owner_of(obj),
         generation=int(metadata.get("generation", 1)),
         annotations=dict(metadata.get("annotations") or {}),
         raw_spec=obj.get("spec") or {},
         status=_status(obj),
-        deployment=deployment,
+        workloads=children,
         now=now,
         probe_run=probe_run,
         staging=staging,

@@ -8,7 +8,7 @@ from typing import Any
 
 import urllib3
 
-from aideploy.api.constants import FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION
+from aideploy.api.constants import FIELD_MANAGER, GROUP, KIND, LABEL_DEPLOYMENT, PLURAL, VERSION
 from aideploy.api.times import rfc3339
 from aideploy.kube.events import Bump, Create, EventAggregator, EventKey
 from aideploy.kube.records import list_records, write_record
@@ -49,6 +49,38 @@ class Resources:
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self._rest.request("GET", object_path(kind, namespace, name))
+
+    def list_children(self, kind: str, namespace: str, owner_name: str) -> list[dict[str, Any]]:
+        """The AIDeployment's children of `kind`, by their `aideploy.io/deployment` label."""
+        answer = self._rest.request(
+            "GET",
+            _COLLECTIONS[kind].format(namespace=namespace),
+            query=[("labelSelector", f"{LABEL_DEPLOYMENT}={owner_name}")],
+        )
+        return list((answer or {}).get("items") or [])
+
+    def scale_to_zero(self, namespace: str, name: str) -> None:
+        """A merge patch, not an apply: an apply of `replicas` alone would drop the rest of
+        what the operator applied to the Deployment."""
+        self._rest.request(
+            "PATCH",
+            object_path("Deployment", namespace, name),
+            body={"spec": {"replicas": 0}},
+            query=[("fieldManager", FIELD_MANAGER)],
+            content_type="application/merge-patch+json",
+        )
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        """Background propagation; an object already gone is not an error."""
+        try:
+            self._rest.request(
+                "DELETE",
+                object_path(kind, namespace, name),
+                body={"propagationPolicy": "Background"},
+            )
+        except ApiError as error:
+            if error.status != 404:
+                raise
 
     def apply(self, manifest: dict[str, Any]) -> None:
         """Server-side apply, forcing our field manager's ownership of what we set."""

@@ -44,8 +44,10 @@ from aideploy.logic.podpolicy import pod_policy_problems
 from aideploy.logic.promotion import promotion_problem
 from aideploy.logic.releases import distrust
 from aideploy.logic.start import start_rollout
+from aideploy.logic.strategy import strategy_problems, uses_preview
+from aideploy.logic.topology import preview_name
 from aideploy.logic.window import WindowState, window_gate, window_problem
-from aideploy.logic.workload import is_owned_by, workload_problems
+from aideploy.logic.workload import workload_problems
 
 # Re-exported for callers that only need the data types.
 __all__ = ["Observation", "Plan", "decide"]
@@ -76,23 +78,33 @@ def decide(obs: Observation) -> Plan:
             draft, "The spec cannot be deployed: " + format_validation_error(error) + "."
         )
     problems = (
-        workload_problems(spec) + _timing_problems(spec) + pod_policy_problems(spec, obs.pod_policy)
+        workload_problems(spec)
+        + strategy_problems(spec)
+        + _timing_problems(spec)
+        + pod_policy_problems(spec, obs.pod_policy)
     )
     if spec.window is not None and (window_error := window_problem(spec.window)):
         problems.append(window_error)
     if problems:
         return _failed(draft, "The spec cannot be deployed: " + "; ".join(problems) + ".")
-    if obs.deployment is not None and not is_owned_by(obs.deployment, obs.owner):
+    foreign = [
+        f"{kind} {name}"
+        for kind, name in obs.workloads.foreign
+        if (kind, name) != ("Service", preview_name(obs.owner)) or uses_preview(spec)
+    ]
+    if foreign:
+        found = " and ".join(foreign)
         draft.condition(
             ConditionType.READY,
             False,
             Reason.WORKLOAD_CONFLICT,
             message := (
-                f"A Deployment named {obs.owner.name} already exists in {obs.owner.namespace} "
-                "and is not managed by this AIDeployment; rename one of them."
+                f"{found} already exists in {obs.owner.namespace} and is not managed by "
+                "this AIDeployment; rename one of them."
             ),
         )
         return draft.finish(Phase.FAILED, message)
+    draft.spec = spec
     current = obs.status.current_release
     phase = obs.status.phase
     in_rollout = (

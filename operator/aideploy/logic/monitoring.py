@@ -10,14 +10,13 @@ from aideploy.api.durations import parse_duration
 from aideploy.api.spec import AIDeploymentSpec, Result
 from aideploy.api.status import MonitoringStatus, Release
 from aideploy.api.times import parse_time, rfc3339
-from aideploy.logic import rollback, rollout
+from aideploy.logic import rollback, rollout, strategy
 from aideploy.logic.plan import Draft, Plan
 from aideploy.logic.verdict import describe, probe_request, worst
 
 
 def step(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
-    replicas = release.replicas if release.replicas is not None else spec.replicas
-    draft.ensure_workload(spec.model.name, release, replicas)
+    strategy.live(draft, spec, release)
     watch = draft.status.monitoring
     if watch is None or watch.digest != release.digest:
         # Monitoring without its schedule (hand-edited status): start the watch now.
@@ -58,9 +57,9 @@ def step(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
             f"({watch.checks} checks); it is the last good release."
         )
         draft.condition(ConditionType.READY, True, Reason.MONITORING_COMPLETE, message)
-        return rollout.succeed(draft, release, message)
+        return rollout.succeed(draft, spec, release, message)
     next_check = parse_time(watch.next_check_at)
-    request = probe_request(spec, release, "monitoring")
+    request = probe_request(spec, release, "monitoring", draft.obs.owner.name)
     if request is not None and draft.now >= next_check and run is None:
         draft.run_probes = request
     if request is not None:

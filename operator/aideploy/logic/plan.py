@@ -12,7 +12,7 @@ from typing import Any, Literal
 from aideploy.admission.config import PodPolicy
 from aideploy.api.constants import ConditionType, Phase, Reason
 from aideploy.api.records import RecordType
-from aideploy.api.spec import Probe
+from aideploy.api.spec import AIDeploymentSpec, Probe
 from aideploy.api.status import (
     AIDeploymentStatus,
     Condition,
@@ -24,14 +24,9 @@ from aideploy.api.times import rfc3339
 from aideploy.logic.conditions import set_condition
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.releases import sign_releases
-from aideploy.logic.workload import (
-    Owner,
-    applied_digest,
-    applied_replicas,
-    build_deployment,
-    build_service,
-    drifted,
-)
+from aideploy.logic.topology import Routing, Topology, WorkloadChanges, Workloads
+from aideploy.logic.traffic import Router
+from aideploy.logic.workload import Owner, RolloutProgress
 
 EventType = Literal["Normal", "Warning"]
 ProbePurpose = Literal["verification", "restore", "monitoring"]
@@ -54,7 +49,7 @@ class Observation:
     annotations: Mapping[str, str]
     raw_spec: Mapping[str, Any]
     status: AIDeploymentStatus
-    deployment: Mapping[str, Any] | None
+    workloads: Workloads
     now: datetime
     probe_run: ProbeRun | None = None
     # The staging AIDeployment named by spec.promotion.fromStaging, as read (None: absent).
@@ -65,17 +60,15 @@ class Observation:
 
 
 @dataclass(frozen=True)
-class ApplyWorkload:
-    deployment: dict[str, Any]
-    service: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class ProbeRequest:
+    """Probes to run; those that name no URL go to `service` (the preview Service for a
+    blue-green candidate, else the stable one)."""
+
     purpose: ProbePurpose
     digest: str
     probes: tuple[Probe, ...]
     port: int
+    service: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,7 +93,7 @@ class RecordIntent:
 @dataclass(frozen=True)
 class Plan:
     status: AIDeploymentStatus
-    apply: ApplyWorkload | None = None
+    apply: WorkloadChanges | None = None
     events: tuple[Event, ...] = ()
     requeue_after: timedelta | None = None
     run_probes: ProbeRequest | None = None
@@ -127,7 +120,9 @@ class Draft:
     conditions: list[Condition] = field(default_factory=list)
     updates: StatusUpdate = field(default_factory=lambda: StatusUpdate())
     events: list[Event] = field(default_factory=list)
-    apply: ApplyWorkload | None = None
+    spec: AIDeploymentSpec | None = None
+    topology: Topology | None = None
+    _routing: Routing | None = field(default=None, repr=False)
     run_probes: ProbeRequest | None = None
     remove_annotations: list[str] = field(default_factory=list)
     wake_at: list[datetime] = field(default_factory=list)
@@ -180,24 +175,39 @@ class Draft:
         """Ask to be reconciled again at `at` (a deadline, a check, a window opening)."""
         self.wake_at.append(at)
 
-    def ensure_workload(self, model_name: str, release: Release, replicas: int) -> bool:
-        """Apply the release's Deployment and Service unless the child already carries it.
-        Returns True when the child carries this release (its progress can be read), even
-        if a drifted image is being put back."""
-        child = self.obs.deployment
-        deployment = build_deployment(self.obs.owner, model_name, release, replicas)
-        carries = (
-            child is not None
-            and applied_digest(child) == release.digest
-            and applied_replicas(child) == replicas
+    def router(self) -> Router:
+        spec = self.spec
+        return Router(
+            self.obs.owner,
+            spec.model.name if spec else self.obs.owner.name,
+            self.obs.workloads,
+            self.obs.now,
+            default_port=spec.serving.port if spec else 8080,
         )
-        if carries and child is not None and not drifted(child, deployment):
-            return True
-        self.apply = ApplyWorkload(
-            deployment=deployment,
-            service=build_service(self.obs.owner, model_name, release),
-        )
-        return carries
+
+    def route(self, topology: Topology) -> None:
+        """Ask for the workloads to be as `topology` says (the last call wins)."""
+        self.topology = topology
+        self._routing = None
+
+    def routing(self) -> Routing | None:
+        """The changes the routed topology needs, built once per topology."""
+        if self.topology is None:
+            return None
+        if self._routing is None:
+            self._routing = self.router().route(self.topology)
+        return self._routing
+
+    def waiting_reason(self) -> str | None:
+        """Why the release's Deployment is not applied yet, when the routing holds it back."""
+        routing = self.routing()
+        return routing.deferred if routing is not None else None
+
+    def progress(self, release: Release) -> RolloutProgress | None:
+        """How the Deployment of `release` rolls out, under the routed topology's strategy;
+        None until it runs exactly that release."""
+        assert self.topology is not None, "route() before progress()"
+        return self.router().progress(release, self.topology.replicas, self.topology.mode)
 
     def finish(self, phase: Phase, message: str) -> Plan:
         old = self.obs.status
@@ -213,6 +223,16 @@ class Draft:
             conditions=self.conditions,
             **self.updates,
         )
+        changes = None
+        routing = self.routing()
+        if routing is not None:
+            stable, candidate = routing.refs()
+            new_status = new_status.replace(
+                stable_release=stable, candidate_release=candidate, traffic=list(routing.traffic)
+            )
+            changes = routing.changes or None
+            if routing.wake_at is not None:
+                self.wake(routing.wake_at)
         new_status = sign_releases(
             new_status, self.obs.approval_policy.provenance_key, self.obs.owner.uid
         )
@@ -229,7 +249,7 @@ class Draft:
         requeue = min(future) - self.now if future else None
         return Plan(
             status=new_status,
-            apply=self.apply,
+            apply=changes,
             events=tuple(events),
             requeue_after=requeue,
             run_probes=self.run_probes,

@@ -18,10 +18,10 @@ from aideploy.api.records import RecordType
 from aideploy.api.spec import AIDeploymentSpec, Result
 from aideploy.api.status import Release, RollbackStatus
 from aideploy.api.times import parse_time, rfc3339
+from aideploy.logic import strategy
 from aideploy.logic.plan import Draft, Plan, release_summary
 from aideploy.logic.record_content import closure_content, rollback_content
 from aideploy.logic.verdict import probe_request, worst
-from aideploy.logic.workload import rollout_progress
 
 if TYPE_CHECKING:
     from aideploy.api.status import ProbeOutcome
@@ -91,7 +91,7 @@ def start(
     if target is None:
         # A first deployment has nothing to return to: take the failed version out of
         # service rather than leave it serving.
-        draft.ensure_workload(spec.model.name, release, 0)
+        strategy.rolled_back(draft, spec, release, None, settled=False)
         message = (
             f"Rollback: {reason}. There is no earlier good release to restore, so "
             f"version {release.version} was scaled to zero replicas."
@@ -100,15 +100,11 @@ def start(
         draft.condition(ConditionType.ROLLED_BACK, False, Reason.NO_PREVIOUS_RELEASE, message)
         draft.condition(ConditionType.READY, False, trigger, message)
         return draft.finish(Phase.FAILED, message)
-    draft.ensure_workload(spec.model.name, target, _replicas(target, spec))
+    strategy.rolled_back(draft, spec, release, target, settled=False)
     message = f"Rolling back from {release.version} to {target.version}: {reason}."
     draft.condition(ConditionType.ROLLED_BACK, False, Reason.ROLLING_BACK, message)
     draft.condition(ConditionType.READY, False, trigger, message)
     return draft.finish(Phase.ROLLING_BACK, message)
-
-
-def _replicas(release: Release, spec: AIDeploymentSpec) -> int:
-    return release.replicas if release.replicas is not None else spec.replicas
 
 
 def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
@@ -118,9 +114,8 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     target = draft.status.last_good_release
     if record is None or target is None:  # a status edited by hand; start over safely
         return start(draft, spec, release, Reason.MANUAL_ROLLBACK, "rollback state was lost")
-    applied = draft.ensure_workload(spec.model.name, target, _replicas(target, spec))
-    child = draft.obs.deployment
-    progress = rollout_progress(child) if applied and child is not None else None
+    strategy.rolled_back(draft, spec, release, target, settled=False)
+    progress = draft.progress(target)
     if progress is None or not progress.complete:
         detail = progress.message if progress is not None else "the Deployment is being restored"
         deadline = parse_time(record.started_at) + parse_duration(spec.verification.timeout)
@@ -134,7 +129,7 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     if record.completed_at is None:
         record = record.replace(completed_at=rfc3339(draft.now, milliseconds=True))
         draft.updates["rollback"] = record
-    request = probe_request(spec, target, "restore")
+    request = probe_request(spec, target, "restore", draft.obs.owner.name)
     run = draft.obs.probe_run
     outcomes: list[ProbeOutcome] = []
     if request is not None:
@@ -236,11 +231,11 @@ def settled(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
         and target.digest == record.to_digest
     )
     if record is not None and target is not None and restorable:
-        draft.ensure_workload(spec.model.name, target, _replicas(target, spec))
+        strategy.rolled_back(draft, spec, release, target, settled=True)
         if record.completed_at is not None:
             if draft.status.phase == Phase.ROLLED_BACK and draft.status.message:
                 return draft.finish(Phase.ROLLED_BACK, draft.status.message)
             return _rolled_back(draft, record, target)
     elif record is not None and record.to_digest is None:
-        draft.ensure_workload(spec.model.name, release, 0)
+        strategy.rolled_back(draft, spec, release, None, settled=True)
     return draft.finish(Phase.FAILED, draft.status.message or "")

@@ -25,11 +25,10 @@ from aideploy.api.status import (
     VerificationStatus,
 )
 from aideploy.api.times import parse_time, rfc3339
-from aideploy.logic import rollback
+from aideploy.logic import rollback, strategy
 from aideploy.logic.plan import Draft, Plan, release_summary
 from aideploy.logic.record_content import closure_content, deployment_log_content
 from aideploy.logic.verdict import describe, probe_request, worst
-from aideploy.logic.workload import rollout_progress
 
 
 def verification_timeout(spec: AIDeploymentSpec) -> timedelta:
@@ -47,10 +46,9 @@ def serving_release(status: AIDeploymentStatus) -> Release | None:
 
 def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     """Deploying and Verifying: the same release until the go-live decision."""
-    replicas = release.replicas if release.replicas is not None else spec.replicas
-    applied = draft.ensure_workload(spec.model.name, release, replicas)
+    strategy.rolling_out(draft, spec, release)
     deadline = parse_time(release.deployed_at or rfc3339(draft.now)) + verification_timeout(spec)
-    progress = rollout_progress(draft.obs.deployment) if applied and draft.obs.deployment else None
+    progress = draft.progress(release)
     version = release.version
     if progress is not None and progress.failed:
         return rollback.start(
@@ -62,7 +60,11 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
         )
     timed_out = draft.now >= deadline
     if progress is None or not progress.complete:
-        detail = progress.message if progress is not None else "the Deployment is being applied"
+        detail = (
+            progress.message
+            if progress is not None
+            else draft.waiting_reason() or "the Deployment is being applied"
+        )
         if timed_out:
             return _timed_out(draft, spec, release, detail)
         message = f"Version {version} is rolling out: {detail}."
@@ -86,7 +88,9 @@ def _timed_out(draft: Draft, spec: AIDeploymentSpec, release: Release, detail: s
 
 
 def _verify(draft: Draft, spec: AIDeploymentSpec, release: Release, timed_out: bool) -> Plan:
-    request = probe_request(spec, release, "verification")
+    request = probe_request(
+        spec, release, "verification", strategy.probe_service(draft, spec, "verification")
+    )
     if request is None:
         message = f"Version {release.version} is deployed; no verification probes are configured."
         draft.condition(ConditionType.VERIFIED, True, Reason.NO_PROBES_CONFIGURED, message)
@@ -227,6 +231,7 @@ def go_live(draft: Draft, spec: AIDeploymentSpec, release: Release, why: str) ->
             next_check_at=rfc3339(start + parse_duration(spec.monitoring.interval)),
         )
         draft.updates["monitoring"] = watch
+        strategy.live(draft, spec, release)
         message = (
             f"{why} Version {release.version} is live; monitoring it for "
             f"{spec.monitoring.duration}."
@@ -236,14 +241,15 @@ def go_live(draft: Draft, spec: AIDeploymentSpec, release: Release, why: str) ->
         return draft.finish(Phase.MONITORING, message)
     message = f"{why} Version {release.version} is live."
     draft.condition(ConditionType.READY, True, Reason.RELEASE_SERVING, message)
-    return succeed(draft, release, message)
+    return succeed(draft, spec, release, message)
 
 
-def succeed(draft: Draft, release: Release, message: str) -> Plan:
+def succeed(draft: Draft, spec: AIDeploymentSpec, release: Release, message: str) -> Plan:
     """The release ends its rollout well: it becomes the last good one, and is closed."""
     release = release.replace(closed_at=rfc3339(draft.now))
     draft.updates["current_release"] = release
     draft.updates["last_good_release"] = release
+    strategy.settled_live(draft, spec, release)
     watch = draft.updates.get("monitoring", draft.status.monitoring)
     draft.record(
         RecordType.CLOSURE,
@@ -262,8 +268,7 @@ def succeed(draft: Draft, release: Release, message: str) -> Plan:
 
 def held(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     """AMBER (or RED without automatic rollback) waits for a person's decision."""
-    replicas = release.replicas if release.replicas is not None else spec.replicas
-    draft.ensure_workload(spec.model.name, release, replicas)
+    strategy.rolling_out(draft, spec, release)
     decision = draft.obs.annotations.get(GO_LIVE_ANNOTATION, "").strip().lower()
     if decision == GO_LIVE_PROCEED:
         draft.remove_annotations.append(GO_LIVE_ANNOTATION)
@@ -308,9 +313,8 @@ def held(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
 
 def serving(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     """Succeeded: keep the child as released; report (not act on) lost availability."""
-    replicas = release.replicas if release.replicas is not None else spec.replicas
-    applied = draft.ensure_workload(spec.model.name, release, replicas)
-    progress = rollout_progress(draft.obs.deployment) if applied and draft.obs.deployment else None
+    strategy.settled_live(draft, spec, release)
+    progress = draft.progress(release)
     ready = draft.status.condition(ConditionType.READY)
     if progress is not None and progress.complete:
         if ready is not None and ready.status == "True" and draft.status.message:

@@ -9,7 +9,7 @@ from aideploy.api.records import RecordType
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.api.status import Release
 from aideploy.api.times import rfc3339
-from aideploy.logic import rollout
+from aideploy.logic import rollout, strategy
 from aideploy.logic.gate import GateResult
 from aideploy.logic.plan import Draft, Plan, release_summary
 from aideploy.logic.record_content import approval_content, closure_content, plan_content
@@ -27,6 +27,7 @@ def start_rollout(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> Pla
         replicas=spec.replicas,
         change_type=draft.updates.get("change_type"),
         conformity_assessment=spec.compliance.conformity_assessment if spec.compliance else None,
+        strategy=strategy.spec_mode(spec),
     )
     draft.updates.update(
         {
@@ -38,7 +39,7 @@ def start_rollout(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> Pla
             "rollback": None,
         }
     )
-    draft.ensure_workload(spec.model.name, release, spec.replicas)
+    strategy.rolling_out(draft, spec, release)
     if draft.status.condition(ConditionType.RELEASES_TRUSTED) is not None:
         draft.condition(
             ConditionType.RELEASES_TRUSTED,
@@ -59,6 +60,8 @@ def start_rollout(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> Pla
         ),
     )
     message = f"Rolling out version {spec.model.version} ({spec.replicas} replicas)."
+    if waiting := draft.waiting_reason():
+        message = f"Version {spec.model.version} waits to roll out: {waiting}."
     draft.condition(ConditionType.DEPLOYED, False, Reason.ROLLOUT_IN_PROGRESS, message)
     draft.condition(ConditionType.READY, False, Reason.ROLLOUT_IN_PROGRESS, message)
     draft.wake(draft.now + rollout.verification_timeout(spec))

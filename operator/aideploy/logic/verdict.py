@@ -26,7 +26,7 @@ def describe(outcomes: list[ProbeOutcome] | tuple[ProbeOutcome, ...], result: Re
 
 
 def probe_request(
-    spec: AIDeploymentSpec, release: Release, purpose: ProbePurpose
+    spec: AIDeploymentSpec, release: Release, purpose: ProbePurpose, service: str
 ) -> ProbeRequest | None:
     probes = tuple(spec.verification.probes)
     if purpose == "monitoring":
@@ -38,4 +38,5 @@ def probe_request(
         digest=release.digest,
         probes=probes,
         port=serving_port(release, spec.serving.port),
+        service=service,
     )

@@ -16,8 +16,10 @@ from aideploy.api.constants import (
     LABEL_MANAGED_BY,
     LABEL_MODEL,
     LABEL_MODEL_VERSION,
+    LABEL_RELEASE,
     MANAGED_BY_VALUE,
 )
+from aideploy.api.digest import release_id
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.api.status import Release
 
@@ -71,13 +73,20 @@ def workload_problems(spec: AIDeploymentSpec) -> list[str]:
             f"(declared: {', '.join(str(p) for p in sorted(declared_ports))})"
         )
     labels = (template.get("metadata") or {}).get("labels") or {}
-    if LABEL_DEPLOYMENT in labels:
-        problems.append(f"spec.template.metadata.labels must not set {LABEL_DEPLOYMENT}")
+    for reserved in (LABEL_DEPLOYMENT, LABEL_RELEASE):
+        if reserved in labels:
+            problems.append(f"spec.template.metadata.labels must not set {reserved}")
     return problems
 
 
 def selector_labels(owner: Owner) -> dict[str, str]:
+    """What every pod of the AIDeployment carries, whatever its release."""
     return {LABEL_DEPLOYMENT: owner.name}
+
+
+def release_selector(owner: Owner, rid: str) -> dict[str, str]:
+    """The pods of one release: what the stable and preview Services select."""
+    return {LABEL_DEPLOYMENT: owner.name, LABEL_RELEASE: rid}
 
 
 def child_labels(owner: Owner, model_name: str, version: str) -> dict[str, str]:
@@ -105,14 +114,18 @@ def _owner_reference(owner: Owner) -> dict[str, Any]:
     }
 
 
-def _metadata(owner: Owner, labels: Mapping[str, str], digest: str) -> dict[str, Any]:
-    return {
-        "name": owner.name,
+def _metadata(
+    owner: Owner, name: str, labels: Mapping[str, str], digest: str | None
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "name": name,
         "namespace": owner.namespace,
         "labels": dict(labels),
-        "annotations": {ANNOTATION_SPEC_DIGEST: digest},
         "ownerReferences": [_owner_reference(owner)],
     }
+    if digest is not None:
+        metadata["annotations"] = {ANNOTATION_SPEC_DIGEST: digest}
+    return metadata
 
 
 def build_deployment(
@@ -120,11 +133,15 @@ def build_deployment(
     model_name: str,
     release: Release,
     replicas: int,
+    name: str | None = None,
+    selector: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The child Deployment of one release: a rollback restores an older release's exact
-    template by building from it, not from the current spec."""
-    labels = child_labels(owner, model_name, release.version)
-    digest = release.digest
+    """The Deployment of one release: a rollback restores an older release's exact
+    template by building from it, not from the current spec. `name` and `selector`
+    default to the in-place Deployment's (named after the AIDeployment); a Deployment's
+    selector cannot change, so an adopted one keeps the selector it was created with."""
+    rid = release_id(release.digest)
+    labels = {**child_labels(owner, model_name, release.version), LABEL_RELEASE: rid}
     template = release.template or {}
     pod_template = copy.deepcopy(dict(template))
     pod_metadata = dict(pod_template.get("metadata") or {})
@@ -133,10 +150,10 @@ def build_deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(owner, labels, digest),
+        "metadata": _metadata(owner, name or owner.name, labels, release.digest),
         "spec": {
             "replicas": replicas,
-            "selector": {"matchLabels": selector_labels(owner)},
+            "selector": {"matchLabels": dict(selector or selector_labels(owner))},
             "template": pod_template,
         },
     }
@@ -146,16 +163,22 @@ def serving_port(release: Release, default: int = 8080) -> int:
     return int((release.serving or {}).get("port", default))
 
 
-def build_service(owner: Owner, model_name: str, release: Release) -> dict[str, Any]:
-    port = serving_port(release)
+def build_service(
+    owner: Owner,
+    name: str,
+    model_name: str,
+    port: int,
+    selector: Mapping[str, str],
+) -> dict[str, Any]:
+    labels = {**selector_labels(owner), LABEL_MODEL: model_name, LABEL_MANAGED_BY: MANAGED_BY_VALUE}
+    if LABEL_RELEASE in selector:
+        labels[LABEL_RELEASE] = selector[LABEL_RELEASE]
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(
-            owner, child_labels(owner, model_name, release.version), release.digest
-        ),
+        "metadata": _metadata(owner, name, labels, None),
         "spec": {
-            "selector": selector_labels(owner),
+            "selector": dict(selector),
             "ports": [{"name": "serving", "port": port, "targetPort": port, "protocol": "TCP"}],
         },
     }

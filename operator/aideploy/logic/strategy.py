@@ -1,0 +1,143 @@
+"""What each step of the rollout wants of the workloads (see traffic.py for how that is
+carried out): the candidate runs beside the serving release until go-live; the previous
+release stays ready through the watch and the scale-down delay; a rollback selects a
+release that still runs before it starts one.
+
+The strategy of a rollout is the one its release was started with, so that an upgrade of
+the operator or an edited default never changes the strategy of a rollout under way; a
+release started by a version without strategies was rolled out in place."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aideploy.api.durations import parse_duration
+from aideploy.api.spec import AIDeploymentSpec
+from aideploy.api.status import Release
+from aideploy.api.times import parse_time
+from aideploy.logic.plan import Draft
+from aideploy.logic.topology import BLUE_GREEN, IN_PLACE, Mode, Topology, preview_name
+
+
+def spec_mode(spec: AIDeploymentSpec) -> Mode:
+    return IN_PLACE if spec.strategy.blue_green_or_default is None else BLUE_GREEN
+
+
+def release_mode(release: Release) -> Mode:
+    return BLUE_GREEN if release.strategy == BLUE_GREEN else IN_PLACE
+
+
+def uses_preview(spec: AIDeploymentSpec) -> bool:
+    blue_green = spec.strategy.blue_green_or_default
+    return blue_green is not None and blue_green.preview_service
+
+
+def scale_down_delay(spec: AIDeploymentSpec) -> timedelta:
+    blue_green = spec.strategy.blue_green_or_default
+    return parse_duration(blue_green.scale_down_delay) if blue_green else timedelta(0)
+
+
+def _previous(draft: Draft, release: Release) -> Release | None:
+    """The release serving before this rollout: the last good one, unless it is this one."""
+    previous = draft.updates.get("last_good_release", draft.status.last_good_release)
+    if previous is None or previous.digest == release.digest:
+        return None
+    return previous
+
+
+def rolling_out(draft: Draft, spec: AIDeploymentSpec, release: Release) -> None:
+    """Deploying, Verifying, Held: the candidate beside the release that serves."""
+    draft.route(
+        Topology(
+            mode=release_mode(release),
+            stable=_previous(draft, release),
+            candidate=release,
+            replicas=spec.replicas,
+            preview=uses_preview(spec),
+        )
+    )
+
+
+def live(draft: Draft, spec: AIDeploymentSpec, release: Release) -> None:
+    """Gone live and watched: users on the release, the previous one ready to return to."""
+    draft.route(
+        Topology(
+            mode=release_mode(release),
+            stable=release,
+            standby=_previous(draft, release),
+            replicas=spec.replicas,
+            preview=uses_preview(spec),
+        )
+    )
+
+
+def settled_live(draft: Draft, spec: AIDeploymentSpec, release: Release) -> None:
+    """Succeeded: the previous release is kept for the scale-down delay after the watch,
+    then removed. Under the spec's strategy, so that an in-place release of an earlier
+    operator version is adopted here."""
+    closed = parse_time(release.closed_at) if release.closed_at else draft.now
+    draft.route(
+        Topology(
+            mode=spec_mode(spec),
+            stable=release,
+            replicas=spec.replicas,
+            preview=uses_preview(spec),
+            keep_others_until=closed + scale_down_delay(spec),
+        )
+    )
+
+
+def rolled_back(
+    draft: Draft, spec: AIDeploymentSpec, failed: Release, target: Release | None, settled: bool
+) -> None:
+    """Users back on `target` (None: on nothing); the failed release taken out."""
+    draft.route(
+        Topology(
+            mode=spec_mode(spec) if settled else release_mode(failed),
+            stable=target,
+            discard=failed,
+            replicas=spec.replicas,
+            preview=uses_preview(spec),
+        )
+    )
+
+
+def probe_service(draft: Draft, spec: AIDeploymentSpec, purpose: str) -> str:
+    """The Service that probes without a URL go to: the preview Service while a blue-green
+    candidate is verified, else the stable one."""
+    topology = draft.topology
+    if (
+        purpose == "verification"
+        and topology is not None
+        and topology.mode == BLUE_GREEN
+        and topology.preview
+        and topology.candidate is not None
+    ):
+        return preview_name(draft.obs.owner)
+    return draft.obs.owner.name
+
+
+def strategy_problems(spec: AIDeploymentSpec) -> list[str]:
+    """Without a preview Service nothing reaches a blue-green candidate but a probe that
+    names its own URL: a probe that names none would verify the serving release."""
+    if spec.strategy.canary is not None:
+        return [
+            "spec.strategy.canary is not supported by this operator version yet; "
+            "use blueGreen (the default) or inPlace"
+        ]
+    blue_green = spec.strategy.blue_green_or_default
+    if blue_green is None or blue_green.preview_service:
+        return []
+    unaddressed = [
+        probe.name
+        for probe in spec.verification.probes
+        if (probe.http is not None and not probe.http.url)
+        or (probe.inference is not None and not probe.inference.url)
+    ]
+    if not unaddressed:
+        return []
+    return [
+        f"spec.strategy.blueGreen.previewService is false, so verification probes "
+        f"{', '.join(unaddressed)} (which name no url) would reach the serving release, "
+        "not the candidate; give them a url or keep the preview Service"
+    ]
