@@ -45,6 +45,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _route_name(obj: dict[str, Any]) -> str | None:
+    """The HTTPRoute a canary's weights go to, as the raw spec names it."""
+    strategy = (obj.get("spec") or {}).get("strategy") or {}
+    routing = ((strategy.get("canary") or {}).get("trafficRouting") or {}).get("gatewayAPI") or {}
+    name = routing.get("httpRoute")
+    return name if isinstance(name, str) and name else None
+
+
 @dataclass(frozen=True)
 class ReconcilerSettings:
     """Operator-wide settings. `probe_base_url` replaces the child Service's URL for probes
@@ -146,7 +154,10 @@ class Reconciler:
             service = await asyncio.to_thread(get, "Service", owner.namespace, service_name)
             if service is not None:
                 services.append(service)
-        return workloads(owner, listed, services)
+        route = None
+        if (route_name := _route_name(obj)) is not None:
+            route = await asyncio.to_thread(get, "HTTPRoute", owner.namespace, route_name)
+        return replace(workloads(owner, listed, services), route=route)
 
     async def _staging(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         """The staging object a production spec promotes from, read fresh each time."""
@@ -244,8 +255,17 @@ class Reconciler:
         namespace = obs.owner.namespace
         if any(s["metadata"]["name"] == obs.owner.name for s in changes.services):
             failpoints.hit("before-traffic-switch")  # the stable Service: what users reach
+        route = _route_name({"spec": obs.raw_spec})
+        if changes.route_patch is not None and route is not None and changes.route_first:
+            await asyncio.to_thread(
+                self._resources.patch_route, namespace, route, changes.route_patch
+            )
         for service in changes.services:
             await asyncio.to_thread(self._resources.apply, service)
+        if changes.route_patch is not None and route is not None and not changes.route_first:
+            await asyncio.to_thread(
+                self._resources.patch_route, namespace, route, changes.route_patch
+            )
         for name in changes.scale_downs:
             await asyncio.to_thread(self._resources.scale_to_zero, namespace, name)
         for kind, name in changes.deletes:

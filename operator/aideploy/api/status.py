@@ -210,6 +210,26 @@ class TrafficShare(StatusModel):
     weight: int
 
 
+class CanaryStepRecord(StatusModel):
+    """One canary step done: when, and what it did (a weight set, a pause over, a check)."""
+
+    step: int
+    at: str
+    detail: str
+
+
+class CanaryStatus(StatusModel):
+    """Where the canary of `digest` is in spec.strategy.canary.steps. `step` is the index of
+    the step under way (len(steps): all done, promoted); its start is kept here, so that a
+    restart neither repeats nor skips a pause."""
+
+    digest: str
+    step: int = 0
+    step_started_at: str
+    weight: int = 0
+    history: list[CanaryStepRecord] = []
+
+
 class RecordRef(StatusModel):
     """The newest procedure record of this object: what `kubectl aideploy verify` needs to
     notice that the last record of a chain was deleted."""
@@ -233,6 +253,7 @@ class AIDeploymentStatus(StatusModel):
     approvals: list[ApprovalRecord] = []
     verification: VerificationStatus | None = None
     monitoring: MonitoringStatus | None = None
+    canary: CanaryStatus | None = None
     rollback: RollbackStatus | None = None
     latest_record: RecordRef | None = None
     #: The release users are served by (the stable Service selects its pods).
@@ -278,6 +299,7 @@ class StatusUpdate(TypedDict, total=False):
     approvals: list[ApprovalRecord]
     verification: VerificationStatus | None
     monitoring: MonitoringStatus | None
+    canary: CanaryStatus | None
     rollback: RollbackStatus | None
     latest_record: RecordRef | None
     stable_release: ReleaseRef | None
