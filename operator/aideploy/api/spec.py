@@ -532,5 +532,5 @@ class AIDeploymentSpec(SpecModel):
     ] = None
     strategy: Annotated[
         Strategy,
-        _about("How a release reaches users: blueGreen (the default) or inPlace."),
+        _about("How a release reaches users: blueGreen (the default), canary or inPlace."),
     ] = Strategy()

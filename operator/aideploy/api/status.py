@@ -94,7 +94,7 @@ class Release(StatusModel):
     replicas: int | None = None
     change_type: str | None = None
     conformity_assessment: str | None = None
-    #: How it reaches users: blueGreen or inPlace. None: started by an operator version
+    #: How it reaches users: blueGreen, canary or inPlace. None: started by an operator version
     #: without strategies, which updated its Deployment in place.
     strategy: str | None = None
     # When it passed verification (GREEN, accepted AMBER or a go-live decision) and served.
