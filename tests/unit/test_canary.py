@@ -172,6 +172,9 @@ def test_canary_weights_follow_the_steps_through_the_http_route() -> None:
     assert [t.version for t in sim.status.traffic] == ["2.0.0"]
     details = [h.detail for h in sim.status.canary.history]  # type: ignore[union-attr]
     assert details[0].startswith("weight 20%") and "pause ended by" in details[-1]
+    # The closure record says when the weight moved and why.
+    closure = [r for r in sim.cluster.record_objects if r["spec"]["type"] == "closure"][-1]
+    assert [t["detail"] for t in closure["spec"]["content"]["trafficSteps"]] == details
 
 
 def test_promotion_switches_the_service_before_the_route_moves_weight_to_it() -> None:

@@ -266,6 +266,7 @@ def succeed(draft: Draft, spec: AIDeploymentSpec, release: Release, message: str
             monitoring_ended_at=rfc3339(draft.now) if watch else None,
             summary=message,
             release=release_summary(release),
+            traffic_steps=strategy.traffic_steps(draft, release),
         ),
     )
     return draft.finish(Phase.SUCCEEDED, message)

@@ -10,6 +10,7 @@ release started by a version without strategies was rolled out in place."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from aideploy.api.durations import parse_duration
 from aideploy.api.spec import AIDeploymentSpec
@@ -84,6 +85,14 @@ def canary_weight(draft: Draft, spec: AIDeploymentSpec, release: Release) -> int
     if state is None or state.digest != release.digest:
         return 0  # its steps have not started
     return 100 if state.step >= len(canary.steps) else state.weight
+
+
+def traffic_steps(draft: Draft, release: Release) -> list[dict[str, Any]] | None:
+    """The canary steps the release took, for its closure record (None: not a canary)."""
+    state = draft.updates.get("canary", draft.status.canary)
+    if state is None or state.digest != release.digest or not state.history:
+        return None
+    return [step.to_wire() for step in state.history]
 
 
 def canary_pending(draft: Draft, spec: AIDeploymentSpec, release: Release) -> bool:
