@@ -301,3 +301,21 @@ def test_a_first_canary_release_serves_everyone_at_once() -> None:
     sim = live_on_v1(canary())
     assert sim.status.canary is None
     assert route_weights(sim) == (100, 0)
+
+
+def test_a_replica_ratio_weight_is_done_only_once_the_canary_pods_serve() -> None:
+    steps = [{"setWeight": 25}, {"pause": {}}]
+    sim = live_on_v1(canary(routed=False, steps=steps), with_route=False)
+    second_release(sim, strategy=canary(routed=False, steps=steps))
+    while sim.phase() != "Monitoring":
+        sim.reconcile()
+    sim.node_ready = False  # the canary's new pods do not come up
+    for _ in range(3):
+        sim.reconcile()
+    assert sim.status.canary is not None and sim.status.canary.step == 0
+    assert "moving to 25%" in (sim.status.message or "")
+    assert sim.cluster.services[NAME]["spec"]["selector"].get("aideploy.io/release")
+    sim.node_ready = True
+    sim.settle()
+    assert sim.condition("Ready") == ("True", "CanaryPaused")
+    assert sim.status.canary is not None and sim.status.canary.step == 1
