@@ -278,6 +278,13 @@ def test_replica_ratio_runs_both_releases_behind_the_stable_service_and_says_it_
     assert replicas == [1, 2]  # 2 of 1.0.0, 1 of 2.0.0
     assert [(t.version, t.weight) for t in sim.status.traffic] == [("1.0.0", 67), ("2.0.0", 33)]
     sim.annotations[PROMOTE_ANNOTATION] = "ok"
+    sim.node_ready = False  # 2.0.0's second pod is slow to come up
+    sim.reconcile()
+    sim.reconcile()
+    # Not Succeeded while users are still on both releases: promotion waits for the pods.
+    assert sim.phase() == "Monitoring" and "promoting" in (sim.status.message or "")
+    assert sim.cluster.services[NAME]["spec"]["selector"] == {"aideploy.io/deployment": NAME}
+    sim.node_ready = True
     sim.settle()
     assert sim.phase() == "Succeeded" and sim.serving_version() == "2.0.0"
     assert sim.cluster.services[NAME]["spec"]["selector"]["aideploy.io/release"]

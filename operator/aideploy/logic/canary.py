@@ -76,6 +76,10 @@ def steps(draft: Draft, spec: AIDeploymentSpec, release: Release) -> tuple[Plan 
         state = outcome
     draft.updates["canary"] = state
     strategy.live(draft, spec, release)
+    if message is None and not strategy.promoted(draft, release):
+        message = f"Canary {release.version}: every step is done; promoting it to all users."
+        draft.condition(ConditionType.READY, True, Reason.CANARY_IN_PROGRESS, message)
+        draft.wake(draft.now + SETTLE_CHECK)
     return None, message
 
 

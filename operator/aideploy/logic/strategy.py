@@ -96,13 +96,26 @@ def traffic_steps(draft: Draft, release: Release) -> list[dict[str, Any]] | None
 
 
 def canary_pending(draft: Draft, spec: AIDeploymentSpec, release: Release) -> bool:
-    """Whether the release still has canary steps to take (a first release has nobody to
-    share users with: it has none)."""
-    return (
+    """Whether the release still has canary steps to take, or is still being promoted to
+    everyone after them (a first release has nobody to share users with: it has none)."""
+    if not (
         spec.strategy.canary is not None
         and release_mode(release) == CANARY
         and _previous(draft, release) is not None
-        and canary_weight(draft, spec, release) < 100
+    ):
+        return False
+    return canary_weight(draft, spec, release) < 100 or not promoted(draft, release)
+
+
+def promoted(draft: Draft, release: Release) -> bool:
+    """Whether the routed workloads already serve everyone from `release`: nothing left
+    to write, and the stable Service selects it."""
+    routing = draft.routing()
+    return (
+        routing is not None
+        and not routing.changes
+        and routing.stable is not None
+        and routing.stable.digest == release.digest
     )
 
 
