@@ -12,7 +12,7 @@ from aideploy.logic.canary_routing import ratio_replicas
 from aideploy.logic.httproute import RouteWeights, current_weights, route_problem, weights_patch
 
 from .simulator import NAME, Simulator
-from .test_verification import second_release, spec_with
+from .test_verification import SIGNAL, second_release, spec_with
 
 PREVIEW = f"{NAME}-preview"
 ROUTE = "scorer-route"
@@ -224,10 +224,18 @@ def test_weight_leaves_the_canary_before_its_preview_service_stops_selecting_it(
         sim.reconcile()
     assert route_weights(sim)[1] > 0
     mark = len(sim.cluster.writes)
+    candidate = sim.candidate
+    assert candidate is not None
     sim.annotations[ROLLBACK_ANNOTATION] = "no"
     sim.reconcile()
+    # The route is written first; the preview Service keeps its pods for this reconcile.
+    assert route_weights(sim) == (100, 0)
+    assert sim.candidate is not None
+    assert sim.candidate["metadata"]["name"] == candidate["metadata"]["name"]
+    sim.settle()
     writes = sim.cluster.writes[mark:]
     assert writes.index(("patch", "HTTPRoute", ROUTE)) < writes.index(("apply", "Service", PREVIEW))
+    assert sim.candidate is None and sim.phase() == "RolledBack"
 
 
 def test_a_missing_route_holds_the_canary_at_zero_and_says_what_to_do() -> None:
@@ -326,3 +334,117 @@ def test_a_replica_ratio_weight_is_done_only_once_the_canary_pods_serve() -> Non
     sim.settle()
     assert sim.condition("Ready") == ("True", "CanaryPaused")
     assert sim.status.canary is not None and sim.status.canary.step == 1
+
+
+# -- found in review -------------------------------------------------------------------------
+
+
+def _paused(sim: Simulator) -> None:
+    for _ in range(12):
+        sim.reconcile()
+        if sim.status.condition("Ready") and sim.condition("Ready")[1] == "CanaryPaused":
+            return
+    raise AssertionError(sim.status.message)
+
+
+def test_promotion_keeps_the_weights_until_the_stable_service_can_select_the_canary() -> None:
+    steps = [{"setWeight": 40}, {"pause": {}}]
+    sim = live_on_v1(canary(steps=steps))
+    second_release(sim, strategy=canary(steps=steps))
+    _paused(sim)
+    assert route_weights(sim) == (60, 40)
+    sim.node_ready = False  # a canary pod restarts just then
+    for deployment in sim.cluster.deployments.values():
+        deployment["status"]["availableReplicas"] = 0
+    sim.annotations[PROMOTE_ANNOTATION] = "go"
+    sim.reconcile()
+    sim.reconcile()
+    assert route_weights(sim) == (60, 40)  # not (0, 100) onto pods that are not there
+    assert sim.candidate is not None and sim.phase() == "Monitoring"
+    sim.node_ready = True
+    sim.settle()
+    assert sim.phase() == "Succeeded" and route_weights(sim) == (100, 0)
+    assert sim.serving_version() == "2.0.0"
+
+
+def test_set_weight_100_is_refused_promotion_gives_100() -> None:
+    sim = Simulator(spec_with(strategy=canary(steps=[{"setWeight": 100}, {"pause": {}}])))
+    sim.reconcile()
+    assert sim.phase() == "Failed" and sim.condition("Ready") == ("False", "InvalidSpec")
+    assert "setWeight" in (sim.status.message or "")
+
+
+def test_each_analysis_step_runs_its_own_checks() -> None:
+    steps: list[dict[str, Any]] = [
+        {"setWeight": 10},
+        {"analysis": {}},
+        {"analysis": {"probes": False, "signals": True}},
+    ]
+    monitoring = {"duration": "1h", "interval": "30m", "signals": [SIGNAL]}
+    sim = Simulator(spec_with(strategy=canary(steps=steps), monitoring=monitoring))
+    sim.cluster.routes[ROUTE] = http_route()
+    sim.settle()
+    sim.advance(3601)
+    sim.settle()
+    second_release(sim, strategy=canary(steps=steps), monitoring=monitoring)
+    sim.probe_script = {"errors": "RED"}  # only the signal, which the second analysis runs
+    sim.settle()
+    assert sim.phase() == "RolledBack"
+    assert sim.condition("RolledBack") == ("True", "AnalysisRed")
+    assert sim.probe_runs.count("analysis") == 2
+
+
+def test_one_promote_ends_one_pause() -> None:
+    steps: list[dict[str, Any]] = [{"setWeight": 10}, {"pause": {}}, {"pause": {}}]
+    sim = live_on_v1(canary(steps=steps))
+    second_release(sim, strategy=canary(steps=steps))
+    _paused(sim)
+    sim.annotations[PROMOTE_ANNOTATION] = "go"
+    sim.settle()
+    assert sim.status.canary is not None and sim.status.canary.step == 2
+    assert sim.phase() == "Monitoring" and sim.condition("Ready")[1] == "CanaryPaused"
+
+
+def test_an_amber_analysis_waits_for_a_person_and_is_not_run_again() -> None:
+    steps: list[dict[str, Any]] = [{"setWeight": 10}, {"analysis": {}}, {"setWeight": 30}]
+    sim = live_on_v1(canary(steps=steps))
+    second_release(sim, strategy=canary(steps=steps))
+    sim.reconcile()
+    sim.reconcile()  # verified GREEN
+    sim.probe_script = {"golden": "AMBER"}
+    _paused(sim)
+    runs = sim.probe_runs.count("analysis")
+    sim.probe_script = {}
+    for _ in range(3):
+        sim.advance(60)
+        sim.reconcile()
+    assert sim.probe_runs.count("analysis") == runs  # held, not analysed again and again
+    assert "AMBER" in (sim.status.message or "")
+    sim.annotations[PROMOTE_ANNOTATION] = "accepted"
+    sim.settle()
+    assert sim.phase() == "Succeeded" and sim.serving_version() == "2.0.0"
+
+
+def test_a_new_spec_mid_canary_returns_users_to_the_release_that_went_live() -> None:
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
+    sim = live_on_v1(canary(steps=steps))
+    second_release(sim, strategy=canary(steps=steps))
+    _paused(sim)
+    assert route_weights(sim) == (50, 50)
+    second_release(sim, version="3.0.0", strategy=canary(steps=steps))
+    sim.reconcile()
+    assert sim.status.last_good_release is not None
+    assert sim.status.last_good_release.version == "1.0.0"  # 2.0.0 never went live
+    assert route_weights(sim) == (100, 0)
+    assert sim.serving_version() == "1.0.0"
+
+
+def test_a_route_is_put_back_when_the_spec_leaves_the_canary_strategy() -> None:
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
+    sim = live_on_v1(canary(steps=steps))
+    second_release(sim, strategy=canary(steps=steps))
+    _paused(sim)
+    second_release(sim, version="3.0.0")  # blue-green now, no route named
+    sim.settle()
+    assert route_weights(sim) == (100, 0)
+    assert sim.serving_version() == "3.0.0"

@@ -372,7 +372,14 @@ class CanaryStep(SpecModel):
 
     set_weight: Annotated[
         int | None,
-        Field(ge=0, le=100, description="The share of users (percent) the canary serves."),
+        Field(
+            ge=0,
+            le=99,
+            description=(
+                "The share of users (percent) the canary serves; 100% is what promotion "
+                "after the last step gives."
+            ),
+        ),
     ] = None
     pause: Annotated[
         Pause | None, _about("Stay at this weight (for a while, or until promoted).")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, Self, TypedDict, get_args
+from typing import Annotated, Any, Literal, Self, TypedDict, get_args
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from aideploy.api.constants import Phase
 from aideploy.api.spec import Result
+from aideploy.api.times import parse_time
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -224,10 +225,21 @@ class CanaryStatus(StatusModel):
     restart neither repeats nor skips a pause."""
 
     digest: str
-    step: int = 0
+    step: Annotated[int, Field(ge=0)] = 0
     step_started_at: str
-    weight: int = 0
+    weight: Annotated[int, Field(ge=0, le=100)] = 0
+    #: The HTTPRoute the weights were written to: reset to (100, 0) even if a later spec
+    #: no longer names it.
+    route: str | None = None
+    #: An AMBER analysis waiting for `aideploy.io/promote` (its description); not re-run.
+    held: str | None = None
     history: list[CanaryStepRecord] = []
+
+    @field_validator("step_started_at")
+    @classmethod
+    def _a_time(cls, value: str) -> str:
+        parse_time(value)  # a hand-edited time that cannot be read is dropped by salvage
+        return value
 
 
 class RecordRef(StatusModel):

@@ -207,15 +207,21 @@ def promote(session: Session, name: str) -> int:
     """`aideploy.io/promote`: end the canary pause under way (or let an AMBER analysis
     through). Refused when no canary step waits for it, rather than left to be ignored."""
     obj = session.get_deployment(name, DECIDE_HINT)
-    conditions = (obj.get("status") or {}).get("conditions") or []
+    status = obj.get("status") or {}
+    conditions = status.get("conditions") or []
     ready: dict[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
-    if ready.get("reason") != Reason.CANARY_PAUSED.value:
+    current = status.get("observedGeneration") == (obj.get("metadata") or {}).get("generation")
+    paused = _phase(obj) == Phase.MONITORING.value and ready.get("reason") == Reason.CANARY_PAUSED
+    if not (paused and current):
+        why = ready.get("reason") or "no Ready condition"
+        if paused:
+            why = "its spec changed since the operator last looked"
         raise CliError(
             f"aideployment {name} is {_phase(obj)} and no canary step waits to be promoted "
-            f"({ready.get('reason') or 'no Ready condition'}); nothing was changed"
+            f"({why}); nothing was changed"
         )
     session.annotate(name, {PROMOTE_ANNOTATION: "promote"}, DECIDE_HINT)
-    print(f"promote requested for aideployment {name}: {ready.get('message', '')}")
+    print(printable(f"promote requested for aideployment {name}: {ready.get('message', '')}"))
     return 0
 
 

@@ -27,10 +27,14 @@ SETTLE_CHECK = timedelta(seconds=2)
 BLOCKED_CHECK = timedelta(seconds=30)
 
 
-def state_of(draft: Draft, release: Release) -> CanaryStatus:
+def state_of(draft: Draft, spec: AIDeploymentSpec, release: Release) -> CanaryStatus:
     state = draft.updates.get("canary", draft.status.canary)
     if state is None or state.digest != release.digest:
-        state = CanaryStatus(digest=release.digest, step_started_at=rfc3339(draft.now))
+        state = CanaryStatus(
+            digest=release.digest,
+            step_started_at=rfc3339(draft.now),
+            route=strategy.route_name(spec),
+        )
     return state
 
 
@@ -42,6 +46,7 @@ def _advance(
     )
     return state.replace(
         step=state.step + 1,
+        held=None,
         step_started_at=rfc3339(draft.now),
         weight=state.weight if weight is None else weight,
         history=[*state.history, record],
@@ -63,23 +68,31 @@ def steps(draft: Draft, spec: AIDeploymentSpec, release: Release) -> tuple[Plan 
     (None once every step is done: the watch goes on as for any live release)."""
     canary = spec.strategy.canary
     assert canary is not None
-    state = state_of(draft, release)
+    state = state_of(draft, spec, release)
     message: str | None = None
+    run_used = False  # one probe run answers one analysis step, not the next one too
     while state.step < len(canary.steps):
-        outcome = _take(draft, spec, canary, release, state, canary.steps[state.step])
+        step = canary.steps[state.step]
+        outcome = _take(draft, spec, canary, release, state, step, run_used)
         if isinstance(outcome, Plan):
             return outcome, None
         if isinstance(outcome, _Wait):
             state, message = outcome.state, outcome.message
             draft.condition(ConditionType.READY, True, outcome.reason, message)
             break
+        run_used = run_used or step.analysis is not None
         state = outcome
     draft.updates["canary"] = state
     strategy.live(draft, spec, release)
+    # Left over: no step it could end waits now (a promote is for the pause under way).
+    rollback.consume_stray(draft, PROMOTE_ANNOTATION, "no canary step waits to be promoted")
     if message is None and not strategy.promoted(draft, release):
         message = f"Canary {release.version}: every step is done; promoting it to all users."
         draft.condition(ConditionType.READY, True, Reason.CANARY_IN_PROGRESS, message)
         draft.wake(draft.now + SETTLE_CHECK)
+    elif message is None and release.went_live_at is None:
+        # Promoted: it serves everyone, and is now what a later rollout may return to.
+        draft.updates["current_release"] = release.replace(went_live_at=rfc3339(draft.now))
     return None, message
 
 
@@ -90,6 +103,7 @@ def _take(
     release: Release,
     state: CanaryStatus,
     step: CanaryStep,
+    run_used: bool,
 ) -> CanaryStatus | _Wait | Plan:
     """One step: the state after it when it is done, why it waits, or the rollback."""
     number = f"step {state.step + 1} of {len(canary.steps)}"
@@ -111,11 +125,18 @@ def _take(
         )
         return _Wait(state, message, Reason.CANARY_PAUSED)
     assert step.analysis is not None
+    promote_hint = f"Run kubectl aideploy promote {draft.obs.owner.name} to go on, or roll back."
+    if state.held is not None:  # AMBER: a person decides; the analysis is not run again
+        if _promoted(draft):
+            return _advance(draft, state, "analysis AMBER, let through by a person")
+        return _Wait(
+            state, f"{where}: analysis AMBER: {state.held}. {promote_hint}", Reason.CANARY_PAUSED
+        )
     service = strategy.probe_service(draft, spec, "analysis")
     request = analysis_request(spec, release, step.analysis, service)
     if request is None:
         return _advance(draft, state, "analysis: nothing to check")
-    run = draft.obs.probe_run
+    run = None if run_used else draft.obs.probe_run
     if run is None or run.purpose != "analysis" or run.digest != release.digest:
         draft.run_probes = request
         return _Wait(state, f"{where}: analysing.")
@@ -130,22 +151,23 @@ def _take(
             + describe(run.outcomes, Result.RED),
         )
     if result is Result.AMBER:
-        if _promoted(draft):
-            return _advance(draft, state, "analysis AMBER, let through by a person")
-        message = (
-            f"{where}: analysis AMBER: {describe(run.outcomes, Result.AMBER)}. Run kubectl "
-            f"aideploy promote {draft.obs.owner.name} to go on, or roll back."
+        amber = describe(run.outcomes, Result.AMBER)
+        return _Wait(
+            state.replace(held=amber),
+            f"{where}: analysis AMBER: {amber}. {promote_hint}",
+            Reason.CANARY_PAUSED,
         )
-        return _Wait(state, message, Reason.CANARY_PAUSED)
     return _advance(draft, state, "analysis GREEN")
 
 
 def _promoted(draft: Draft) -> bool:
-    """A person's `aideploy.io/promote`, consumed as it is acted on."""
+    """A person's `aideploy.io/promote`, consumed by the one step it ends: a second step
+    waiting in the same reconcile waits for another."""
     if draft.obs.annotations.get(PROMOTE_ANNOTATION) is None:
         return False
-    if PROMOTE_ANNOTATION not in draft.remove_annotations:
-        draft.remove_annotations.append(PROMOTE_ANNOTATION)
+    if PROMOTE_ANNOTATION in draft.remove_annotations:
+        return False
+    draft.remove_annotations.append(PROMOTE_ANNOTATION)
     return True
 
 

@@ -15,7 +15,9 @@ and once promoted it is blue-green live (the previous release on standby). In be
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from aideploy.api.constants import LABEL_RELEASE
 from aideploy.api.digest import release_id
@@ -27,6 +29,7 @@ from aideploy.logic.topology import (
     Routing,
     Topology,
     WorkloadChanges,
+    pod_labels,
     preview_name,
     replicas_of,
     selector_of,
@@ -45,17 +48,30 @@ def ratio_replicas(replicas: int, weight: int) -> int:
     return max(1, min(replicas, math.ceil(replicas * weight / (100 - weight))))
 
 
+def _selects(service: Mapping[str, Any], deployment: Mapping[str, Any]) -> bool:
+    selector = selector_of(service) or {}
+    labels = pod_labels(deployment)
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
 def _same(a: Release | None, b: Release | None) -> bool:
     return a is not None and b is not None and a.digest == b.digest
 
 
 class CanaryRouter(Router):
     def route(self, topology: Topology) -> Routing:
-        if topology.mode != CANARY:
-            return super().route(topology)
-        if topology.route is not None:
-            return self._by_route(topology, topology.route)
-        return self._by_ratio(topology)
+        if topology.mode == CANARY and topology.route is None:
+            return self._by_ratio(topology)
+        if topology.mode == CANARY:
+            weight = self._weight(topology)
+            routing = super().route(self._laid_out(topology, weight))
+        else:
+            weight = 0
+            routing = super().route(topology)
+        if topology.route is None:
+            return routing
+        # Any strategy: a route a canary wrote weights to is put back to (100, 0).
+        return self._with_route(routing, topology, topology.route, weight)
 
     def _weight(self, topology: Topology) -> int:
         both = topology.stable is not None and topology.candidate is not None
@@ -63,44 +79,69 @@ class CanaryRouter(Router):
 
     @staticmethod
     def _laid_out(topology: Topology, weight: int) -> Topology:
-        """The blue-green shape at this weight: not yet promoted, or promoted."""
+        """The blue-green shape at this weight: not yet promoted, or promoted (the
+        preview Service keeps selecting the candidate until the route has left it)."""
         shape = replace(topology, mode=BLUE_GREEN, weight=0, route=None)
         if weight >= 100:
-            return replace(
-                shape, stable=topology.candidate, candidate=None, standby=topology.stable
-            )
+            return replace(shape, stable=topology.candidate, standby=topology.stable)
         return shape
 
     # -- HTTPRoute -------------------------------------------------------------------------
 
-    def _by_route(self, topology: Topology, route_name: str) -> Routing:
-        weight = self._weight(topology)
-        routing = super().route(self._laid_out(topology, weight))
+    def _with_route(
+        self, routing: Routing, topology: Topology, route_name: str, weight: int
+    ) -> Routing:
         stable_name, canary_name = self.owner.name, preview_name(self.owner)
         route = self.workloads.route
         problem = route_problem(route, route_name, stable_name, canary_name)
         if problem is not None or route is None:
-            return replace(routing, blocked=problem)
-        promoted = _same(routing.stable, topology.candidate)
+            return replace(routing, blocked=problem if topology.mode == CANARY else None)
+        current = current_weights(route, stable_name, canary_name)
         if weight >= 100:
-            wanted = RouteWeights(100, 0) if promoted else RouteWeights(0, 100)
+            # Everyone goes to the candidate once the stable Service selects it; until then
+            # the weights stay where the last step left them.
+            promoted = _same(routing.stable, topology.candidate)
+            wanted = RouteWeights(100, 0) if promoted or current is None else current
         else:
             wanted = RouteWeights(100 - weight, weight)
-        current = current_weights(route, stable_name, canary_name)
-        # Weight taken off the candidate while the stable Service stays where it is goes
-        # first: the preview Service may stop selecting the candidate in the same plan.
+        changes = routing.changes
+        if current is not None and current.canary > 0 and wanted.canary == 0:
+            # Users still reach the preview Service through the route: it keeps selecting
+            # what it selects, and those pods keep running, until the route (written
+            # first) is read back with nothing on it.
+            changes = self._keep_preview(changes)
         first = (
             current is not None
             and wanted.canary < current.canary
-            and not any(s["metadata"]["name"] == stable_name for s in routing.changes.services)
+            and not any(s["metadata"]["name"] == stable_name for s in changes.services)
         )
         changes = replace(
-            routing.changes,
+            changes,
             route_patch=weights_patch(route, stable_name, canary_name, wanted),
+            route_name=route_name,
             route_first=first,
         )
         return replace(
             routing, changes=changes, traffic=self._route_traffic(routing, topology, wanted)
+        )
+
+    def _keep_preview(self, changes: WorkloadChanges) -> WorkloadChanges:
+        preview = preview_name(self.owner)
+        live = self.workloads.services.get(preview)
+        selected = {
+            name
+            for name, deployment in self.workloads.deployments.items()
+            if live is not None and _selects(live, deployment)
+        }
+        return replace(
+            changes,
+            services=tuple(s for s in changes.services if s["metadata"]["name"] != preview),
+            scale_downs=tuple(n for n in changes.scale_downs if n not in selected),
+            deletes=tuple(
+                d
+                for d in changes.deletes
+                if not (d[0] == "Deployment" and d[1] in selected) and d != ("Service", preview)
+            ),
         )
 
     @staticmethod

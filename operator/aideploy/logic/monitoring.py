@@ -5,7 +5,7 @@ operator neither restarts the window nor skips a check; between checks nothing r
 
 from __future__ import annotations
 
-from aideploy.api.constants import ConditionType, Phase, Reason
+from aideploy.api.constants import PROMOTE_ANNOTATION, ConditionType, Phase, Reason
 from aideploy.api.durations import parse_duration
 from aideploy.api.spec import AIDeploymentSpec, Result
 from aideploy.api.status import MonitoringStatus, Release
@@ -55,6 +55,9 @@ def step(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
         plan, canary_message = canary.steps(draft, spec, release)
         if plan is not None:
             return plan
+        release = draft.updates.get("current_release") or release  # promoted: went live
+    else:
+        rollback.consume_stray(draft, PROMOTE_ANNOTATION, "no canary step waits to be promoted")
     ends_at = parse_time(watch.ends_at)
     if draft.now >= ends_at and canary_message is None:
         message = (

@@ -220,9 +220,10 @@ def _decision(
 
 def go_live(draft: Draft, spec: AIDeploymentSpec, release: Release, why: str) -> Plan:
     """GREEN (or accepted AMBER): watch it when monitoring is configured, else done."""
-    release = release.replace(went_live_at=rfc3339(draft.now))
-    draft.updates["current_release"] = release
     with_canary = strategy.canary_pending(draft, spec, release)
+    if not with_canary:  # a canary goes live (a rollback target) once promoted
+        release = release.replace(went_live_at=rfc3339(draft.now))
+    draft.updates["current_release"] = release
     if spec.monitoring is not None or with_canary:
         start = draft.now
         duration = spec.monitoring.duration if spec.monitoring else "0s"
@@ -235,7 +236,7 @@ def go_live(draft: Draft, spec: AIDeploymentSpec, release: Release, why: str) ->
         )
         draft.updates["monitoring"] = watch
         if with_canary:
-            draft.updates["canary"] = canary.state_of(draft, release)
+            draft.updates["canary"] = canary.state_of(draft, spec, release)
             message = f"{why} Version {release.version} starts its canary steps at 0%."
             draft.wake(start)  # the first step at once
         else:

@@ -53,6 +53,16 @@ def route_name(spec: AIDeploymentSpec) -> str | None:
     return routing.gateway_api.http_route if routing and routing.gateway_api else None
 
 
+def _route(draft: Draft, spec: AIDeploymentSpec) -> str | None:
+    """The spec's HTTPRoute, else the one a canary wrote weights to before: it is put back
+    to (100, 0) even when the spec no longer names it (a changed strategy or route)."""
+    named = route_name(spec)
+    if named is not None:
+        return named
+    state = draft.updates.get("canary", draft.status.canary)
+    return state.route if state is not None else None
+
+
 def _previous(draft: Draft, release: Release) -> Release | None:
     """The release serving before this rollout: the last good one, unless it is this one."""
     previous = draft.updates.get("last_good_release", draft.status.last_good_release)
@@ -70,7 +80,7 @@ def rolling_out(draft: Draft, spec: AIDeploymentSpec, release: Release) -> None:
             candidate=release,
             replicas=spec.replicas,
             preview=uses_preview(spec),
-            route=route_name(spec),
+            route=_route(draft, spec),
         )
     )
 
@@ -84,7 +94,7 @@ def canary_weight(draft: Draft, spec: AIDeploymentSpec, release: Release) -> int
         return 100
     if state is None or state.digest != release.digest:
         return 0  # its steps have not started
-    return 100 if state.step >= len(canary.steps) else state.weight
+    return 100 if state.step >= len(canary.steps) else min(state.weight, 99)
 
 
 def traffic_steps(draft: Draft, release: Release) -> list[dict[str, Any]] | None:
@@ -104,7 +114,11 @@ def canary_pending(draft: Draft, spec: AIDeploymentSpec, release: Release) -> bo
         and _previous(draft, release) is not None
     ):
         return False
-    return canary_weight(draft, spec, release) < 100 or not promoted(draft, release)
+    canary = spec.strategy.canary
+    assert canary is not None
+    state = draft.updates.get("canary", draft.status.canary)
+    steps_left = state is None or state.digest != release.digest or state.step < len(canary.steps)
+    return steps_left or not promoted(draft, release)
 
 
 def promoted(draft: Draft, release: Release) -> bool:
@@ -134,7 +148,7 @@ def live(draft: Draft, spec: AIDeploymentSpec, release: Release) -> None:
                 weight=canary_weight(draft, spec, release),
                 replicas=spec.replicas,
                 preview=True,
-                route=route_name(spec),
+                route=_route(draft, spec),
             )
         )
         return
@@ -145,7 +159,7 @@ def live(draft: Draft, spec: AIDeploymentSpec, release: Release) -> None:
             standby=previous,
             replicas=spec.replicas,
             preview=uses_preview(spec),
-            route=route_name(spec),
+            route=_route(draft, spec),
         )
     )
 
@@ -162,7 +176,7 @@ def settled_live(draft: Draft, spec: AIDeploymentSpec, release: Release) -> None
             replicas=spec.replicas,
             preview=uses_preview(spec),
             keep_others_until=closed + scale_down_delay(spec),
-            route=route_name(spec),
+            route=_route(draft, spec),
         )
     )
 
@@ -178,7 +192,7 @@ def rolled_back(
             discard=failed,
             replicas=spec.replicas,
             preview=uses_preview(spec),
-            route=route_name(spec),
+            route=_route(draft, spec),
         )
     )
 

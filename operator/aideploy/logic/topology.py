@@ -80,6 +80,7 @@ class WorkloadChanges:
     #: (weight taken off the canary, before the preview Service stops selecting it) or
     #: after them (weight given once the Services select what it is given to).
     route_patch: dict[str, Any] | None = None
+    route_name: str | None = None
     route_first: bool = False
 
     def __bool__(self) -> bool:
