@@ -23,6 +23,7 @@ from aideploy.api.times import rfc3339
 from aideploy.controller import ObjectKey
 from aideploy.kube.observe import observe, owner_of, workloads
 from aideploy.kube.resources import ConflictError, Resources
+from aideploy.kube.rest import ApiError
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
 from aideploy.logic.plan import Event, Observation, Plan, ProbeRequest, ProbeRun
@@ -43,6 +44,16 @@ ProbeRunner = Callable[[Sequence[Probe], ProbeTarget], Awaitable[list[ProbeResul
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _route_name(obj: dict[str, Any]) -> str | None:
+    """The HTTPRoute a canary's weights go to, as the raw spec names it, else the one a
+    canary wrote weights to before (status.canary.route), which is put back to (100, 0)."""
+    strategy = (obj.get("spec") or {}).get("strategy") or {}
+    routing = ((strategy.get("canary") or {}).get("trafficRouting") or {}).get("gatewayAPI") or {}
+    earlier = ((obj.get("status") or {}).get("canary") or {}).get("route")
+    name = routing.get("httpRoute") or earlier
+    return name if isinstance(name, str) and name else None
 
 
 @dataclass(frozen=True)
@@ -146,7 +157,10 @@ class Reconciler:
             service = await asyncio.to_thread(get, "Service", owner.namespace, service_name)
             if service is not None:
                 services.append(service)
-        return workloads(owner, listed, services)
+        route = None
+        if (route_name := _route_name(obj)) is not None:
+            route = await asyncio.to_thread(get, "HTTPRoute", owner.namespace, route_name)
+        return replace(workloads(owner, listed, services), route=route)
 
     async def _staging(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         """The staging object a production spec promotes from, read fresh each time."""
@@ -237,6 +251,24 @@ class Reconciler:
             plan = replace(plan, status=plan.status.replace(latest_record=latest))
         return plan
 
+    async def _patch_route(self, namespace: str, changes: WorkloadChanges) -> None:
+        """The canary's weights. A route edited since it was read is left for the next
+        reconcile, which reads it again (the step waits until the route carries it)."""
+        if changes.route_patch is None or changes.route_name is None:
+            return
+        try:
+            await asyncio.to_thread(
+                self._resources.patch_route, namespace, changes.route_name, changes.route_patch
+            )
+        except ApiError as error:
+            if error.status != 409:
+                raise
+            logger.info(
+                "%s/%s: HTTPRoute changed since it was read; its weights are written again",
+                namespace,
+                changes.route_name,
+            )
+
     async def _move_traffic(self, obs: Observation, changes: WorkloadChanges) -> None:
         """After the status that reports the decision: a restart then repeats the switch
         the stored decision asks for (skipped once made), instead of taking the decision
@@ -244,8 +276,12 @@ class Reconciler:
         namespace = obs.owner.namespace
         if any(s["metadata"]["name"] == obs.owner.name for s in changes.services):
             failpoints.hit("before-traffic-switch")  # the stable Service: what users reach
+        if changes.route_first:
+            await self._patch_route(namespace, changes)
         for service in changes.services:
             await asyncio.to_thread(self._resources.apply, service)
+        if not changes.route_first:
+            await self._patch_route(namespace, changes)
         for name in changes.scale_downs:
             await asyncio.to_thread(self._resources.scale_to_zero, namespace, name)
         for kind, name in changes.deletes:

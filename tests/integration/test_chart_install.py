@@ -421,8 +421,11 @@ def test_operator_with_the_charts_rbac_drives_the_example_to_succeeded(
         print(f"approval -> Succeeded: {time.monotonic() - approved:.1f}s")
         assert aid.condition(status, "Ready")["status"] == "True"
         assert aid.child_deployment(rest, namespace, name) is not None
-        reasons = [e["reason"] for e in aid.events(rest, namespace, name)]
-        assert "Succeeded" in reasons, reasons
+        # The Event follows the status write (and the traffic switch after it).
+        wait_for(
+            lambda: "Succeeded" in [e["reason"] for e in aid.events(rest, namespace, name)],
+            message="the Succeeded Event",
+        )
         # The API server called the chart's webhook (trusting the chart's certificate through
         # the chart's caBundle) on the create and on the approvals, and the operator recorded
         # the authenticated identity.

@@ -103,6 +103,7 @@ def test_complete_gate_deploys_the_template_and_reaches_ready(
     assert aid.condition(status, "Ready")["status"] == "True"
     assert status["currentRelease"]["version"] == "1.0.0"
     assert status["lastGoodRelease"]["digest"] == status["specDigest"]
+    aid.settled(rest, operator, namespace, "scorer")  # its Events follow the status write
     emitted = aid.emitted(rest, namespace, "scorer")
     for phase in ("AwaitingApproval", "Deploying", "Succeeded"):
         assert emitted[phase] == 1, emitted
@@ -268,6 +269,7 @@ def test_operator_restart_mid_rollout_neither_duplicates_nor_loses_work(
     assert aid.status(rest, namespace, "scorer") == status_before
     simulated_node.resume()
     wait_phase(rest, namespace, "scorer", "Succeeded")
+    aid.settled(rest, operator, namespace, "scorer")  # its Events follow the status write
     emitted = aid.emitted(rest, namespace, "scorer")
     assert emitted["Deploying"] == 1 and emitted["Succeeded"] == 1, emitted
 

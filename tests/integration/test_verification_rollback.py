@@ -325,6 +325,7 @@ def test_operator_killed_during_verifying_continues(
     operator.start()
     status = wait_phase(rest, namespace, "Succeeded")
     assert status["decision"] == "GREEN"
+    aid.settled(rest, operator, namespace, NAME)  # its Events follow the status write
     emitted = aid.emitted(rest, namespace, NAME)
     assert emitted["Verifying"] == 1 and emitted["Succeeded"] == 1, emitted
 

@@ -40,6 +40,7 @@ class MemoryCluster(Resources):
         self.record_objects: list[dict[str, Any]] = []
         self.deployments: dict[str, dict[str, Any]] = {}
         self.services: dict[str, dict[str, Any]] = {}
+        self.routes: dict[str, dict[str, Any]] = {}  # HTTPRoutes, which the operator patches
         #: Every write to a Deployment or Service, in order: ("apply"|"scale"|"delete", kind, name).
         self.writes: list[tuple[str, str, str]] = []
 
@@ -48,6 +49,8 @@ class MemoryCluster(Resources):
             return self.deployments
         if kind == "Service":
             return self.services
+        if kind == "HTTPRoute":
+            return self.routes
         raise AssertionError(f"the simulator does not keep {kind}")
 
     def list_records(self, namespace: str, name: str, uid: str) -> list[dict[str, Any]]:
@@ -91,6 +94,14 @@ class MemoryCluster(Resources):
             live["spec"]["replicas"] = 0
             live["metadata"]["generation"] += 1
 
+    def patch_route(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self.writes.append(("patch", "HTTPRoute", name))
+        live = self.routes[name]
+        version = live["metadata"]["resourceVersion"]
+        assert patch["metadata"]["resourceVersion"] == version, "a stale route was patched"
+        live["spec"]["rules"] = copy.deepcopy(patch["spec"]["rules"])
+        live["metadata"]["resourceVersion"] = str(int(version) + 1)
+
     def delete(self, kind: str, namespace: str, name: str) -> None:
         self.writes.append(("delete", kind, name))
         self._store(kind).pop(name, None)
@@ -130,6 +141,11 @@ class Simulator:
         self.records: list[str] = []  # record types written, in order
         self.policy: ApprovalPolicy | None = None  # the operator's (its key signs releases)
         self.cluster = MemoryCluster(self)
+        self._reconciler = Reconciler(self.cluster, clock=lambda: self.now)
+
+    def restart(self) -> None:
+        """A new operator process: a fresh reconciler, nothing kept in memory, the same
+        cluster (what the apiserver holds is all it knows)."""
         self._reconciler = Reconciler(self.cluster, clock=lambda: self.now)
 
     @property

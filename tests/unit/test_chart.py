@@ -61,6 +61,7 @@ NAMESPACED_RULES = {
     ("aideploy.io", "aideploymentrecords"): {"get", "list", "create"},
     ("apps", "deployments"): {"get", "list", "watch", "create", "patch", "update", "delete"},
     ("", "services"): {"get", "list", "watch", "create", "patch", "update", "delete"},
+    ("gateway.networking.k8s.io", "httproutes"): {"get", "patch"},
     ("", "events"): {"create", "patch"},
 }
 KOPF_DISCOVERY = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}

@@ -415,16 +415,6 @@ def test_an_object_deployed_in_place_keeps_serving_through_the_upgrade() -> None
     )
 
 
-def test_a_canary_strategy_is_refused_in_words_not_run_as_blue_green() -> None:
-    spec = spec_with(strategy={"canary": {"steps": [{"setWeight": 10}]}})
-    sim = Simulator(spec)
-    sim.reconcile()
-    assert sim.phase() == "Failed"
-    assert sim.condition("Ready") == ("False", "InvalidSpec")
-    assert "canary" in (sim.status.message or "")
-    assert sim.cluster.deployments == {}
-
-
 def test_a_release_approved_during_the_migration_waits_and_says_why() -> None:
     sim = serving_v1()
     _as_left_by_an_in_place_operator(sim)

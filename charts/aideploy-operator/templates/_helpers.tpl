@@ -256,6 +256,10 @@ With webhook.certificate.existingSecret: only caBundle (the value, else the Secr
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# A canary under trafficRouting.gatewayAPI writes the weights of the HTTPRoute it names.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
+  verbs: ["get", "patch"]
 # An Event on every phase change; a repeat patches its count and lastTimestamp.
 - apiGroups: [""]
   resources: ["events"]

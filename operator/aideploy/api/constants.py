@@ -24,6 +24,7 @@ GO_LIVE_ANNOTATION: Final = "aideploy.io/go-live"
 GO_LIVE_PROCEED: Final = "proceed"
 GO_LIVE_ROLLBACK: Final = "rollback"
 ROLLBACK_ANNOTATION: Final = "aideploy.io/rollback"
+PROMOTE_ANNOTATION: Final = "aideploy.io/promote"
 
 # Labels the operator puts on its children. The selector uses only the deployment label,
 # because a Deployment's selector is immutable and the model version changes per release.
@@ -120,6 +121,11 @@ class Reason(StrEnum):
     SIGNALS_GREEN = "SignalsGreen"
     SIGNALS_AMBER = "SignalsAmber"
     MONITORING_COMPLETE = "MonitoringComplete"
+    # Canary steps.
+    CANARY_IN_PROGRESS = "CanaryInProgress"
+    CANARY_PAUSED = "CanaryPaused"
+    ANALYSIS_RED = "AnalysisRed"
+    TRAFFIC_ROUTING_UNAVAILABLE = "TrafficRoutingUnavailable"
 
 
 class Role(StrEnum):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, Self, TypedDict, get_args
+from typing import Annotated, Any, Literal, Self, TypedDict, get_args
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from aideploy.api.constants import Phase
 from aideploy.api.spec import Result
+from aideploy.api.times import parse_time
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -94,7 +95,7 @@ class Release(StatusModel):
     replicas: int | None = None
     change_type: str | None = None
     conformity_assessment: str | None = None
-    #: How it reaches users: blueGreen or inPlace. None: started by an operator version
+    #: How it reaches users: blueGreen, canary or inPlace. None: started by an operator version
     #: without strategies, which updated its Deployment in place.
     strategy: str | None = None
     # When it passed verification (GREEN, accepted AMBER or a go-live decision) and served.
@@ -210,6 +211,37 @@ class TrafficShare(StatusModel):
     weight: int
 
 
+class CanaryStepRecord(StatusModel):
+    """One canary step done: when, and what it did (a weight set, a pause over, a check)."""
+
+    step: int
+    at: str
+    detail: str
+
+
+class CanaryStatus(StatusModel):
+    """Where the canary of `digest` is in spec.strategy.canary.steps. `step` is the index of
+    the step under way (len(steps): all done, promoted); its start is kept here, so that a
+    restart neither repeats nor skips a pause."""
+
+    digest: str
+    step: Annotated[int, Field(ge=0)] = 0
+    step_started_at: str
+    weight: Annotated[int, Field(ge=0, le=100)] = 0
+    #: The HTTPRoute the weights were written to: reset to (100, 0) even if a later spec
+    #: no longer names it.
+    route: str | None = None
+    #: An AMBER analysis waiting for `aideploy.io/promote` (its description); not re-run.
+    held: str | None = None
+    history: list[CanaryStepRecord] = []
+
+    @field_validator("step_started_at")
+    @classmethod
+    def _a_time(cls, value: str) -> str:
+        parse_time(value)  # a hand-edited time that cannot be read is dropped by salvage
+        return value
+
+
 class RecordRef(StatusModel):
     """The newest procedure record of this object: what `kubectl aideploy verify` needs to
     notice that the last record of a chain was deleted."""
@@ -233,6 +265,7 @@ class AIDeploymentStatus(StatusModel):
     approvals: list[ApprovalRecord] = []
     verification: VerificationStatus | None = None
     monitoring: MonitoringStatus | None = None
+    canary: CanaryStatus | None = None
     rollback: RollbackStatus | None = None
     latest_record: RecordRef | None = None
     #: The release users are served by (the stable Service selects its pods).
@@ -278,6 +311,7 @@ class StatusUpdate(TypedDict, total=False):
     approvals: list[ApprovalRecord]
     verification: VerificationStatus | None
     monitoring: MonitoringStatus | None
+    canary: CanaryStatus | None
     rollback: RollbackStatus | None
     latest_record: RecordRef | None
     stable_release: ReleaseRef | None

@@ -17,15 +17,17 @@ from aideploy.api.constants import (
     CHECKLIST_ITEMS,
     CHECKLIST_PREFIX,
     GO_LIVE_ANNOTATION,
+    PROMOTE_ANNOTATION,
     ROLLBACK_ANNOTATION,
     Phase,
+    Reason,
     RiskLevel,
     Role,
 )
 from aideploy.api.digest import DIGEST_PREFIX, MIN_DIGEST_PREFIX_LENGTH, digest_matches, spec_digest
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.cli.manifests import manifest_digests
-from aideploy.cli.session import ConflictError, Session, UsageError
+from aideploy.cli.session import CliError, ConflictError, Session, UsageError
 from aideploy.cli.terminal import printable
 from aideploy.logic.floor import required_items, required_roles
 from aideploy.logic.gate import checklist_problem
@@ -198,6 +200,28 @@ def rollback(session: Session, name: str, reason: str) -> int:
     session.get_deployment(name, DECIDE_HINT)
     session.annotate(name, {ROLLBACK_ANNOTATION: reason.strip()}, DECIDE_HINT)
     print(printable(f"rollback requested for aideployment {name}: {reason.strip()}"))
+    return 0
+
+
+def promote(session: Session, name: str) -> int:
+    """`aideploy.io/promote`: end the canary pause under way (or let an AMBER analysis
+    through). Refused when no canary step waits for it, rather than left to be ignored."""
+    obj = session.get_deployment(name, DECIDE_HINT)
+    status = obj.get("status") or {}
+    conditions = status.get("conditions") or []
+    ready: dict[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
+    current = status.get("observedGeneration") == (obj.get("metadata") or {}).get("generation")
+    paused = _phase(obj) == Phase.MONITORING.value and ready.get("reason") == Reason.CANARY_PAUSED
+    if not (paused and current):
+        why = ready.get("reason") or "no Ready condition"
+        if paused:
+            why = "its spec changed since the operator last looked"
+        raise CliError(
+            f"aideployment {name} is {_phase(obj)} and no canary step waits to be promoted "
+            f"({why}); nothing was changed"
+        )
+    session.annotate(name, {PROMOTE_ANNOTATION: "promote"}, DECIDE_HINT)
+    print(printable(f"promote requested for aideployment {name}: {ready.get('message', '')}"))
     return 0
 
 

@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("name", metavar="NAME")
     rollback.add_argument("--reason", required=True, help="why (kept in the rollback record)")
 
+    promote = command("promote", "end the canary pause under way (or pass an AMBER analysis)")
+    promote.add_argument("name", metavar="NAME")
+
     history = command("history", "the records of an AIDeployment")
     history.add_argument("name", metavar="NAME")
     history.add_argument("-o", "--output", choices=["text", "json"], default="text")
@@ -136,6 +139,8 @@ def _dispatch(
         return actions.go_live(session, name, args.decision)
     if args.command == "rollback":
         return actions.rollback(session, name, args.reason)
+    if args.command == "promote":
+        return actions.promote(session, name)
     if args.command == "history":
         return views.history(session, name, args.output)
     if args.command == "verify":

@@ -25,6 +25,7 @@ _COLLECTIONS = {
     "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments",
     "Service": "/api/v1/namespaces/{namespace}/services",
     KIND: f"/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/{PLURAL}",
+    "HTTPRoute": "/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes",
 }
 
 
@@ -66,6 +67,17 @@ class Resources:
             "PATCH",
             object_path("Deployment", namespace, name),
             body={"spec": {"replicas": 0}},
+            query=[("fieldManager", FIELD_MANAGER)],
+            content_type="application/merge-patch+json",
+        )
+
+    def patch_route(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        """A merge patch of the HTTPRoute's rules, with the resourceVersion read: a route
+        edited in between answers 409, and the next reconcile reads it again."""
+        self._rest.request(
+            "PATCH",
+            object_path("HTTPRoute", namespace, name),
+            body=patch,
             query=[("fieldManager", FIELD_MANAGER)],
             content_type="application/merge-patch+json",
         )

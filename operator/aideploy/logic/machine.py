@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from aideploy.api.constants import (
     GO_LIVE_ANNOTATION,
+    PROMOTE_ANNOTATION,
     ROLLBACK_ANNOTATION,
     ConditionType,
     Phase,
@@ -189,6 +190,8 @@ def _lifecycle(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     phase = draft.status.phase
     if phase != Phase.HELD:
         rollback.consume_stray(draft, GO_LIVE_ANNOTATION, "no go-live decision is pending")
+    if phase != Phase.MONITORING:
+        rollback.consume_stray(draft, PROMOTE_ANNOTATION, "no canary step is under way")
     if phase == Phase.ROLLING_BACK:
         return rollback.follow(draft, spec, release)
     if phase == Phase.ROLLED_BACK or (phase == Phase.FAILED and draft.status.rollback):
@@ -242,7 +245,7 @@ def _gate(draft: Draft, spec: AIDeploymentSpec) -> Plan:
     """A new spec: the change rules, the approval gate, promotion, then the window."""
     # One-shot actions cannot act before a rollout: consume them, so they cannot fire on
     # the rollout that follows.
-    for key in (GO_LIVE_ANNOTATION, ROLLBACK_ANNOTATION):
+    for key in (GO_LIVE_ANNOTATION, ROLLBACK_ANNOTATION, PROMOTE_ANNOTATION):
         rollback.consume_stray(draft, key, f"version {spec.model.version} is not rolled out yet")
     change_type = _change_type(draft, spec)
     if not isinstance(change_type, ChangeType):  # a StrEnum: test for it, not for str

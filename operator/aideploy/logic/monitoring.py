@@ -5,12 +5,12 @@ operator neither restarts the window nor skips a check; between checks nothing r
 
 from __future__ import annotations
 
-from aideploy.api.constants import ConditionType, Phase, Reason
+from aideploy.api.constants import PROMOTE_ANNOTATION, ConditionType, Phase, Reason
 from aideploy.api.durations import parse_duration
 from aideploy.api.spec import AIDeploymentSpec, Result
 from aideploy.api.status import MonitoringStatus, Release
 from aideploy.api.times import parse_time, rfc3339
-from aideploy.logic import rollback, rollout, strategy
+from aideploy.logic import canary, rollback, rollout, strategy
 from aideploy.logic.plan import Draft, Plan
 from aideploy.logic.verdict import describe, probe_request, worst
 
@@ -50,8 +50,16 @@ def step(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
                 + describe(run.outcomes, Result.RED),
             )
         _report_health(draft, release, result, describe(run.outcomes, Result.AMBER))
+    canary_message = None
+    if strategy.canary_pending(draft, spec, release):
+        plan, canary_message = canary.steps(draft, spec, release)
+        if plan is not None:
+            return plan
+        release = draft.updates.get("current_release") or release  # promoted: went live
+    else:
+        rollback.consume_stray(draft, PROMOTE_ANNOTATION, "no canary step waits to be promoted")
     ends_at = parse_time(watch.ends_at)
-    if draft.now >= ends_at:
+    if draft.now >= ends_at and canary_message is None:
         message = (
             f"Version {release.version} completed its monitoring window "
             f"({watch.checks} checks); it is the last good release."
@@ -60,10 +68,12 @@ def step(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
         return rollout.succeed(draft, spec, release, message)
     next_check = parse_time(watch.next_check_at)
     request = probe_request(spec, release, "monitoring", draft.obs.owner.name)
-    if request is not None and draft.now >= next_check and run is None:
-        draft.run_probes = request
+    if request is not None and draft.now >= next_check and run is None and not draft.run_probes:
+        draft.run_probes = request  # an analysis asked for goes first; the check follows
     if request is not None:
         draft.wake(next_check)
+    if canary_message is not None:  # its condition says which step, and why it waits
+        return draft.finish(Phase.MONITORING, canary_message)
     draft.wake(ends_at)
     kept = draft.status.message if draft.status.phase == Phase.MONITORING else None
     return draft.finish(Phase.MONITORING, kept or f"Monitoring version {release.version}.")

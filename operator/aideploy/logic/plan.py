@@ -21,15 +21,15 @@ from aideploy.api.status import (
     StatusUpdate,
 )
 from aideploy.api.times import rfc3339
+from aideploy.logic.canary_routing import CanaryRouter
 from aideploy.logic.conditions import set_condition
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.releases import sign_releases
 from aideploy.logic.topology import Routing, Topology, WorkloadChanges, Workloads
-from aideploy.logic.traffic import Router
 from aideploy.logic.workload import Owner, RolloutProgress
 
 EventType = Literal["Normal", "Warning"]
-ProbePurpose = Literal["verification", "restore", "monitoring"]
+ProbePurpose = Literal["verification", "restore", "monitoring", "analysis"]
 WARNING_PHASES = frozenset({Phase.FAILED, Phase.ROLLED_BACK, Phase.ROLLING_BACK, Phase.HELD})
 
 
@@ -175,9 +175,9 @@ class Draft:
         """Ask to be reconciled again at `at` (a deadline, a check, a window opening)."""
         self.wake_at.append(at)
 
-    def router(self) -> Router:
+    def router(self) -> CanaryRouter:
         spec = self.spec
-        return Router(
+        return CanaryRouter(
             self.obs.owner,
             spec.model.name if spec else self.obs.owner.name,
             self.obs.workloads,

@@ -284,9 +284,11 @@ def closure_content(
     monitoring_ended_at: Moment | None,
     summary: str,
     release: WireLike | None = None,
+    traffic_steps: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Closure (REC-AI-DEPLOY-CLOSE): how the deployment ended (Succeeded, RolledBack,
-    Failed), the last decision, the monitoring window and a one-line summary."""
+    Failed), the last decision, the monitoring window, a one-line summary and, for a
+    canary, when its weight moved and why (`trafficSteps`)."""
     return _clean(
         {
             "finalPhase": str(final_phase),
@@ -297,5 +299,6 @@ def closure_content(
             },
             "release": _release(release),
             "summary": summary,
+            "trafficSteps": traffic_steps or None,
         }
     )

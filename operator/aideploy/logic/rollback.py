@@ -197,6 +197,7 @@ def _record(
             monitoring_ended_at=None,
             summary=message,
             release=release_summary(release),
+            traffic_steps=strategy.traffic_steps(draft, release),
         ),
     )
 

@@ -25,7 +25,7 @@ from aideploy.api.status import (
     VerificationStatus,
 )
 from aideploy.api.times import parse_time, rfc3339
-from aideploy.logic import rollback, strategy
+from aideploy.logic import canary, rollback, strategy
 from aideploy.logic.plan import Draft, Plan, release_summary
 from aideploy.logic.record_content import closure_content, deployment_log_content
 from aideploy.logic.verdict import describe, probe_request, worst
@@ -220,22 +220,28 @@ def _decision(
 
 def go_live(draft: Draft, spec: AIDeploymentSpec, release: Release, why: str) -> Plan:
     """GREEN (or accepted AMBER): watch it when monitoring is configured, else done."""
-    release = release.replace(went_live_at=rfc3339(draft.now))
+    with_canary = strategy.canary_pending(draft, spec, release)
+    if not with_canary:  # a canary goes live (a rollback target) once promoted
+        release = release.replace(went_live_at=rfc3339(draft.now))
     draft.updates["current_release"] = release
-    if spec.monitoring is not None:
+    if spec.monitoring is not None or with_canary:
         start = draft.now
+        duration = spec.monitoring.duration if spec.monitoring else "0s"
+        interval = spec.monitoring.interval if spec.monitoring else "30s"
         watch = MonitoringStatus(
             digest=release.digest,
             started_at=rfc3339(start),
-            ends_at=rfc3339(start + parse_duration(spec.monitoring.duration)),
-            next_check_at=rfc3339(start + parse_duration(spec.monitoring.interval)),
+            ends_at=rfc3339(start + parse_duration(duration)),
+            next_check_at=rfc3339(start + parse_duration(interval)),
         )
         draft.updates["monitoring"] = watch
+        if with_canary:
+            draft.updates["canary"] = canary.state_of(draft, spec, release)
+            message = f"{why} Version {release.version} starts its canary steps at 0%."
+            draft.wake(start)  # the first step at once
+        else:
+            message = f"{why} Version {release.version} is live; monitoring it for {duration}."
         strategy.live(draft, spec, release)
-        message = (
-            f"{why} Version {release.version} is live; monitoring it for "
-            f"{spec.monitoring.duration}."
-        )
         draft.condition(ConditionType.READY, True, Reason.MONITORING_IN_PROGRESS, message)
         draft.wake(min(parse_time(watch.next_check_at), parse_time(watch.ends_at)))
         return draft.finish(Phase.MONITORING, message)
@@ -261,6 +267,7 @@ def succeed(draft: Draft, spec: AIDeploymentSpec, release: Release, message: str
             monitoring_ended_at=rfc3339(draft.now) if watch else None,
             summary=message,
             release=release_summary(release),
+            traffic_steps=strategy.traffic_steps(draft, release),
         ),
     )
     return draft.finish(Phase.SUCCEEDED, message)

@@ -14,9 +14,10 @@ from aideploy.api.digest import release_id
 from aideploy.api.status import Release, ReleaseRef, TrafficShare
 from aideploy.logic.workload import Owner, applied_digest, applied_replicas, drifted
 
-Mode = Literal["blueGreen", "inPlace"]
+Mode = Literal["blueGreen", "inPlace", "canary"]
 BLUE_GREEN: Mode = "blueGreen"
 IN_PLACE: Mode = "inPlace"
+CANARY: Mode = "canary"
 NO_RELEASE = "none"  # selects no pod: release ids are hex
 
 
@@ -34,6 +35,8 @@ class Workloads:
 
     deployments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     services: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: The HTTPRoute a canary's weights are written to, as read (None: absent or unused).
+    route: Mapping[str, Any] | None = None
     #: Objects with our children's names that this AIDeployment does not own: (kind, name).
     foreign: tuple[tuple[str, str], ...] = ()
 
@@ -46,7 +49,10 @@ class Topology:
     being verified beside it; `standby` is kept while it still runs but never started
     (the previous release during monitoring); `discard` is a release taken out (used by
     inPlace to keep its template at zero replicas). Every other Deployment is scaled to
-    zero, then deleted, unless `keep_others_until` is still ahead."""
+    zero, then deleted, unless `keep_others_until` is still ahead.
+
+    Canary: `weight` is the candidate's share of users (percent) beside `stable`; `route`
+    names the HTTPRoute that carries it (None: by replica ratio)."""
 
     mode: Mode
     stable: Release | None
@@ -56,6 +62,8 @@ class Topology:
     discard: Release | None = None
     keep_others_until: datetime | None = None
     preview: bool = True
+    weight: int = 0
+    route: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,9 +76,21 @@ class WorkloadChanges:
     services: tuple[dict[str, Any], ...] = ()
     scale_downs: tuple[str, ...] = ()
     deletes: tuple[tuple[str, str], ...] = ()
+    #: A merge patch of the HTTPRoute's rules, and whether it goes before the Services
+    #: (weight taken off the canary, before the preview Service stops selecting it) or
+    #: after them (weight given once the Services select what it is given to).
+    route_patch: dict[str, Any] | None = None
+    route_name: str | None = None
+    route_first: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.deployments or self.services or self.scale_downs or self.deletes)
+        return bool(
+            self.deployments
+            or self.services
+            or self.scale_downs
+            or self.deletes
+            or self.route_patch
+        )
 
 
 @dataclass(frozen=True)
@@ -82,6 +102,9 @@ class Routing:
     wake_at: datetime | None = None
     #: Why the candidate's Deployment is not applied yet (None: it is, or there is none).
     deferred: str | None = None
+    #: Why the canary's weight cannot be written (the HTTPRoute is missing or does not
+    #: reference the Services), in words with the next step; None when it can.
+    blocked: str | None = None
 
     def refs(self) -> tuple[ReleaseRef | None, ReleaseRef | None]:
         return release_ref(self.stable), release_ref(self.candidate)

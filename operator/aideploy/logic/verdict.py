@@ -3,7 +3,7 @@ a phase needs run."""
 
 from __future__ import annotations
 
-from aideploy.api.spec import AIDeploymentSpec, Result
+from aideploy.api.spec import AIDeploymentSpec, Analysis, Result
 from aideploy.api.status import ProbeOutcome, Release
 from aideploy.logic.plan import ProbePurpose, ProbeRequest
 from aideploy.logic.workload import serving_port
@@ -23,6 +23,25 @@ def describe(outcomes: list[ProbeOutcome] | tuple[ProbeOutcome, ...], result: Re
         if o.result == result
     ]
     return "; ".join(parts)
+
+
+def analysis_request(
+    spec: AIDeploymentSpec, release: Release, analysis: Analysis, service: str
+) -> ProbeRequest | None:
+    """A canary analysis step: the verification probes (those without a URL reach the
+    canary through `service`), the monitoring signals, or both."""
+    probes = tuple(spec.verification.probes) if analysis.probes else ()
+    if analysis.signals and spec.monitoring is not None:
+        probes += tuple(spec.monitoring.signals)
+    if not probes:
+        return None
+    return ProbeRequest(
+        purpose="analysis",
+        digest=release.digest,
+        probes=probes,
+        port=serving_port(release, spec.serving.port),
+        service=service,
+    )
 
 
 def probe_request(
