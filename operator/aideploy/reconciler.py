@@ -38,6 +38,8 @@ from aideploy.records.signature import RecordSigner
 logger = logging.getLogger(__name__)
 
 CONFLICT_RETRY = timedelta(milliseconds=200)
+#: How many fresh reads a probe result is decided on before it is given up (and run again).
+RESULT_ATTEMPTS = 5
 STANDBY_RECHECK = timedelta(seconds=30)
 ProbeRunner = Callable[[Sequence[Probe], ProbeTarget], Awaitable[list[ProbeResult]]]
 
@@ -111,18 +113,7 @@ class Reconciler:
             obj = await self._carry_out(obj, observation, plan)
             if plan.run_probes is not None:
                 run = await self._probe(observation, plan.run_probes)
-                children = await self._children(obj)
-                observation = observe(
-                    obj,
-                    children,
-                    self._clock(),
-                    run,
-                    staging,
-                    self._settings.approval_policy,
-                    self._settings.pod_policy,
-                )
-                plan = decide(observation)
-                obj = await self._carry_out(obj, observation, plan)
+                await self._decide_on(obj, run, staging)
         except ConflictError:
             logger.debug("status conflict, reconciling again", extra={"object": name})
             if self._metrics is not None:
@@ -140,6 +131,42 @@ class Reconciler:
             extra={"object": f"{namespace}/{name}", "resourceVersion": observed},
         )
         return plan.requeue_after
+
+    async def _decide_on(
+        self, obj: dict[str, Any], run: ProbeRun, staging: dict[str, Any] | None
+    ) -> None:
+        """Decide on probes that were run, and carry it out. The probes ran against a
+        release, not a resourceVersion: a status write refused because the object changed
+        meanwhile (an annotation, a label) is decided again on the fresh object with the
+        same results, instead of running the probes anew (which a steady trickle of edits
+        would otherwise repeat until the verification timed out). decide() uses the run
+        only if it is for the release the fresh object still rolls out."""
+        metadata = obj["metadata"]
+        for attempt in range(1, RESULT_ATTEMPTS + 1):
+            children = await self._children(obj)
+            observation = observe(
+                obj,
+                children,
+                self._clock(),
+                run,
+                staging,
+                self._settings.approval_policy,
+                self._settings.pod_policy,
+            )
+            try:
+                await self._carry_out(obj, observation, decide(observation))
+                return
+            except ConflictError:
+                if attempt == RESULT_ATTEMPTS:
+                    raise
+                if self._metrics is not None:
+                    self._metrics.record_reconcile("conflict")
+                fresh = await asyncio.to_thread(
+                    self._resources.get, KIND, metadata["namespace"], metadata["name"]
+                )
+                if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+                    return
+                obj = fresh
 
     async def _children(self, obj: dict[str, Any]) -> Workloads:
         """The Deployments labelled as this object's, the one named after it (which may be

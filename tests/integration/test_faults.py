@@ -1,0 +1,80 @@
+"""Faults injected against the real control plane (issue 13): edits racing the operator's
+status writes must not throw away what it measured."""
+
+from __future__ import annotations
+
+import threading
+import urllib.request
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from aideploy.kube.rest import Rest
+from tests.support import aid
+from tests.support.kubelet import SimulatedNode
+from tests.support.modelserver import DEFAULT_MODEL, ModelServer
+from tests.support.operator import OperatorProcess
+from tests.unit.factories import full_checklist, make_spec
+
+pytestmark = pytest.mark.integration
+
+ROLES = ["system-owner", "deployment-manager"]
+NAME = "scorer"
+
+
+def inference_requests(server: ModelServer) -> float:
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "model_requests_total" and sample.labels.get("endpoint") == "infer"
+    )
+
+
+def test_a_conflict_on_the_status_write_keeps_the_probe_results(
+    rest: Rest,
+    namespace: str,
+    routed_operator: OperatorProcess,
+    simulated_node: SimulatedNode,
+    preview_server: ModelServer,
+) -> None:
+    """Someone edits the object (an annotation) all through a 2 s probe: the status write
+    that carries the result is refused with 409. The result is decided again on the fresh
+    object, not measured again, so the healthy release goes live well inside its
+    verification timeout instead of being rolled back for it."""
+    preview_server.set_mode("slow", delay=2.0)
+    golden: dict[str, Any] = {
+        "name": "golden",
+        "inference": {
+            "model": DEFAULT_MODEL,
+            "timeout": "5s",
+            "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [1], "data": [3]}],
+            "expect": [{"name": "output-0", "data": [6], "tolerance": 0.001}],
+        },
+    }
+    body = make_spec("minimal", verification={"timeout": "20s", "probes": [golden]})
+    aid.create(rest, namespace, aid.manifest(NAME, body, full_checklist()))
+    done = threading.Event()
+
+    def edit() -> None:
+        count = 0
+        while not done.wait(0.2):
+            count += 1
+            aid.annotate(rest, namespace, NAME, {"example.com/touched": str(count)})
+
+    editor = threading.Thread(target=edit, daemon=True)
+    aid.approve_all(rest, namespace, NAME, ROLES)
+    editor.start()
+    try:
+        status = aid.wait_phase(rest, namespace, NAME, "Succeeded", timeout=40)
+    finally:
+        done.set()
+        editor.join(timeout=5)
+    assert status["decision"] == "GREEN"
+    assert aid.condition(status, "Verified")["reason"] == "AllProbesGreen"
+    # Measured once or twice (an edit can land before the first result is decided on),
+    # not once per edit.
+    assert inference_requests(preview_server) <= 2, inference_requests(preview_server)
