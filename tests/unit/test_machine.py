@@ -4,6 +4,7 @@ idempotent (deciding twice on the same inputs changes nothing)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -444,3 +445,38 @@ def test_a_status_with_unreadable_fields_is_salvaged_not_fatal() -> None:
     spec = make_spec("minimal")
     plan = decide(observe(spec, gate_annotations(spec), status))
     assert plan.status.phase == Phase.DEPLOYING
+
+
+@pytest.mark.parametrize(
+    ("length", "strategy", "fails"),
+    [
+        (55, None, False),
+        (56, None, True),  # blue-green: <name>-preview would pass 63
+        (63, {"inPlace": {}}, False),
+        (64, {"inPlace": {}}, True),
+    ],
+)
+def test_a_name_the_children_cannot_carry_fails_in_words(
+    length: int, strategy: dict[str, Any] | None, fails: bool
+) -> None:
+    spec = make_spec("minimal")
+    if strategy is not None:
+        spec["strategy"] = strategy
+    owner = Owner(name="a" * length, namespace="ml", uid="uid-1")
+    obs = dataclasses.replace(observe(spec, gate_annotations(spec)), owner=owner)
+    plan = decide(obs)
+    if fails:
+        assert plan.status.phase == Phase.FAILED and plan.apply is None
+        assert cond(plan, "Ready") == ("False", "InvalidSpec")
+        assert "shorter name" in (plan.status.message or "")
+    else:
+        assert plan.status.phase == Phase.DEPLOYING
+
+
+@pytest.mark.parametrize("duration", ["99999999999999999999d", "3651d", "87601h"])
+def test_a_duration_too_long_to_hold_fails_in_words_not_an_overflow(duration: str) -> None:
+    spec = make_spec("minimal", monitoring={"duration": duration, "interval": "30s"})
+    plan = decide(observe(spec, gate_annotations(spec)))
+    assert plan.status.phase == Phase.FAILED
+    assert cond(plan, "Ready") == ("False", "InvalidSpec")
+    assert "longer than 3650d" in (plan.status.message or "")

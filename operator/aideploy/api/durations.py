@@ -11,6 +11,9 @@ from pydantic import AfterValidator, Field
 DURATION_PATTERN: Final = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+#: Ten years: longer than any window, watch or timeout, and well inside what timedelta holds.
+MAX_DAYS: Final = 3650
+MAX_SECONDS: Final = MAX_DAYS * 86400.0
 
 
 def parse_duration(text: str) -> timedelta:
@@ -18,6 +21,8 @@ def parse_duration(text: str) -> timedelta:
     if not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(f"{text!r} is not a duration; write it like 30s, 5m, 1h30m or 500ms")
     seconds = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(text))
+    if seconds > MAX_SECONDS:  # also what timedelta could not hold (an OverflowError)
+        raise ValueError(f"{text!r} is longer than {MAX_DAYS}d; write a shorter duration")
     return timedelta(seconds=seconds)
 
 

@@ -48,7 +48,7 @@ from aideploy.logic.start import start_rollout
 from aideploy.logic.strategy import strategy_problems, uses_preview
 from aideploy.logic.topology import preview_name
 from aideploy.logic.window import WindowState, window_gate, window_problem
-from aideploy.logic.workload import workload_problems
+from aideploy.logic.workload import owner_problems, workload_problems
 
 # Re-exported for callers that only need the data types.
 __all__ = ["Observation", "Plan", "decide"]
@@ -79,7 +79,8 @@ def decide(obs: Observation) -> Plan:
             draft, "The spec cannot be deployed: " + format_validation_error(error) + "."
         )
     problems = (
-        workload_problems(spec)
+        owner_problems(obs.owner, uses_preview(spec))
+        + workload_problems(spec)
         + strategy_problems(spec)
         + _timing_problems(spec)
         + pod_policy_problems(spec, obs.pod_policy)

@@ -79,6 +79,24 @@ def workload_problems(spec: AIDeploymentSpec) -> list[str]:
     return problems
 
 
+#: A label value, and a Service name, hold at most 63 characters.
+MAX_LABEL = 63
+PREVIEW_SUFFIX = "-preview"
+
+
+def owner_problems(owner: Owner, preview: bool) -> list[str]:
+    """Names the children cannot carry: the apiserver would refuse them on every attempt.
+    The longest is the preview Service `<name>-preview`, where one is used."""
+    longest = owner.name + PREVIEW_SUFFIX if preview else owner.name
+    if len(longest) <= MAX_LABEL:
+        return []
+    limit = MAX_LABEL - (len(PREVIEW_SUFFIX) if preview else 0)
+    return [
+        f"the name {owner.name} has {len(owner.name)} characters; the Services and labels "
+        f"named after it ({longest}) allow at most {limit}: recreate it under a shorter name"
+    ]
+
+
 def selector_labels(owner: Owner) -> dict[str, str]:
     """What every pod of the AIDeployment carries, whatever its release."""
     return {LABEL_DEPLOYMENT: owner.name}
