@@ -82,7 +82,12 @@ class Controller:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("reconcile failed; retrying", extra={"object": "/".join(key)})
+                logger.exception(
+                    "reconcile of %s/%s failed; retrying in %.0fs",
+                    *key,
+                    backoff,
+                    extra={"object": "/".join(key)},
+                )
                 if self._on_error is not None:
                     self._on_error()
                 delay = backoff

@@ -13,26 +13,27 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aideploy import failpoints
 from aideploy.admission.config import PodPolicy
 from aideploy.api.constants import KIND
 from aideploy.api.records import DEFAULT_RETENTION
 from aideploy.api.spec import Probe
-from aideploy.api.status import ProbeOutcome, RecordRef
+from aideploy.api.status import ProbeOutcome
 from aideploy.api.times import rfc3339
+from aideploy.carry_out import Writer
 from aideploy.controller import ObjectKey
 from aideploy.kube.observe import observe, owner_of, workloads
 from aideploy.kube.resources import ConflictError, Resources
-from aideploy.kube.rest import ApiError
+from aideploy.kube.writes import WriteRefusedError
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
-from aideploy.logic.plan import Event, Observation, Plan, ProbeRequest, ProbeRun
-from aideploy.logic.topology import WorkloadChanges, Workloads, preview_name
-from aideploy.metric_mapping import observe_metrics
+from aideploy.logic.plan import Observation, ProbeRequest, ProbeRun
+from aideploy.logic.topology import Workloads, preview_name
+from aideploy.logic.write_failure import (
+    retry_after,
+)
 from aideploy.metrics import Metrics
 from aideploy.peering import PeeringGuard
 from aideploy.probes import ProbeResult, ProbeTarget, run_probes
-from aideploy.records import DeploymentRef, build_record, find_record, next_link
 from aideploy.records.signature import RecordSigner
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,11 @@ class Reconciler:
         self._settings = settings or ReconcilerSettings()
         self._clock = clock
         self._run_probes = probe_runner
+        self._writer = Writer(
+            resources, self._settings.record_retention, self._settings.record_signer, metrics
+        )
+        #: Refused writes in a row, per object: the backoff before the next attempt.
+        self._refusals: dict[ObjectKey, int] = {}
 
     async def __call__(self, key: ObjectKey) -> timedelta | None:
         namespace, name = key
@@ -110,7 +116,7 @@ class Reconciler:
         )
         plan = decide(observation)
         try:
-            obj = await self._carry_out(obj, observation, plan)
+            obj = await self._writer.carry_out(obj, observation, plan)
             if plan.run_probes is not None:
                 run = await self._probe(observation, plan.run_probes)
                 await self._decide_on(obj, run, staging)
@@ -119,6 +125,13 @@ class Reconciler:
             if self._metrics is not None:
                 self._metrics.record_reconcile("conflict")
             return CONFLICT_RETRY
+        except WriteRefusedError:
+            # Reported on the object already; try again later, not at once.
+            if self._metrics is not None:
+                self._metrics.record_reconcile("error")
+            attempts = self._refusals[key] = self._refusals.get(key, 0) + 1
+            return retry_after(attempts)
+        self._refusals.pop(key, None)
         if self._metrics is not None:
             self._metrics.record_reconcile("ok")
         # Evidence for tests and for people reading a --verbose log: this reconcile saw the
@@ -154,7 +167,7 @@ class Reconciler:
                 self._settings.pod_policy,
             )
             try:
-                await self._carry_out(obj, observation, decide(observation))
+                await self._writer.carry_out(obj, observation, decide(observation))
                 return
             except ConflictError:
                 if attempt == RESULT_ATTEMPTS:
@@ -233,119 +246,3 @@ class Reconciler:
             if self._metrics is not None:
                 self._metrics.record_probe_result(outcome.name, outcome.result)
         return ProbeRun(purpose=request.purpose, digest=request.digest, outcomes=outcomes)
-
-    async def _write_records(self, obs: Observation, plan: Plan) -> Plan:
-        """Write the plan's records (each exactly once, even across restarts: an event
-        already on record is found, not written again) and name the newest in status."""
-        owner = obs.owner
-        records = await asyncio.to_thread(
-            self._resources.list_records, owner.namespace, owner.name, owner.uid
-        )
-        for intent in plan.records:
-            if find_record(records, intent.type, intent.generation, intent.match) is not None:
-                continue
-            link = next_link(records)
-            manifest = build_record(
-                DeploymentRef(
-                    owner.namespace, owner.name, owner.uid, intent.generation, intent.digest
-                ),
-                intent.type,
-                sequence=link.sequence,
-                previous_hash=link.previous_hash,
-                content=intent.content,
-                created_at=obs.now,
-                retention=self._settings.record_retention,
-                signer=self._settings.record_signer,
-            )
-            written = await asyncio.to_thread(self._resources.write_record, manifest)
-            failpoints.hit(f"after-record:{intent.type.value}")
-            records.append(written)
-            spec = written["spec"]
-            event = Event(
-                "Normal",
-                "RecordWritten",
-                f"{spec['recordId']} ({spec['type']}) written as {written['metadata']['name']}, "
-                f"sequence {spec['sequence']}, hash {str(spec['hash'])[:19]}.",
-            )
-            plan = replace(plan, events=(*plan.events, event))
-        if records:
-            last = max(records, key=lambda r: int(r["spec"]["sequence"]))
-            latest = RecordRef(
-                name=last["metadata"]["name"],
-                sequence=int(last["spec"]["sequence"]),
-                hash=str(last["spec"]["hash"]),
-            )
-            plan = replace(plan, status=plan.status.replace(latest_record=latest))
-        return plan
-
-    async def _patch_route(self, namespace: str, changes: WorkloadChanges) -> None:
-        """The canary's weights. A route edited since it was read is left for the next
-        reconcile, which reads it again (the step waits until the route carries it)."""
-        if changes.route_patch is None or changes.route_name is None:
-            return
-        try:
-            await asyncio.to_thread(
-                self._resources.patch_route, namespace, changes.route_name, changes.route_patch
-            )
-        except ApiError as error:
-            if error.status != 409:
-                raise
-            logger.info(
-                "%s/%s: HTTPRoute changed since it was read; its weights are written again",
-                namespace,
-                changes.route_name,
-            )
-
-    async def _move_traffic(self, obs: Observation, changes: WorkloadChanges) -> None:
-        """After the status that reports the decision: a restart then repeats the switch
-        the stored decision asks for (skipped once made), instead of taking the decision
-        again on probes run anew."""
-        namespace = obs.owner.namespace
-        if any(s["metadata"]["name"] == obs.owner.name for s in changes.services):
-            failpoints.hit("before-traffic-switch")  # the stable Service: what users reach
-        if changes.route_first:
-            await self._patch_route(namespace, changes)
-        for service in changes.services:
-            await asyncio.to_thread(self._resources.apply, service)
-        if not changes.route_first:
-            await self._patch_route(namespace, changes)
-        for name in changes.scale_downs:
-            await asyncio.to_thread(self._resources.scale_to_zero, namespace, name)
-        for kind, name in changes.deletes:
-            await asyncio.to_thread(self._resources.delete, kind, namespace, name)
-
-    async def _carry_out(self, obj: dict[str, Any], obs: Observation, plan: Plan) -> dict[str, Any]:
-        # Records first: nothing is rolled out (or restored) before it is on record.
-        if plan.records:
-            plan = await self._write_records(obs, plan)
-        changes = plan.apply
-        if changes is not None:
-            for deployment in changes.deployments:  # pods first; no traffic reaches them yet
-                await asyncio.to_thread(self._resources.apply, deployment)
-        new_status = plan.status.to_wire()
-        # Compared with what is stored, not with what could be read of it: a field dropped
-        # as unreadable is rewritten even when the decision itself changed nothing.
-        if new_status != (obj.get("status") or {}):
-            obj = await asyncio.to_thread(self._resources.replace_status, obj, new_status)
-        if changes is not None:
-            await self._move_traffic(obs, changes)
-        if self._metrics is not None:
-            observe_metrics(self._metrics, obs, plan)
-        if plan.status.phase != obs.status.phase:
-            logger.info(
-                "%s/%s: %s -> %s: %s",
-                obs.owner.namespace,
-                obs.owner.name,
-                obs.status.phase or "-",
-                plan.status.phase,
-                plan.status.message,
-            )
-        for event in plan.events:
-            await asyncio.to_thread(
-                self._resources.emit_event, obj, event.type, event.reason, event.message, obs.now
-            )
-        if plan.remove_annotations:
-            obj = await asyncio.to_thread(
-                self._resources.remove_annotations, obj, plan.remove_annotations
-            )
-        return obj
