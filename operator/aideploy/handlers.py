@@ -97,6 +97,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             else None
         ),
     )
+    memo["reconciler"] = reconciler
     memo["controller"] = Controller(reconciler, on_error=lambda: metrics.record_reconcile("error"))
     memo["promotions"] = PromotionIndex()
     if config.adopt_unsigned_releases:
@@ -211,7 +212,14 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def aideployment_changed(
-    event: kopf.RawEvent, name: str, namespace: str | None, spec: kopf.Spec, memo: Any, **_: Any
+    event: kopf.RawEvent,
+    name: str,
+    namespace: str | None,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    annotations: kopf.Annotations,
+    memo: Any,
+    **_: Any,
 ) -> None:
     controller: Controller = memo["controller"]
     promotions: PromotionIndex = memo["promotions"]
@@ -223,6 +231,8 @@ async def aideployment_changed(
         promotions.forget(key)
         memo["metrics"].forget(key)
     else:
+        reconciler: Reconciler = memo["reconciler"]
+        reconciler.preempt(key, meta.get("generation"), annotations)
         controller.trigger(key)
         promotions.record(key, (spec.get("promotion") or {}).get("fromStaging"))
     # Production objects promoting from this one re-check when it changes.

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from asyncio import FIRST_COMPLETED
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aideploy.admission.config import PodPolicy
-from aideploy.api.constants import KIND
+from aideploy.api.constants import GO_LIVE_ANNOTATION, KIND, ROLLBACK_ANNOTATION
 from aideploy.api.records import DEFAULT_RETENTION
 from aideploy.api.spec import Probe
 from aideploy.api.status import ProbeOutcome
@@ -39,6 +40,10 @@ from aideploy.records.signature import RecordSigner
 logger = logging.getLogger(__name__)
 
 CONFLICT_RETRY = timedelta(milliseconds=200)
+#: Past a probe request's deadline, so that decide() finds it passed.
+DEADLINE_SLACK = 0.05
+#: Annotations of a person's action that pre-empts running probes.
+ACTIONS = (ROLLBACK_ANNOTATION, GO_LIVE_ANNOTATION)
 #: How many fresh reads a probe result is decided on before it is given up (and run again).
 RESULT_ATTEMPTS = 5
 STANDBY_RECHECK = timedelta(seconds=30)
@@ -93,6 +98,8 @@ class Reconciler:
         self._writer = Writer(
             resources, self._settings.record_retention, self._settings.record_signer, metrics
         )
+        #: Objects whose probes run now: the generation probed, and how to stop waiting.
+        self._probing: dict[ObjectKey, tuple[int, asyncio.Event]] = {}
         #: Refused writes in a row, per object: the backoff before the next attempt.
         self._refusals: dict[ObjectKey, int] = {}
 
@@ -119,6 +126,8 @@ class Reconciler:
             obj = await self._writer.carry_out(obj, observation, plan)
             if plan.run_probes is not None:
                 run = await self._probe(observation, plan.run_probes)
+                if run is None:
+                    return timedelta(0)  # decide now: on the action, or on the deadline
                 await self._decide_on(obj, run, staging)
         except ConflictError:
             logger.debug("status conflict, reconciling again", extra={"object": name})
@@ -226,8 +235,44 @@ class Reconciler:
         )
         return ProbeTarget(base_url=base, model_name=str(spec_model))
 
-    async def _probe(self, obs: Observation, request: ProbeRequest) -> ProbeRun:
-        results = await self._run_probes(request.probes, self._target(obs, request))
+    def preempt(self, key: ObjectKey, generation: object, annotations: Mapping[str, str]) -> None:
+        """A watch event while probes run: a person's rollback or go-live decision, or a
+        new spec, stops waiting for them at once (decide() then acts on it)."""
+        running = self._probing.get(key)
+        if running is None:
+            return
+        probed_generation, stop = running
+        if generation != probed_generation or any(action in annotations for action in ACTIONS):
+            stop.set()
+
+    async def _probe(self, obs: Observation, request: ProbeRequest) -> ProbeRun | None:
+        """The probes' results; None when no verdict may be waited for any longer: the
+        request's deadline passed, or a person's action or a new spec pre-empted them."""
+        key = (obs.owner.namespace, obs.owner.name)
+        stop = asyncio.Event()
+        self._probing[key] = (obs.generation, stop)
+        probing = asyncio.ensure_future(
+            self._run_probes(request.probes, self._target(obs, request))
+        )
+        stopped = asyncio.ensure_future(stop.wait())
+        budget = (
+            None
+            if request.deadline is None
+            else max((request.deadline - self._clock()).total_seconds(), 0.0) + DEADLINE_SLACK
+        )
+        try:
+            await asyncio.wait({probing, stopped}, timeout=budget, return_when=FIRST_COMPLETED)
+        finally:
+            self._probing.pop(key, None)
+            for task in (probing, stopped):
+                task.cancel()
+            # Let a cut-off probe close its connections before going on.
+            await asyncio.gather(probing, stopped, return_exceptions=True)
+        if not probing.done() or probing.cancelled():
+            why = "pre-empted" if stop.is_set() else "cut off at the verification deadline"
+            logger.info("%s/%s: probes %s", key[0], key[1], why)
+            return None
+        results = probing.result()
         at = rfc3339(self._clock())
         outcomes = tuple(
             ProbeOutcome(

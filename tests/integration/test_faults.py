@@ -3,8 +3,11 @@ status writes must not throw away what it measured."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -78,3 +81,46 @@ def test_a_conflict_on_the_status_write_keeps_the_probe_results(
     # Measured once or twice (an edit can land before the first result is decided on),
     # not once per edit.
     assert inference_requests(preview_server) <= 2, inference_requests(preview_server)
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """A server that accepts connections (the kernel completes the handshake) and never
+    answers: what a hung model server looks like from the probe's side."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def hanging(url: str) -> dict[str, Any]:
+    return {"name": "ready", "http": {"url": url, "path": "/v2/health/ready", "timeout": "10m"}}
+
+
+def test_a_hanging_probe_is_cut_off_at_the_verification_deadline(
+    rest: Rest, namespace: str, operator: OperatorProcess, node: SimulatedNode
+) -> None:
+    with silent_server() as url:
+        body = make_spec("minimal", verification={"timeout": "15s", "probes": [hanging(url)]})
+        aid.create(rest, namespace, aid.manifest(NAME, body, full_checklist()))
+        aid.approve_all(rest, namespace, NAME, ROLES)
+        aid.wait_phase(rest, namespace, NAME, "Verifying", timeout=30)
+        # Well before the probe's own 10 minutes: the 15 s deadline ends the wait.
+        status = aid.wait_phase(rest, namespace, NAME, "Failed", timeout=60)
+    assert aid.condition(status, "Ready")["reason"] == "VerificationTimeout"
+    assert "the probes did not finish" in status["rollback"]["reason"]
+
+
+def test_a_persons_rollback_pre_empts_a_hanging_probe(
+    rest: Rest, namespace: str, operator: OperatorProcess, node: SimulatedNode
+) -> None:
+    with silent_server() as url:
+        body = make_spec("minimal", verification={"timeout": "10m", "probes": [hanging(url)]})
+        aid.create(rest, namespace, aid.manifest(NAME, body, full_checklist()))
+        aid.approve_all(rest, namespace, NAME, ROLES)
+        aid.wait_phase(rest, namespace, NAME, "Verifying", timeout=30)
+        aid.annotate(rest, namespace, NAME, {"aideploy.io/rollback": "it hangs"})
+        # Neither the probe's 10 minutes nor the verification's: the person's request.
+        status = aid.wait_phase(rest, namespace, NAME, "Failed", timeout=30)
+    assert aid.condition(status, "Ready")["reason"] == "ManualRollback"
+    assert "it hangs" in status["rollback"]["reason"]

@@ -69,6 +69,9 @@ class ProbeRequest:
     probes: tuple[Probe, ...]
     port: int
     service: str = ""
+    #: No verdict after this: the reconciler stops waiting for probes that still run (a
+    #: probe's own timeout may be longer), and decide() then times the rollout out.
+    deadline: datetime | None = None
 
 
 @dataclass(frozen=True)
