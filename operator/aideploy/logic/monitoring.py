@@ -32,9 +32,12 @@ def step(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     run = draft.obs.probe_run
     if run is not None and run.purpose == "monitoring" and run.digest == release.digest:
         interval = parse_duration(spec.monitoring.interval if spec.monitoring else "30s")
+        # At a fixed rate from the schedule, not from when the check ran: a reconcile
+        # delayed by load must not push every later check back by as much.
+        scheduled = parse_time(watch.next_check_at) + interval
         watch = watch.replace(
             last_check_at=rfc3339(draft.now),
-            next_check_at=rfc3339(draft.now + interval),
+            next_check_at=rfc3339(scheduled if scheduled > draft.now else draft.now + interval),
             checks=watch.checks + 1,
             signals=list(run.outcomes),
         )
