@@ -163,7 +163,9 @@ async def records_guard(userinfo: kopf.UserInfo, memo: Any, **kwargs: Any) -> No
         datetime.now(UTC),
     )
     if not verdict.allowed:
-        logger.info("admission denied: %s", verdict.message)
+        logger.info(
+            "admission denied for %s/%s: %s", namespace, kwargs.get("name"), verdict.message
+        )
         raise kopf.AdmissionError(verdict.message, code=403)
 
 
@@ -187,7 +189,9 @@ async def provenance(userinfo: kopf.UserInfo, patch: kopf.Patch, memo: Any, **kw
         memo["provenance_key"],
     )
     if not verdict.allowed:
-        logger.info("admission denied: %s", verdict.message)
+        logger.info(
+            "admission denied for %s/%s: %s", namespace, kwargs.get("name"), verdict.message
+        )
         raise kopf.AdmissionError(verdict.message, code=403)
     if verdict.set_annotations:
         annotations = patch.setdefault("metadata", {}).setdefault("annotations", {})

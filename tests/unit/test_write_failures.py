@@ -42,6 +42,7 @@ RANGE = "Internal error occurred: failed to allocate a serviceIP: range is full"
         ("AIDeploymentRecord", 403, 'aideploymentrecords.aideploy.io is forbidden: User "system:serviceaccount:x:op" cannot create resource', Reason.RECORD_WRITE_FAILED, "forbidden", "chart's RBAC"),
         ("HTTPRoute", 404, 'httproutes.gateway.networking.k8s.io "web" not found', Reason.WORKLOAD_APPLY_FAILED, "not-found", "the CRD of the kind"),
         ("Deployment", 409, "the object has been modified", Reason.WORKLOAD_APPLY_FAILED, "conflict", "other writer"),
+        ("AIDeploymentRecord", 409, "record r-1 already exists for another object or event", Reason.RECORD_WRITE_FAILED, "conflict", "never overwritten"),
         ("Deployment", 503, "the server is currently unable to handle the request", Reason.WORKLOAD_APPLY_FAILED, "unavailable", "apiserver's health"),
         ("Deployment", 429, "too many requests", Reason.WORKLOAD_APPLY_FAILED, "unavailable", "retried with backoff"),
         ("Service", None, "Read timed out. (read timeout=30)", Reason.WORKLOAD_APPLY_FAILED, "unreachable", "did not answer"),
@@ -50,7 +51,8 @@ RANGE = "Internal error occurred: failed to allocate a serviceIP: range is full"
 def test_each_refusal_names_what_refused_it_and_what_to_do(
     kind: str, code: int | None, detail: str, reason: Reason, cause: str, says: str
 ) -> None:
-    failure = WriteFailure(kind, "x", "apply", code, "Reason", detail)
+    api_reason = "AlreadyExists" if "already exists" in detail else "Reason"
+    failure = WriteFailure(kind, "x", "apply", code, api_reason, detail)
     described = describe(failure, "ml")
     assert (described.reason, described.cause) == (reason, cause)
     assert says in described.message

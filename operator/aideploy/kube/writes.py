@@ -13,13 +13,14 @@ from typing import Any, TypeVar
 
 import urllib3
 
+from aideploy.kube.records import RecordConflictError
 from aideploy.kube.rest import ApiError
 from aideploy.logic.write_failure import WriteFailure
 
 T = TypeVar("T")
 
 #: What a refused or unanswered write raises. Anything else is a bug, and is not hidden.
-REFUSALS = (ApiError, urllib3.exceptions.HTTPError, OSError)
+REFUSALS = (ApiError, RecordConflictError, urllib3.exceptions.HTTPError, OSError)
 
 
 class WriteRefusedError(Exception):
@@ -31,6 +32,8 @@ class WriteRefusedError(Exception):
 def failure_of(error: BaseException, kind: str, name: str, action: str) -> WriteFailure:
     if isinstance(error, ApiError):
         return WriteFailure(kind, name, action, error.status, error.reason, error.message)
+    if isinstance(error, RecordConflictError):  # a name taken by another object's record
+        return WriteFailure(kind, name, action, 409, "AlreadyExists", str(error))
     return WriteFailure(kind, name, action, None, type(error).__name__, str(error) or repr(error))
 
 

@@ -144,6 +144,13 @@ def describe(failure: WriteFailure, namespace: str) -> Described:
             f"{what}: {detail}. Create what it names (a namespace, or the CRD of the kind), "
             "or correct the spec; the operator retries with backoff.",
         )
+    if code == 409 and failure.api_reason == "AlreadyExists":
+        return Described(
+            reason,
+            "conflict",
+            f"{what}: {detail}. Evidence is never overwritten: find who created that record "
+            "(the apiserver's audit log) and move it aside; the operator retries with backoff.",
+        )
     if code == 409:
         return Described(
             reason,
