@@ -111,8 +111,7 @@ class Reconciler:
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             return None
         observed = obj["metadata"].get("resourceVersion")
-        children = await self._children(obj)
-        staging = await self._staging(obj)
+        children, staging = await asyncio.gather(self._children(obj), self._staging(obj))
         observation = observe(
             obj,
             children,
@@ -192,24 +191,30 @@ class Reconciler:
 
     async def _children(self, obj: dict[str, Any]) -> Workloads:
         """The Deployments labelled as this object's, the one named after it (which may be
-        someone else's), and the stable and preview Services."""
+        someone else's), and the stable and preview Services. Read at once, not one after
+        the other: these reads are most of the time from an approval to its Deployment."""
         owner = owner_of(obj)
         get = self._resources.get
-        listed = await asyncio.to_thread(
-            self._resources.list_children, "Deployment", owner.namespace, owner.name
+        route_name = _route_name(obj)
+
+        async def route() -> dict[str, Any] | None:
+            if route_name is None:
+                return None
+            return await asyncio.to_thread(get, "HTTPRoute", owner.namespace, route_name)
+
+        listed, named, stable, preview, found_route = await asyncio.gather(
+            asyncio.to_thread(
+                self._resources.list_children, "Deployment", owner.namespace, owner.name
+            ),
+            asyncio.to_thread(get, "Deployment", owner.namespace, owner.name),
+            asyncio.to_thread(get, "Service", owner.namespace, owner.name),
+            asyncio.to_thread(get, "Service", owner.namespace, preview_name(owner)),
+            route(),
         )
-        named = await asyncio.to_thread(get, "Deployment", owner.namespace, owner.name)
         if named is not None and all(d["metadata"]["name"] != owner.name for d in listed):
             listed.append(named)
-        services = []
-        for service_name in (owner.name, preview_name(owner)):
-            service = await asyncio.to_thread(get, "Service", owner.namespace, service_name)
-            if service is not None:
-                services.append(service)
-        route = None
-        if (route_name := _route_name(obj)) is not None:
-            route = await asyncio.to_thread(get, "HTTPRoute", owner.namespace, route_name)
-        return replace(workloads(owner, listed, services), route=route)
+        services = [s for s in (stable, preview) if s is not None]
+        return replace(workloads(owner, listed, services), route=found_route)
 
     async def _staging(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         """The staging object a production spec promotes from, read fresh each time."""

@@ -32,7 +32,7 @@ from typing import Any
 from kubernetes import client, watch
 
 from aideploy.kube.rest import Rest
-from tests.bench.bare_operator import TRIGGER
+from tests.bench.bare_operator import READY, TRIGGER
 from tests.support import aid
 from tests.support.cluster import ClusterHandle, create_namespace, delete_namespace, wait_for
 from tests.support.kubelet import SimulatedNode
@@ -112,7 +112,7 @@ def _bare_operator(handle: ClusterHandle, namespace: str, log: Path) -> Iterator
         )  # fmt: skip
         try:
             wait_for(
-                lambda: "bare_operator" in log.read_text() or "Starting" in log.read_text(),
+                lambda: READY in log.read_text(),
                 timeout=30,
                 message="the bare kopf operator to start",
             )
