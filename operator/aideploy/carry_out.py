@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aideploy import failpoints
+from aideploy.api.constants import KIND, ConditionType
 from aideploy.api.status import AIDeploymentStatus, RecordRef
 from aideploy.kube.resources import ConflictError, Resources
 from aideploy.kube.writes import WriteRefusedError, write
-from aideploy.logic.plan import Event, Observation, Plan
+from aideploy.logic.plan import Observation, Plan
 from aideploy.logic.topology import WorkloadChanges
 from aideploy.logic.write_failure import (
     WriteFailure,
@@ -27,6 +28,7 @@ from aideploy.logic.write_failure import (
     refusal_kept,
     refusal_message,
     refused_status,
+    traffic_write,
 )
 from aideploy.metric_mapping import observe_metrics
 from aideploy.metrics import Metrics
@@ -49,7 +51,7 @@ class Writer:
         self._signer = signer
         self._metrics = metrics
 
-    async def _write_records(self, obs: Observation, plan: Plan) -> Plan:
+    async def _write_records(self, obj: dict[str, Any], obs: Observation, plan: Plan) -> Plan:
         """Write the plan's records (each exactly once, even across restarts: an event
         already on record is found, not written again) and name the newest in status."""
         owner = obs.owner
@@ -82,13 +84,16 @@ class Writer:
             failpoints.hit(f"after-record:{intent.type.value}")
             records.append(written)
             spec = written["spec"]
-            event = Event(
+            # Said at once: a later write refused must not lose the Event of one made.
+            await asyncio.to_thread(
+                self._resources.emit_event,
+                obj,
                 "Normal",
                 "RecordWritten",
                 f"{spec['recordId']} ({spec['type']}) written as {written['metadata']['name']}, "
                 f"sequence {spec['sequence']}, hash {str(spec['hash'])[:19]}.",
+                obs.now,
             )
-            plan = replace(plan, events=(*plan.events, event))
         if records:
             last = max(records, key=lambda r: int(r["spec"]["sequence"]))
             latest = RecordRef(
@@ -148,7 +153,7 @@ class Writer:
         try:
             # Records first: nothing is rolled out (or restored) before it is on record.
             if plan.records:
-                plan = await self._write_records(obs, plan)
+                plan = await self._write_records(obj, obs, plan)
             changes = plan.apply
             for deployment in changes.deployments if changes else ():
                 # Pods first; no traffic reaches them yet.
@@ -162,7 +167,9 @@ class Writer:
         kept = refusal_message(status)  # carried over from the stored status by decide
         if kept is not None:
             status = (
-                status.replace(message=kept) if later else accepted_status(status, *obs_at(obs))
+                _still_refused(status, obj, kept)
+                if later
+                else accepted_status(status, *obs_at(obs))
             )
         obj = await self._write_status(obj, obs, status.to_wire())
         if changes is not None and later:
@@ -172,11 +179,14 @@ class Writer:
                 obj = await self._bookkeeping(obj, obs, plan)
                 await self._report_refusal(obj, obs, refused.failure, written=status)
                 raise
-            if refusal_kept(status):
+        obj = await self._bookkeeping(obj, obs, plan)
+        if later and refusal_kept(status):
+            # Best effort: the plan is carried out; a failed flip is made on the next try.
+            with contextlib.suppress(ConflictError, WriteRefusedError):
                 obj = await self._write_status(
                     obj, obs, accepted_status(plan.status, *obs_at(obs)).to_wire()
                 )
-        return await self._bookkeeping(obj, obs, plan)
+        return obj
 
     async def _write_status(
         self, obj: dict[str, Any], obs: Observation, new_status: dict[str, Any]
@@ -230,7 +240,8 @@ class Writer:
         described = describe(failure, obs.owner.namespace)
         self._count_refusal(obs, failure, described.cause, described.message)
         status = refused_status(
-            written or obs.status,
+            # As stored, not as decide() saw it (without a refusal's own message or Ready).
+            written or AIDeploymentStatus.salvage(obj.get("status") or {})[0],
             described,
             planned=planned.status if planned is not None else None,
             generation=obs.generation,
@@ -263,9 +274,18 @@ class Writer:
                 self._resources.emit_event, obj, event.type, event.reason, event.message, obs.now
             )
         if plan.remove_annotations:
-            obj = await asyncio.to_thread(
-                self._resources.remove_annotations, obj, plan.remove_annotations
-            )
+            try:
+                obj = await write(
+                    KIND,
+                    obs.owner.name,
+                    "removal of the consumed annotations",
+                    self._resources.remove_annotations,
+                    obj,
+                    plan.remove_annotations,
+                )
+            except WriteRefusedError as refused:
+                await self._report_refusal(obj, obs, refused.failure, written=plan.status)
+                raise
         return obj
 
 
@@ -276,3 +296,21 @@ def obs_at(obs: Observation) -> tuple[int, datetime]:
 def _after_status(changes: WorkloadChanges) -> bool:
     """Whether the plan writes anything after its status (traffic, scale-downs, deletes)."""
     return bool(changes.services or changes.route_patch or changes.scale_downs or changes.deletes)
+
+
+def _still_refused(
+    status: AIDeploymentStatus, obj: dict[str, Any], kept: str
+) -> AIDeploymentStatus:
+    """The plan's status while the refused write is tried again: the refusal's message,
+    and its Ready where it holds users back, stay as stored, so that a refusal that
+    persists rewrites nothing (and wakes nothing)."""
+    status = status.replace(message=kept)
+    if not traffic_write(kept):
+        return status
+    stored = AIDeploymentStatus.salvage(obj.get("status") or {})[0]
+    ready = stored.condition(ConditionType.READY)
+    if ready is None:
+        return status
+    return status.replace(
+        conditions=[ready if c.type == ConditionType.READY else c for c in status.conditions]
+    )

@@ -72,7 +72,14 @@ WRITE_FAILURE_CAUSES: Final = (
     "unreachable",
     "rejected",
 )
-WRITE_KINDS: Final = ("Deployment", "Service", "HTTPRoute", "AIDeploymentRecord", "status")
+WRITE_KINDS: Final = (
+    "Deployment",
+    "Service",
+    "HTTPRoute",
+    "AIDeploymentRecord",
+    "AIDeployment",
+    "status",
+)
 
 HOUR: Final = 3600.0
 DAY: Final = 86400.0

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aideploy.admission.config import PodPolicy
-from aideploy.api.constants import GO_LIVE_ANNOTATION, KIND, ROLLBACK_ANNOTATION
+from aideploy.api.constants import KIND
 from aideploy.api.records import DEFAULT_RETENTION
 from aideploy.api.spec import Probe
 from aideploy.api.status import ProbeOutcome
@@ -27,13 +27,14 @@ from aideploy.kube.resources import ConflictError, Resources
 from aideploy.kube.writes import WriteRefusedError
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
-from aideploy.logic.plan import Observation, ProbeRequest, ProbeRun
+from aideploy.logic.plan import Observation, Plan, ProbeRequest, ProbeRun
 from aideploy.logic.topology import Workloads, preview_name
 from aideploy.logic.write_failure import (
     retry_after,
 )
 from aideploy.metrics import Metrics
 from aideploy.peering import PeeringGuard
+from aideploy.preemption import Preemption, Seen, actions_of
 from aideploy.probes import ProbeResult, ProbeTarget, run_probes
 from aideploy.records.signature import RecordSigner
 
@@ -42,8 +43,12 @@ logger = logging.getLogger(__name__)
 CONFLICT_RETRY = timedelta(milliseconds=200)
 #: Past a probe request's deadline, so that decide() finds it passed.
 DEADLINE_SLACK = 0.05
-#: Annotations of a person's action that pre-empts running probes.
-ACTIONS = (ROLLBACK_ANNOTATION, GO_LIVE_ANNOTATION)
+
+
+class _ProbesStoppedError(Exception):
+    """No verdict may be waited for any longer (an action, a new spec, the deadline)."""
+
+
 #: How many fresh reads a probe result is decided on before it is given up (and run again).
 RESULT_ATTEMPTS = 5
 STANDBY_RECHECK = timedelta(seconds=30)
@@ -98,10 +103,14 @@ class Reconciler:
         self._writer = Writer(
             resources, self._settings.record_retention, self._settings.record_signer, metrics
         )
-        #: Objects whose probes run now: the generation probed, and how to stop waiting.
-        self._probing: dict[ObjectKey, tuple[int, asyncio.Event]] = {}
-        #: Refused writes in a row, per object: the backoff before the next attempt.
+        #: What each running plan was decided on: a person's new action stops its probes.
+        self._preemption = Preemption()
+        #: Refused writes in a row, per object, and until when the next attempt waits.
         self._refusals: dict[ObjectKey, int] = {}
+        self._backoff: dict[ObjectKey, tuple[datetime, Seen]] = {}
+        #: Probe results measured but not yet carried out (a refused or conflicting
+        #: write): decided on again, not measured again.
+        self._results: dict[ObjectKey, ProbeRun] = {}
 
     async def __call__(self, key: ObjectKey) -> timedelta | None:
         namespace, name = key
@@ -109,25 +118,26 @@ class Reconciler:
             return STANDBY_RECHECK  # another replica is active; look again later
         obj = await asyncio.to_thread(self._resources.get, KIND, namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
+            self._forget(key)
             return None
+        if (waiting := self._backing_off(key, obj)) is not None:
+            return waiting
         observed = obj["metadata"].get("resourceVersion")
         children, staging = await asyncio.gather(self._children(obj), self._staging(obj))
         observation = observe(
             obj,
             children,
             self._clock(),
+            self._results.get(key),  # measured, and not yet carried out
             staging=staging,
             policy=self._settings.approval_policy,
             pod_policy=self._settings.pod_policy,
         )
         plan = decide(observation)
         try:
-            obj = await self._writer.carry_out(obj, observation, plan)
-            if plan.run_probes is not None:
-                run = await self._probe(observation, plan.run_probes)
-                if run is None:
-                    return timedelta(0)  # decide now: on the action, or on the deadline
-                await self._decide_on(obj, run, staging)
+            await self._act(key, obj, observation, plan, staging)
+        except _ProbesStoppedError:
+            return timedelta(0)  # decide now: on the action, the new spec or the deadline
         except ConflictError:
             logger.debug("status conflict, reconciling again", extra={"object": name})
             if self._metrics is not None:
@@ -137,8 +147,7 @@ class Reconciler:
             # Reported on the object already; try again later, not at once.
             if self._metrics is not None:
                 self._metrics.record_reconcile("error")
-            attempts = self._refusals[key] = self._refusals.get(key, 0) + 1
-            return retry_after(attempts)
+            return self._back_off(key, obj)
         self._refusals.pop(key, None)
         if self._metrics is not None:
             self._metrics.record_reconcile("ok")
@@ -152,6 +161,72 @@ class Reconciler:
             extra={"object": f"{namespace}/{name}", "resourceVersion": observed},
         )
         return plan.requeue_after
+
+    async def _act(
+        self,
+        key: ObjectKey,
+        obj: dict[str, Any],
+        observation: Observation,
+        plan: Plan,
+        staging: dict[str, Any] | None,
+    ) -> None:
+        """Carry the plan out; run the probes it asks for and carry out what is decided on
+        them. Watched from before the first write, so that an action arriving while the
+        plan is carried out still stops the probes."""
+        if plan.run_probes is None:
+            await self._writer.carry_out(obj, observation, plan)
+            self._results.pop(key, None)
+            return
+        seen = self._preemption.watch(key, observation.generation, observation.annotations)
+        try:
+            obj = await self._writer.carry_out(obj, observation, plan)
+            self._results.pop(key, None)
+            run = await self._probe(observation, plan.run_probes, seen.stop)
+        finally:
+            self._preemption.release(key, seen)
+        if run is None:
+            raise _ProbesStoppedError
+        try:
+            await self._decide_on(obj, run, staging)
+        except (ConflictError, WriteRefusedError):
+            if run.purpose != "monitoring":  # a later check runs anyway; a verdict must not
+                self._results[key] = run  # be measured twice (its record says which one)
+            raise
+        self._results.pop(key, None)
+
+    def preempt(self, key: ObjectKey, generation: object, annotations: Mapping[str, str]) -> None:
+        """A watch event: a person's new action or a new spec stops the wait for probes."""
+        self._preemption.event(key, generation, annotations)
+
+    def _backing_off(self, key: ObjectKey, obj: dict[str, Any]) -> timedelta | None:
+        """While a refused write backs off, the events the operator's own writes cause do
+        not bring the next attempt forward; a new spec or a person's action does."""
+        backoff = self._backoff.get(key)
+        if backoff is None:
+            return None
+        until, seen = backoff
+        metadata = obj["metadata"]
+        remaining = until - self._clock()
+        if remaining <= timedelta(0) or seen.superseded_by(
+            metadata.get("generation"), metadata.get("annotations") or {}
+        ):
+            del self._backoff[key]
+            return None
+        return remaining
+
+    def _back_off(self, key: ObjectKey, obj: dict[str, Any]) -> timedelta:
+        attempts = self._refusals[key] = self._refusals.get(key, 0) + 1
+        delay = retry_after(attempts)
+        metadata = obj["metadata"]
+        seen = Seen(
+            int(metadata.get("generation", 1)), actions_of(metadata.get("annotations") or {})
+        )
+        self._backoff[key] = (self._clock() + delay, seen)
+        return delay
+
+    def _forget(self, key: ObjectKey) -> None:
+        for kept in (self._refusals, self._backoff, self._results):
+            kept.pop(key, None)
 
     async def _decide_on(
         self, obj: dict[str, Any], run: ProbeRun, staging: dict[str, Any] | None
@@ -240,22 +315,13 @@ class Reconciler:
         )
         return ProbeTarget(base_url=base, model_name=str(spec_model))
 
-    def preempt(self, key: ObjectKey, generation: object, annotations: Mapping[str, str]) -> None:
-        """A watch event while probes run: a person's rollback or go-live decision, or a
-        new spec, stops waiting for them at once (decide() then acts on it)."""
-        running = self._probing.get(key)
-        if running is None:
-            return
-        probed_generation, stop = running
-        if generation != probed_generation or any(action in annotations for action in ACTIONS):
-            stop.set()
-
-    async def _probe(self, obs: Observation, request: ProbeRequest) -> ProbeRun | None:
+    async def _probe(
+        self, obs: Observation, request: ProbeRequest, stop: asyncio.Event | None = None
+    ) -> ProbeRun | None:
         """The probes' results; None when no verdict may be waited for any longer: the
         request's deadline passed, or a person's action or a new spec pre-empted them."""
         key = (obs.owner.namespace, obs.owner.name)
-        stop = asyncio.Event()
-        self._probing[key] = (obs.generation, stop)
+        stop = stop or asyncio.Event()
         probing = asyncio.ensure_future(
             self._run_probes(request.probes, self._target(obs, request))
         )
@@ -268,7 +334,6 @@ class Reconciler:
         try:
             await asyncio.wait({probing, stopped}, timeout=budget, return_when=FIRST_COMPLETED)
         finally:
-            self._probing.pop(key, None)
             for task in (probing, stopped):
                 task.cancel()
             # Let a cut-off probe close its connections before going on.

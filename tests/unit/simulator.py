@@ -252,7 +252,8 @@ class Simulator:
         plan asks for probes, run them (from the script) and decide again."""
         observation = self.observe()
         plan = decide(observation)
-        self._carry_out(observation, plan)
+        if not self._carry_out(observation, plan):
+            return plan  # refused: the reconciler backs off, and runs no probes
         if plan.run_probes is not None:
             request = plan.run_probes
             self.probe_runs.append(request.purpose)
@@ -282,13 +283,16 @@ class Simulator:
                 return plan
         return plan
 
-    def _carry_out(self, observation: Observation, plan: Plan) -> None:
+    def _carry_out(self, observation: Observation, plan: Plan) -> bool:
         try:
             asyncio.run(self._reconciler._writer.carry_out(self._object(), observation, plan))
         except WriteRefusedError as refused:
             self.refusals.append(refused.failure)
-        for child in self.cluster.deployments.values():
-            self._node(child)
+            return False
+        finally:
+            for child in self.cluster.deployments.values():
+                self._node(child)
+        return True
 
     def _node(self, child: dict[str, Any]) -> None:
         """Plays the Deployment controller and kubelet: every pod asked for runs at once

@@ -15,6 +15,7 @@ import pytest
 from aideploy.api.spec import Probe, Result
 from aideploy.kube.resources import Resources
 from aideploy.logic.plan import Observation, ProbeRequest
+from aideploy.preemption import Preemption
 from aideploy.probes import ProbeResult, ProbeTarget
 from aideploy.reconciler import Reconciler
 
@@ -67,28 +68,41 @@ def test_the_verification_deadline_bounds_probes_that_hang(
     asyncio.run(asyncio.wait_for(scenario(), timeout=10))
 
 
+SEEN_ACTIONS = {"aideploy.io/go-live": "proceed"}  # what the decision was taken on
+
+
 @pytest.mark.parametrize(
     ("generation", "annotations", "stops"),
     [
-        (3, {"aideploy.io/rollback": "answers are wrong"}, True),
-        (3, {"aideploy.io/go-live": "rollback"}, True),
-        (4, {}, True),  # a new spec
-        (3, {"example.com/touched": "7"}, False),  # an unrelated edit
+        (3, {**SEEN_ACTIONS, "aideploy.io/rollback": "answers are wrong"}, True),
+        (3, {"aideploy.io/go-live": "rollback"}, True),  # the decision changed
+        (4, SEEN_ACTIONS, True),  # a new spec
+        (3, {**SEEN_ACTIONS, "example.com/touched": "7"}, False),  # an unrelated edit
+        (3, SEEN_ACTIONS, False),  # the action already decided on
+        (3, {}, False),  # the operator consumed it (its own write's event)
+        (2, {**SEEN_ACTIONS, "aideploy.io/rollback": "x"}, True),  # stale generation, new action
+        (2, SEEN_ACTIONS, False),  # a stale event from before
     ],
 )
-def test_a_persons_action_or_a_new_spec_stops_the_wait_at_once(
+def test_a_persons_new_action_or_a_new_spec_stops_the_wait_at_once(
     monkeypatch: pytest.MonkeyPatch, generation: int, annotations: dict[str, str], stops: bool
 ) -> None:
     async def scenario() -> None:
         runner = HangingProbes()
         reconciler = reconciler_with(runner, monkeypatch)
-        probing = asyncio.create_task(reconciler._probe(OBS, request()))
+        preemption = Preemption()
+        seen = preemption.watch(KEY, 3, SEEN_ACTIONS)
+        probing = asyncio.create_task(reconciler._probe(OBS, request(), seen.stop))
         await runner.started.wait()
-        reconciler.preempt(KEY, generation, annotations)
+        preemption.event(KEY, generation, annotations)
         if not stops:
+            for _ in range(20):  # the event loop turns: a stopped wait would end now
+                await asyncio.sleep(0)
+            assert not probing.done(), "the wait ended without a new action"
             runner.release.set()  # only the probes' own answer ends this wait
         run = await probing
         assert (run is None) == stops
-        reconciler.preempt(KEY, 9, {})  # nothing runs any more: nothing to stop, no error
+        preemption.release(KEY, seen)
+        preemption.event(KEY, 9, {})  # nothing is watched any more: nothing to stop
 
     asyncio.run(asyncio.wait_for(scenario(), timeout=10))

@@ -140,6 +140,8 @@ def test_a_service_refused_after_the_status_write_is_reported_and_retried() -> N
     assert sim.condition(ConditionType.WRITES_ACCEPTED) == ("False", Reason.WORKLOAD_APPLY_FAILED)
     assert "ResourceQuota no-services in namespace ml" in (status.message or "")
     assert any("no-services" in m for m in sim.event_messages)
+    # Users are not on 1.0.0, whatever the rollout got to: not Ready.
+    assert sim.condition(ConditionType.READY) == ("False", Reason.WORKLOAD_APPLY_FAILED)
     assert sim.events.count(("Deploying", "Normal")) == 1, "the phase Event went out once"
     writes = sim.status_writes
     sim.reconcile()
@@ -151,6 +153,30 @@ def test_a_service_refused_after_the_status_write_is_reported_and_retried() -> N
     assert sim.condition(ConditionType.WRITES_ACCEPTED) == ("True", Reason.WRITES_ACCEPTED)
     assert sim.serving_version() == "1.0.0"
     assert "refused" not in (sim.status.message or "")
+    assert sim.condition(ConditionType.READY)[0] == "True"
+
+
+def test_monitoring_does_not_end_while_users_cannot_be_moved_to_the_release() -> None:
+    signal = {"name": "ready", "http": {"url": "http://m/ready"}}
+    spec = make_spec(monitoring={"duration": "1m", "interval": "30s", "signals": [signal]})
+    sim = Simulator(spec)
+    sim.settle()
+    assert sim.phase() == Phase.MONITORING
+    assert sim.serving_version() == "1.0.0"
+    sim.cluster.refuse[("apply", "Service")] = ApiError(403, "Forbidden", QUOTA)
+    # Someone else points the stable Service elsewhere; the operator's fix is refused.
+    sim.cluster.services["fraud-scorer"]["spec"]["selector"] = {"app": "elsewhere"}
+    sim.advance(30)  # a check: the operator finds the Service wrong, and cannot fix it
+    sim.settle()
+    assert sim.condition(ConditionType.WRITES_ACCEPTED)[0] == "False"
+    sim.advance(120)  # past the end of the watch
+    sim.settle()
+    assert sim.phase() == Phase.MONITORING, "not Succeeded while users are not on it"
+    assert sim.condition(ConditionType.READY) == ("False", Reason.WORKLOAD_APPLY_FAILED)
+    del sim.cluster.refuse[("apply", "Service")]
+    sim.settle()
+    assert sim.phase() == Phase.SUCCEEDED
+    assert sim.condition(ConditionType.READY)[0] == "True"
 
 
 def test_a_refused_status_write_still_says_so_in_an_event() -> None:

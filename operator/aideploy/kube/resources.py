@@ -29,6 +29,8 @@ _COLLECTIONS = {
 }
 
 
+#: What the apiserver answers (422) when a JSON patch `test` operation fails.
+_PATCH_TEST_FAILED = "the server rejected our request due to an error in our request"
 #: Puts of the same status on a fresher object, when only unrelated metadata moved.
 STATUS_RETRIES = 20
 #: Annotations the decision reads: a change to one of them means deciding again.
@@ -181,7 +183,8 @@ class Resources:
             )
         except ApiError as error:
             # A failed test (the value changed, or is gone): decide again on what is there.
-            if error.status in (409, 422):
+            # Any other refusal (a policy's 422, a 403) is reported as what it is.
+            if error.status == 409 or (error.status == 422 and _PATCH_TEST_FAILED in error.message):
                 raise ConflictError(metadata["name"]) from error
             raise
         return updated or obj

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import urllib3
+from kubernetes.client.exceptions import ApiException
 
 from aideploy.kube.records import RecordConflictError
 from aideploy.kube.rest import ApiError
@@ -20,7 +21,7 @@ from aideploy.logic.write_failure import WriteFailure
 T = TypeVar("T")
 
 #: What a refused or unanswered write raises. Anything else is a bug, and is not hidden.
-REFUSALS = (ApiError, RecordConflictError, urllib3.exceptions.HTTPError, OSError)
+REFUSALS = (ApiError, ApiException, RecordConflictError, urllib3.exceptions.HTTPError, OSError)
 
 
 class WriteRefusedError(Exception):
@@ -32,6 +33,9 @@ class WriteRefusedError(Exception):
 def failure_of(error: BaseException, kind: str, name: str, action: str) -> WriteFailure:
     if isinstance(error, ApiError):
         return WriteFailure(kind, name, action, error.status, error.reason, error.message)
+    if isinstance(error, ApiException):  # the client's own: status 0 is no answer (TLS)
+        code = error.status or None
+        return WriteFailure(kind, name, action, code, str(error.reason or ""), str(error))
     if isinstance(error, RecordConflictError):  # a name taken by another object's record
         return WriteFailure(kind, name, action, 409, "AlreadyExists", str(error))
     return WriteFailure(kind, name, action, None, type(error).__name__, str(error) or repr(error))

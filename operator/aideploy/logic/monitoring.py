@@ -13,6 +13,7 @@ from aideploy.api.times import parse_time, rfc3339
 from aideploy.logic import canary, rollback, rollout, strategy
 from aideploy.logic.plan import Draft, Plan
 from aideploy.logic.verdict import describe, probe_request, worst
+from aideploy.logic.write_failure import traffic_refused
 
 
 def step(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
@@ -62,7 +63,8 @@ def step(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     else:
         rollback.consume_stray(draft, PROMOTE_ANNOTATION, "no canary step waits to be promoted")
     ends_at = parse_time(watch.ends_at)
-    if draft.now >= ends_at and canary_message is None:
+    # While users cannot be moved to it (a refused Service write), the watch is not over.
+    if draft.now >= ends_at and canary_message is None and not traffic_refused(draft.status):
         message = (
             f"Version {release.version} completed its monitoring window "
             f"({watch.checks} checks); it is the last good release."

@@ -33,6 +33,17 @@ ProbePurpose = Literal["verification", "restore", "monitoring", "analysis"]
 WARNING_PHASES = frozenset({Phase.FAILED, Phase.ROLLED_BACK, Phase.ROLLING_BACK, Phase.HELD})
 
 
+_READY_BY_PHASE: dict[Phase, tuple[bool, Reason]] = {
+    Phase.DEPLOYING: (False, Reason.ROLLOUT_IN_PROGRESS),
+    Phase.VERIFYING: (False, Reason.VERIFICATION_IN_PROGRESS),
+    Phase.HELD: (False, Reason.AWAITING_GO_LIVE),
+    Phase.MONITORING: (True, Reason.MONITORING_IN_PROGRESS),
+    Phase.SUCCEEDED: (True, Reason.RELEASE_SERVING),
+    Phase.ROLLING_BACK: (False, Reason.ROLLING_BACK),
+    Phase.ROLLED_BACK: (False, Reason.ROLLED_BACK),
+}
+
+
 @dataclass(frozen=True)
 class ProbeRun:
     """Results of probes the reconciler ran because the previous plan asked for them."""
@@ -214,6 +225,11 @@ class Draft:
 
     def finish(self, phase: Phase, message: str) -> Plan:
         old = self.obs.status
+        if all(c.type != ConditionType.READY for c in self.conditions) and phase in _READY_BY_PHASE:
+            # Said afresh where a phase keeps its Ready and the one it had was dropped (it
+            # only reported a refused write that has gone through since).
+            ok, reason = _READY_BY_PHASE[phase]
+            self.condition(ConditionType.READY, ok, reason, message)
         phase_changed = old.phase != phase
         new_status = old.replace(
             observed_generation=self.obs.generation,

@@ -66,7 +66,7 @@ class Described:
 def reason_for(kind: str) -> Reason:
     if kind == "AIDeploymentRecord":
         return Reason.RECORD_WRITE_FAILED
-    if kind == "status":
+    if kind in ("status", "AIDeployment"):  # its status, or the annotations it consumes
         return Reason.STATUS_WRITE_FAILED
     return Reason.WORKLOAD_APPLY_FAILED
 
@@ -214,6 +214,17 @@ def refused_status(
                     generation,
                     now,
                 )
+    elif traffic_write(described.message):
+        # Users are not where the status says they are: not Ready until the switch is made.
+        conditions = set_condition(
+            conditions,
+            ConditionType.READY,
+            "False",
+            described.reason,
+            described.message,
+            generation,
+            now,
+        )
     conditions = set_condition(
         conditions,
         ConditionType.WRITES_ACCEPTED,
@@ -224,6 +235,23 @@ def refused_status(
         now,
     )
     return stored.replace(conditions=conditions, message=described.message, **changes)
+
+
+_TRAFFIC = ("The apply of Service ", "The weight patch of HTTPRoute ")
+REFUSAL_REASONS: Final = frozenset(
+    {Reason.WORKLOAD_APPLY_FAILED, Reason.RECORD_WRITE_FAILED, Reason.STATUS_WRITE_FAILED}
+)
+
+
+def traffic_write(message: str) -> bool:
+    """Whether a refusal (as `describe` words it) is of a write that moves users."""
+    return message.startswith(_TRAFFIC)
+
+
+def traffic_refused(status: AIDeploymentStatus) -> bool:
+    """A Service or route write is refused: users are not on the release status names."""
+    refusal = refusal_message(status)
+    return refusal is not None and traffic_write(refusal)
 
 
 def refusal_kept(status: AIDeploymentStatus) -> bool:
@@ -247,17 +275,22 @@ def accepted_status(
 
 
 def without_refusal_message(status: AIDeploymentStatus) -> AIDeploymentStatus:
-    """The status as decide() should see it: a message that only reports a refusal is
-    not a message to keep (phases that keep their message would keep it for ever once
-    the write goes through). The WritesAccepted condition still carries the refusal."""
-    condition = status.condition(ConditionType.WRITES_ACCEPTED)
-    if (
-        condition is not None
-        and condition.status == "False"
-        and status.message == condition.message
-    ):
-        return status.replace(message=None)
-    return status
+    """The status as decide() should see it: a message, or a Ready condition, that only
+    reports a refusal is not one to keep (phases that keep theirs would keep it for ever
+    once the write goes through; decide() says them afresh). The WritesAccepted
+    condition still carries the refusal, and the reconciler writes it again if it holds."""
+    refusal = refusal_message(status)
+    if refusal is None:
+        return status
+    conditions = [
+        c
+        for c in status.conditions
+        if not (
+            c.type == ConditionType.READY and c.status == "False" and c.reason in REFUSAL_REASONS
+        )
+    ]
+    message = None if status.message == refusal else status.message
+    return status.replace(message=message, conditions=conditions)
 
 
 def refusal_message(status: AIDeploymentStatus) -> str | None:
