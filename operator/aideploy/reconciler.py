@@ -41,6 +41,8 @@ from aideploy.records.signature import RecordSigner
 logger = logging.getLogger(__name__)
 
 CONFLICT_RETRY = timedelta(milliseconds=200)
+#: First reconciles (at start, every object's) in flight at once.
+FIRST_RECONCILES = 64
 #: Past a probe request's deadline, so that decide() finds it passed.
 DEADLINE_SLACK = 0.05
 
@@ -103,6 +105,9 @@ class Reconciler:
         self._writer = Writer(
             resources, self._settings.record_retention, self._settings.record_signer, metrics
         )
+        self._slots = asyncio.Semaphore(FIRST_RECONCILES)
+        #: Objects reconciled once by this process (their first reconcile takes a slot).
+        self._known: set[ObjectKey] = set()
         #: What each running plan was decided on: a person's new action stops its probes.
         self._preemption = Preemption()
         #: Refused writes in a row, per object, and until when the next attempt waits.
@@ -113,9 +118,21 @@ class Reconciler:
         self._results: dict[ObjectKey, ProbeRun] = {}
 
     async def __call__(self, key: ObjectKey) -> timedelta | None:
-        namespace, name = key
+        namespace = key[0]
         if self._peering is not None and not await self._peering.active(namespace):
             return STANDBY_RECHECK  # another replica is active; look again later
+        if key in self._known:
+            return await self._reconcile(key)
+        # At start every object is due at once: their first reconciles go a few at a time,
+        # not thousands at once each holding its object, children and plan (the peak of
+        # the operator's memory). Later ones (a burst of approvals) are not held back.
+        async with self._slots:
+            requeue = await self._reconcile(key)
+        self._known.add(key)
+        return requeue
+
+    async def _reconcile(self, key: ObjectKey) -> timedelta | None:
+        namespace, name = key
         obj = await asyncio.to_thread(self._resources.get, KIND, namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             self._forget(key)
@@ -227,6 +244,7 @@ class Reconciler:
     def _forget(self, key: ObjectKey) -> None:
         for kept in (self._refusals, self._backoff, self._results):
             kept.pop(key, None)
+        self._known.discard(key)
 
     async def _decide_on(
         self, obj: dict[str, Any], run: ProbeRun, staging: dict[str, Any] | None
