@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from aideploy.kube.rest import ApiError
-from aideploy.kube.writes import REFUSALS
+from aideploy.kube.writes import TRANSPORT
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class Controller:
                 requeue = await self._reconcile(key)
             except asyncio.CancelledError:
                 raise
-            except REFUSALS as error:
+            except TRANSPORT as error:
                 # The apiserver did not answer, or refused a read: one line, no traceback,
                 # and a short backoff, so that the operator is back soon after it is.
                 delay = min(backoff, UNREACHABLE_BACKOFF)

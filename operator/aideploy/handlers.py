@@ -232,6 +232,7 @@ async def aideployment_changed(
     key = (namespace, name)
     if event.get("type") == "DELETED":
         controller.forget(key)
+        memo["reconciler"].forget(key)
         promotions.forget(key)
         memo["metrics"].forget(key)
     else:

@@ -24,7 +24,7 @@ from aideploy.carry_out import Writer
 from aideploy.controller import ObjectKey
 from aideploy.kube.observe import observe, owner_of, workloads
 from aideploy.kube.resources import ConflictError, Resources
-from aideploy.kube.writes import WriteRefusedError
+from aideploy.kube.writes import TRANSPORT, WriteRefusedError
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
 from aideploy.logic.plan import Observation, Plan, ProbeRequest, ProbeRun
@@ -106,8 +106,10 @@ class Reconciler:
             resources, self._settings.record_retention, self._settings.record_signer, metrics
         )
         self._slots = asyncio.Semaphore(FIRST_RECONCILES)
-        #: Objects reconciled once by this process (their first reconcile takes a slot).
+        #: Objects reconciled once by this process (their first reconcile takes a slot),
+        #: and those whose first reconcile holds one now.
         self._known: set[ObjectKey] = set()
+        self._holding: set[ObjectKey] = set()
         #: What each running plan was decided on: a person's new action stops its probes.
         self._preemption = Preemption()
         #: Refused writes in a row, per object, and until when the next attempt waits.
@@ -125,17 +127,32 @@ class Reconciler:
             return await self._reconcile(key)
         # At start every object is due at once: their first reconciles go a few at a time,
         # not thousands at once each holding its object, children and plan (the peak of
-        # the operator's memory). Later ones (a burst of approvals) are not held back.
-        async with self._slots:
-            requeue = await self._reconcile(key)
-        self._known.add(key)
-        return requeue
+        # the operator's memory). Later ones (a burst of approvals) are not held back, and
+        # a slot is let go before probes run (they may take minutes).
+        await self._slots.acquire()
+        self._holding.add(key)
+        try:
+            return await self._reconcile(key)
+        finally:
+            self._let_go(key)
+
+    def _let_go(self, key: ObjectKey) -> None:
+        if key in self._holding:
+            self._holding.discard(key)
+            self._slots.release()
+            self._known.add(key)
+
+    def forget(self, key: ObjectKey) -> None:
+        """The object is gone: nothing kept for it may reach one created under its name."""
+        for kept in (self._refusals, self._backoff, self._results):
+            kept.pop(key, None)
+        self._known.discard(key)
 
     async def _reconcile(self, key: ObjectKey) -> timedelta | None:
         namespace, name = key
         obj = await asyncio.to_thread(self._resources.get, KIND, namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
-            self._forget(key)
+            self.forget(key)
             return None
         if (waiting := self._backing_off(key, obj)) is not None:
             return waiting
@@ -198,6 +215,7 @@ class Reconciler:
         try:
             obj = await self._writer.carry_out(obj, observation, plan)
             self._results.pop(key, None)
+            self._let_go(key)
             run = await self._probe(observation, plan.run_probes, seen.stop)
         finally:
             self._preemption.release(key, seen)
@@ -205,7 +223,7 @@ class Reconciler:
             raise _ProbesStoppedError
         try:
             await self._decide_on(obj, run, staging)
-        except (ConflictError, WriteRefusedError):
+        except (ConflictError, WriteRefusedError, *TRANSPORT):
             if run.purpose != "monitoring":  # a later check runs anyway; a verdict must not
                 self._results[key] = run  # be measured twice (its record says which one)
             raise
@@ -240,11 +258,6 @@ class Reconciler:
         )
         self._backoff[key] = (self._clock() + delay, seen)
         return delay
-
-    def _forget(self, key: ObjectKey) -> None:
-        for kept in (self._refusals, self._backoff, self._results):
-            kept.pop(key, None)
-        self._known.discard(key)
 
     async def _decide_on(
         self, obj: dict[str, Any], run: ProbeRun, staging: dict[str, Any] | None

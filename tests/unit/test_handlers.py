@@ -36,9 +36,13 @@ class RecordingController:
 class RecordingReconciler:
     def __init__(self) -> None:
         self.preempted: list[tuple[ObjectKey, object, dict[str, str]]] = []
+        self.forgotten: list[ObjectKey] = []
 
     def preempt(self, key: ObjectKey, generation: object, annotations: dict[str, str]) -> None:
         self.preempted.append((key, generation, dict(annotations)))
+
+    def forget(self, key: ObjectKey) -> None:
+        self.forgotten.append(key)
 
 
 class RecordingMetrics:
@@ -106,6 +110,7 @@ def test_a_deletion_forgets_the_object_everywhere(memo: dict[str, Any]) -> None:
     changed(memo, "DELETED", "prod", {})
     assert memo["controller"].forgotten == [KEY]
     assert memo["metrics"].forgotten == [KEY]
+    assert memo["reconciler"].forgotten == [KEY]
     assert memo["promotions"].dependents(("ml", "staging")) == []
 
 

@@ -188,3 +188,34 @@ def test_a_refused_status_write_still_says_so_in_an_event() -> None:
     sim.reconcile()
     assert [f.kind for f in sim.refusals] == ["status"]
     assert ("StatusWriteFailed", "Warning") in sim.events
+
+
+def test_retries_of_a_refused_switch_back_post_no_phase_event_again() -> None:
+    """A RED signal during the watch: the switch back to 1.0.0 is refused by a quota.
+    Each retry (and the backoff makes several) must not say `RollingBack` again."""
+    signal = {"name": "ready", "http": {"url": "http://m/ready"}}
+    monitoring = {"duration": "1h", "interval": "30s", "signals": [signal]}
+    sim = Simulator(make_spec(monitoring=monitoring))
+    sim.settle()
+    sim.advance(3600)
+    sim.settle()
+    assert sim.phase() == Phase.SUCCEEDED  # 1.0.0, the last good release
+    sim.set_spec(make_spec(version="2.0.0", monitoring=monitoring))
+    sim.annotations.update(gate_annotations(sim.spec))
+    sim.settle()
+    assert sim.phase() == Phase.MONITORING
+    sim.cluster.refuse[("apply", "Service")] = ApiError(403, "Forbidden", QUOTA)
+    sim.probe_script["ready"] = "RED"
+    sim.advance(30)
+    for _ in range(4):
+        sim.reconcile()
+        sim.advance(5)
+    assert sim.condition(ConditionType.WRITES_ACCEPTED)[0] == "False"
+    assert sim.condition(ConditionType.READY) == ("False", Reason.WORKLOAD_APPLY_FAILED)
+    for phase in ("RollingBack", "RolledBack"):
+        assert sim.events.count((phase, "Warning")) <= 1, sim.events
+    del sim.cluster.refuse[("apply", "Service")]
+    sim.settle()
+    assert sim.serving_version() == "1.0.0"
+    assert sim.events.count(("RollingBack", "Warning")) == 1, sim.events
+    assert sim.events.count(("RolledBack", "Warning")) == 1, sim.events

@@ -20,8 +20,11 @@ from aideploy.logic.write_failure import WriteFailure
 
 T = TypeVar("T")
 
+#: What an unanswered or refused request raises (a TimeoutError and a ConnectionError
+#: are what the socket says); a local OSError (a missing file) is a bug, and not hidden.
+TRANSPORT = (ApiError, ApiException, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 #: What a refused or unanswered write raises. Anything else is a bug, and is not hidden.
-REFUSALS = (ApiError, ApiException, RecordConflictError, urllib3.exceptions.HTTPError, OSError)
+REFUSALS = (*TRANSPORT, RecordConflictError)
 
 
 class WriteRefusedError(Exception):

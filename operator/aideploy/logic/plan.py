@@ -257,7 +257,8 @@ class Draft:
         )
         old_ready = old.condition(ConditionType.READY)
         new_ready = new_status.condition(ConditionType.READY)
-        reason_changed = (old_ready.reason if old_ready else None) != (
+        # A Ready that was dropped (it only reported a refused write) is no change to say.
+        reason_changed = old_ready is not None and old_ready.reason != (
             new_ready.reason if new_ready else None
         )
         events = list(self.events)

@@ -18,6 +18,7 @@ from typing import Final
 from aideploy.api.constants import ConditionType, Phase, Reason
 from aideploy.api.status import AIDeploymentStatus
 from aideploy.logic.conditions import set_condition
+from aideploy.logic.workload import PREVIEW_SUFFIX
 
 #: The conditions that say what the gate found; they are true whatever became of the write.
 GATE_CONDITIONS: Final = (
@@ -244,8 +245,13 @@ REFUSAL_REASONS: Final = frozenset(
 
 
 def traffic_write(message: str) -> bool:
-    """Whether a refusal (as `describe` words it) is of a write that moves users."""
-    return message.startswith(_TRAFFIC)
+    """Whether a refusal (as `describe` words it) is of a write that moves users: the
+    stable Service or the route, not the preview Service (only probes go there)."""
+    for prefix in _TRAFFIC:
+        if message.startswith(prefix):
+            name = message[len(prefix) :].split(" ", 1)[0]
+            return not (prefix.endswith("Service ") and name.endswith(PREVIEW_SUFFIX))
+    return False
 
 
 def traffic_refused(status: AIDeploymentStatus) -> bool:
