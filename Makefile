@@ -64,8 +64,8 @@ integration: install control-plane prometheus ## tests against a real control pl
 test: install control-plane prometheus lint ## install everything, lint, then run the whole suite
 	$(BIN)/pytest tests -q $(PYTEST_ARGS)
 
-bench: install control-plane prometheus ## figures (not pass/fail) on the local control plane: BENCH_ARGS=--rounds N
-	$(BIN)/python -m tests.bench.strategy $(BENCH_ARGS)
+bench: install control-plane prometheus ## figures, not pass/fail: BENCH_ROUNDS BENCH_OBJECTS BENCH_BURST BENCH_IDLE_SECONDS
+	$(BIN)/python -m tests.bench.run
 
 cluster-up: install control-plane ## start the local control plane; prints the KUBECONFIG line
 	@$(BIN)/python -m tests.support.localcluster up

@@ -15,6 +15,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from aideploy.kube.rest import ApiError
+from aideploy.kube.writes import TRANSPORT
+
 logger = logging.getLogger(__name__)
 
 ObjectKey = tuple[str, str]  # (namespace, name)
@@ -22,6 +25,8 @@ Reconcile = Callable[[ObjectKey], Awaitable[timedelta | None]]
 
 INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 300.0
+#: An apiserver that did not answer is tried again at least this often.
+UNREACHABLE_BACKOFF = 10.0
 # Every object is reconciled at least this often: kopf does not re-list after a watch
 # reconnects, and the "not reconciling" alert needs a steady beat.
 RESYNC_PERIOD = 300.0
@@ -81,8 +86,30 @@ class Controller:
                 requeue = await self._reconcile(key)
             except asyncio.CancelledError:
                 raise
+            except TRANSPORT as error:
+                # The apiserver did not answer, or refused a read: one line, no traceback,
+                # and a short backoff, so that the operator is back soon after it is.
+                delay = min(backoff, UNREACHABLE_BACKOFF)
+                what = "refused a read" if isinstance(error, ApiError) else "did not answer"
+                logger.warning(
+                    "reconcile of %s/%s: the apiserver %s (%s); retrying in %.0fs",
+                    *key,
+                    what,
+                    f"{type(error).__name__}: {error}"[:300],
+                    delay,
+                    extra={"object": "/".join(key)},
+                )
+                if self._on_error is not None:
+                    self._on_error()
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
             except Exception:
-                logger.exception("reconcile failed; retrying", extra={"object": "/".join(key)})
+                logger.exception(
+                    "reconcile of %s/%s failed; retrying in %.0fs",
+                    *key,
+                    backoff,
+                    extra={"object": "/".join(key)},
+                )
                 if self._on_error is not None:
                     self._on_error()
                 delay = backoff

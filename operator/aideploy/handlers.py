@@ -97,6 +97,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             else None
         ),
     )
+    memo["reconciler"] = reconciler
     memo["controller"] = Controller(reconciler, on_error=lambda: metrics.record_reconcile("error"))
     memo["promotions"] = PromotionIndex()
     if config.adopt_unsigned_releases:
@@ -162,7 +163,9 @@ async def records_guard(userinfo: kopf.UserInfo, memo: Any, **kwargs: Any) -> No
         datetime.now(UTC),
     )
     if not verdict.allowed:
-        logger.info("admission denied: %s", verdict.message)
+        logger.info(
+            "admission denied for %s/%s: %s", namespace, kwargs.get("name"), verdict.message
+        )
         raise kopf.AdmissionError(verdict.message, code=403)
 
 
@@ -186,7 +189,9 @@ async def provenance(userinfo: kopf.UserInfo, patch: kopf.Patch, memo: Any, **kw
         memo["provenance_key"],
     )
     if not verdict.allowed:
-        logger.info("admission denied: %s", verdict.message)
+        logger.info(
+            "admission denied for %s/%s: %s", namespace, kwargs.get("name"), verdict.message
+        )
         raise kopf.AdmissionError(verdict.message, code=403)
     if verdict.set_annotations:
         annotations = patch.setdefault("metadata", {}).setdefault("annotations", {})
@@ -211,7 +216,14 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def aideployment_changed(
-    event: kopf.RawEvent, name: str, namespace: str | None, spec: kopf.Spec, memo: Any, **_: Any
+    event: kopf.RawEvent,
+    name: str,
+    namespace: str | None,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    annotations: kopf.Annotations,
+    memo: Any,
+    **_: Any,
 ) -> None:
     controller: Controller = memo["controller"]
     promotions: PromotionIndex = memo["promotions"]
@@ -220,9 +232,12 @@ async def aideployment_changed(
     key = (namespace, name)
     if event.get("type") == "DELETED":
         controller.forget(key)
+        memo["reconciler"].forget(key)
         promotions.forget(key)
         memo["metrics"].forget(key)
     else:
+        reconciler: Reconciler = memo["reconciler"]
+        reconciler.preempt(key, meta.get("generation"), annotations)
         controller.trigger(key)
         promotions.record(key, (spec.get("promotion") or {}).get("fromStaging"))
     # Production objects promoting from this one re-check when it changes.

@@ -58,6 +58,28 @@ RED_REASONS: Final = frozenset({"probe", "signal", "deadline"})
 #: Probe results and verification decisions: the one vocabulary, aideploy.api.spec.Result.
 RESULTS: Final[tuple[str, ...]] = tuple(r.value for r in Result)
 RECONCILE_RESULTS: Final = ("ok", "conflict", "error")
+#: What refused a write (aideploy.logic.write_failure.describe), and what was written.
+WRITE_FAILURE_CAUSES: Final = (
+    "quota",
+    "admission",
+    "invalid",
+    "too-large",
+    "forbidden",
+    "not-found",
+    "conflict",
+    "ip-range",
+    "unavailable",
+    "unreachable",
+    "rejected",
+)
+WRITE_KINDS: Final = (
+    "Deployment",
+    "Service",
+    "HTTPRoute",
+    "AIDeploymentRecord",
+    "AIDeployment",
+    "status",
+)
 
 HOUR: Final = 3600.0
 DAY: Final = 86400.0
@@ -234,6 +256,13 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.write_failures = Counter(
+            f"{PREFIX}_write_failures",
+            "Writes the apiserver refused or never answered, by what was written (kind) and "
+            "what refused it (reason: quota, admission, invalid, ...).",
+            ["kind", "reason"],
+            registry=self.registry,
+        )
         self.last_reconcile = Gauge(
             f"{PREFIX}_last_reconcile_timestamp_seconds",
             "Unix time of the last reconcile that completed without error; 0 before the "
@@ -366,6 +395,12 @@ class Metrics:
         self.reconciles.labels(result=_check(result, RECONCILE_RESULTS, "result")).inc()
         if result != "error":
             self.last_reconcile.set(_timestamp(at) or time.time())
+
+    def record_write_failure(self, kind: str, reason: str) -> None:
+        self.write_failures.labels(
+            kind=_check(kind, WRITE_KINDS, "kind"),
+            reason=_check(reason, WRITE_FAILURE_CAUSES, "reason"),
+        ).inc()
 
     # ---- exposition ----------------------------------------------------------------------
 

@@ -8,36 +8,49 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from asyncio import FIRST_COMPLETED
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aideploy import failpoints
 from aideploy.admission.config import PodPolicy
 from aideploy.api.constants import KIND
 from aideploy.api.records import DEFAULT_RETENTION
 from aideploy.api.spec import Probe
-from aideploy.api.status import ProbeOutcome, RecordRef
+from aideploy.api.status import ProbeOutcome
 from aideploy.api.times import rfc3339
+from aideploy.carry_out import Writer
 from aideploy.controller import ObjectKey
 from aideploy.kube.observe import observe, owner_of, workloads
 from aideploy.kube.resources import ConflictError, Resources
-from aideploy.kube.rest import ApiError
+from aideploy.kube.writes import TRANSPORT, WriteRefusedError
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
-from aideploy.logic.plan import Event, Observation, Plan, ProbeRequest, ProbeRun
-from aideploy.logic.topology import WorkloadChanges, Workloads, preview_name
-from aideploy.metric_mapping import observe_metrics
+from aideploy.logic.plan import Observation, Plan, ProbeRequest, ProbeRun
+from aideploy.logic.topology import Workloads, preview_name
+from aideploy.logic.write_failure import (
+    retry_after,
+)
 from aideploy.metrics import Metrics
 from aideploy.peering import PeeringGuard
+from aideploy.preemption import Preemption, Seen, actions_of
 from aideploy.probes import ProbeResult, ProbeTarget, run_probes
-from aideploy.records import DeploymentRef, build_record, find_record, next_link
 from aideploy.records.signature import RecordSigner
 
 logger = logging.getLogger(__name__)
 
 CONFLICT_RETRY = timedelta(milliseconds=200)
+#: First reconciles (at start, every object's) in flight at once.
+FIRST_RECONCILES = 64
+#: Past a probe request's deadline, so that decide() finds it passed.
+DEADLINE_SLACK = 0.05
+
+
+class _ProbesStoppedError(Exception):
+    """No verdict may be waited for any longer (an action, a new spec, the deadline)."""
+
+
 #: How many fresh reads a probe result is decided on before it is given up (and run again).
 RESULT_ATTEMPTS = 5
 STANDBY_RECHECK = timedelta(seconds=30)
@@ -89,36 +102,87 @@ class Reconciler:
         self._settings = settings or ReconcilerSettings()
         self._clock = clock
         self._run_probes = probe_runner
+        self._writer = Writer(
+            resources, self._settings.record_retention, self._settings.record_signer, metrics
+        )
+        self._slots = asyncio.Semaphore(FIRST_RECONCILES)
+        #: Objects reconciled once by this process (their first reconcile takes a slot),
+        #: and those whose first reconcile holds one now.
+        self._known: set[ObjectKey] = set()
+        self._holding: set[ObjectKey] = set()
+        #: What each running plan was decided on: a person's new action stops its probes.
+        self._preemption = Preemption()
+        #: Refused writes in a row, per object, and until when the next attempt waits.
+        self._refusals: dict[ObjectKey, int] = {}
+        self._backoff: dict[ObjectKey, tuple[datetime, Seen]] = {}
+        #: Probe results measured but not yet carried out (a refused or conflicting
+        #: write): decided on again, not measured again.
+        self._results: dict[ObjectKey, ProbeRun] = {}
 
     async def __call__(self, key: ObjectKey) -> timedelta | None:
-        namespace, name = key
+        namespace = key[0]
         if self._peering is not None and not await self._peering.active(namespace):
             return STANDBY_RECHECK  # another replica is active; look again later
+        if key in self._known:
+            return await self._reconcile(key)
+        # At start every object is due at once: their first reconciles go a few at a time,
+        # not thousands at once each holding its object, children and plan (the peak of
+        # the operator's memory). Later ones (a burst of approvals) are not held back, and
+        # a slot is let go before probes run (they may take minutes).
+        await self._slots.acquire()
+        self._holding.add(key)
+        try:
+            return await self._reconcile(key)
+        finally:
+            self._let_go(key)
+
+    def _let_go(self, key: ObjectKey) -> None:
+        if key in self._holding:
+            self._holding.discard(key)
+            self._slots.release()
+            self._known.add(key)
+
+    def forget(self, key: ObjectKey) -> None:
+        """The object is gone: nothing kept for it may reach one created under its name."""
+        for kept in (self._refusals, self._backoff, self._results):
+            kept.pop(key, None)
+        self._known.discard(key)
+
+    async def _reconcile(self, key: ObjectKey) -> timedelta | None:
+        namespace, name = key
         obj = await asyncio.to_thread(self._resources.get, KIND, namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
+            self.forget(key)
             return None
+        if (waiting := self._backing_off(key, obj)) is not None:
+            return waiting
         observed = obj["metadata"].get("resourceVersion")
-        children = await self._children(obj)
-        staging = await self._staging(obj)
+        children, staging = await asyncio.gather(self._children(obj), self._staging(obj))
         observation = observe(
             obj,
             children,
             self._clock(),
+            self._results.get(key),  # measured, and not yet carried out
             staging=staging,
             policy=self._settings.approval_policy,
             pod_policy=self._settings.pod_policy,
         )
         plan = decide(observation)
         try:
-            obj = await self._carry_out(obj, observation, plan)
-            if plan.run_probes is not None:
-                run = await self._probe(observation, plan.run_probes)
-                await self._decide_on(obj, run, staging)
+            await self._act(key, obj, observation, plan, staging)
+        except _ProbesStoppedError:
+            return timedelta(0)  # decide now: on the action, the new spec or the deadline
         except ConflictError:
             logger.debug("status conflict, reconciling again", extra={"object": name})
             if self._metrics is not None:
                 self._metrics.record_reconcile("conflict")
             return CONFLICT_RETRY
+        except WriteRefusedError:
+            # Reported on the object already; try again later, not at once.
+            if self._metrics is not None:
+                self._metrics.record_reconcile("error")
+            return self._back_off(key, obj)
+        self._refusals.pop(key, None)
         if self._metrics is not None:
             self._metrics.record_reconcile("ok")
         # Evidence for tests and for people reading a --verbose log: this reconcile saw the
@@ -131,6 +195,69 @@ class Reconciler:
             extra={"object": f"{namespace}/{name}", "resourceVersion": observed},
         )
         return plan.requeue_after
+
+    async def _act(
+        self,
+        key: ObjectKey,
+        obj: dict[str, Any],
+        observation: Observation,
+        plan: Plan,
+        staging: dict[str, Any] | None,
+    ) -> None:
+        """Carry the plan out; run the probes it asks for and carry out what is decided on
+        them. Watched from before the first write, so that an action arriving while the
+        plan is carried out still stops the probes."""
+        if plan.run_probes is None:
+            await self._writer.carry_out(obj, observation, plan)
+            self._results.pop(key, None)
+            return
+        seen = self._preemption.watch(key, observation.generation, observation.annotations)
+        try:
+            obj = await self._writer.carry_out(obj, observation, plan)
+            self._results.pop(key, None)
+            self._let_go(key)
+            run = await self._probe(observation, plan.run_probes, seen.stop)
+        finally:
+            self._preemption.release(key, seen)
+        if run is None:
+            raise _ProbesStoppedError
+        try:
+            await self._decide_on(obj, run, staging)
+        except (ConflictError, WriteRefusedError, *TRANSPORT):
+            if run.purpose != "monitoring":  # a later check runs anyway; a verdict must not
+                self._results[key] = run  # be measured twice (its record says which one)
+            raise
+        self._results.pop(key, None)
+
+    def preempt(self, key: ObjectKey, generation: object, annotations: Mapping[str, str]) -> None:
+        """A watch event: a person's new action or a new spec stops the wait for probes."""
+        self._preemption.event(key, generation, annotations)
+
+    def _backing_off(self, key: ObjectKey, obj: dict[str, Any]) -> timedelta | None:
+        """While a refused write backs off, the events the operator's own writes cause do
+        not bring the next attempt forward; a new spec or a person's action does."""
+        backoff = self._backoff.get(key)
+        if backoff is None:
+            return None
+        until, seen = backoff
+        metadata = obj["metadata"]
+        remaining = until - self._clock()
+        if remaining <= timedelta(0) or seen.superseded_by(
+            metadata.get("generation"), metadata.get("annotations") or {}
+        ):
+            del self._backoff[key]
+            return None
+        return remaining
+
+    def _back_off(self, key: ObjectKey, obj: dict[str, Any]) -> timedelta:
+        attempts = self._refusals[key] = self._refusals.get(key, 0) + 1
+        delay = retry_after(attempts)
+        metadata = obj["metadata"]
+        seen = Seen(
+            int(metadata.get("generation", 1)), actions_of(metadata.get("annotations") or {})
+        )
+        self._backoff[key] = (self._clock() + delay, seen)
+        return delay
 
     async def _decide_on(
         self, obj: dict[str, Any], run: ProbeRun, staging: dict[str, Any] | None
@@ -154,7 +281,7 @@ class Reconciler:
                 self._settings.pod_policy,
             )
             try:
-                await self._carry_out(obj, observation, decide(observation))
+                await self._writer.carry_out(obj, observation, decide(observation))
                 return
             except ConflictError:
                 if attempt == RESULT_ATTEMPTS:
@@ -170,24 +297,30 @@ class Reconciler:
 
     async def _children(self, obj: dict[str, Any]) -> Workloads:
         """The Deployments labelled as this object's, the one named after it (which may be
-        someone else's), and the stable and preview Services."""
+        someone else's), and the stable and preview Services. Read at once, not one after
+        the other: these reads are most of the time from an approval to its Deployment."""
         owner = owner_of(obj)
         get = self._resources.get
-        listed = await asyncio.to_thread(
-            self._resources.list_children, "Deployment", owner.namespace, owner.name
+        route_name = _route_name(obj)
+
+        async def route() -> dict[str, Any] | None:
+            if route_name is None:
+                return None
+            return await asyncio.to_thread(get, "HTTPRoute", owner.namespace, route_name)
+
+        listed, named, stable, preview, found_route = await asyncio.gather(
+            asyncio.to_thread(
+                self._resources.list_children, "Deployment", owner.namespace, owner.name
+            ),
+            asyncio.to_thread(get, "Deployment", owner.namespace, owner.name),
+            asyncio.to_thread(get, "Service", owner.namespace, owner.name),
+            asyncio.to_thread(get, "Service", owner.namespace, preview_name(owner)),
+            route(),
         )
-        named = await asyncio.to_thread(get, "Deployment", owner.namespace, owner.name)
         if named is not None and all(d["metadata"]["name"] != owner.name for d in listed):
             listed.append(named)
-        services = []
-        for service_name in (owner.name, preview_name(owner)):
-            service = await asyncio.to_thread(get, "Service", owner.namespace, service_name)
-            if service is not None:
-                services.append(service)
-        route = None
-        if (route_name := _route_name(obj)) is not None:
-            route = await asyncio.to_thread(get, "HTTPRoute", owner.namespace, route_name)
-        return replace(workloads(owner, listed, services), route=route)
+        services = [s for s in (stable, preview) if s is not None]
+        return replace(workloads(owner, listed, services), route=found_route)
 
     async def _staging(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         """The staging object a production spec promotes from, read fresh each time."""
@@ -213,8 +346,34 @@ class Reconciler:
         )
         return ProbeTarget(base_url=base, model_name=str(spec_model))
 
-    async def _probe(self, obs: Observation, request: ProbeRequest) -> ProbeRun:
-        results = await self._run_probes(request.probes, self._target(obs, request))
+    async def _probe(
+        self, obs: Observation, request: ProbeRequest, stop: asyncio.Event | None = None
+    ) -> ProbeRun | None:
+        """The probes' results; None when no verdict may be waited for any longer: the
+        request's deadline passed, or a person's action or a new spec pre-empted them."""
+        key = (obs.owner.namespace, obs.owner.name)
+        stop = stop or asyncio.Event()
+        probing = asyncio.ensure_future(
+            self._run_probes(request.probes, self._target(obs, request))
+        )
+        stopped = asyncio.ensure_future(stop.wait())
+        budget = (
+            None
+            if request.deadline is None
+            else max((request.deadline - self._clock()).total_seconds(), 0.0) + DEADLINE_SLACK
+        )
+        try:
+            await asyncio.wait({probing, stopped}, timeout=budget, return_when=FIRST_COMPLETED)
+        finally:
+            for task in (probing, stopped):
+                task.cancel()
+            # Let a cut-off probe close its connections before going on.
+            await asyncio.gather(probing, stopped, return_exceptions=True)
+        if not probing.done() or probing.cancelled():
+            why = "pre-empted" if stop.is_set() else "cut off at the verification deadline"
+            logger.info("%s/%s: probes %s", key[0], key[1], why)
+            return None
+        results = probing.result()
         at = rfc3339(self._clock())
         outcomes = tuple(
             ProbeOutcome(
@@ -233,119 +392,3 @@ class Reconciler:
             if self._metrics is not None:
                 self._metrics.record_probe_result(outcome.name, outcome.result)
         return ProbeRun(purpose=request.purpose, digest=request.digest, outcomes=outcomes)
-
-    async def _write_records(self, obs: Observation, plan: Plan) -> Plan:
-        """Write the plan's records (each exactly once, even across restarts: an event
-        already on record is found, not written again) and name the newest in status."""
-        owner = obs.owner
-        records = await asyncio.to_thread(
-            self._resources.list_records, owner.namespace, owner.name, owner.uid
-        )
-        for intent in plan.records:
-            if find_record(records, intent.type, intent.generation, intent.match) is not None:
-                continue
-            link = next_link(records)
-            manifest = build_record(
-                DeploymentRef(
-                    owner.namespace, owner.name, owner.uid, intent.generation, intent.digest
-                ),
-                intent.type,
-                sequence=link.sequence,
-                previous_hash=link.previous_hash,
-                content=intent.content,
-                created_at=obs.now,
-                retention=self._settings.record_retention,
-                signer=self._settings.record_signer,
-            )
-            written = await asyncio.to_thread(self._resources.write_record, manifest)
-            failpoints.hit(f"after-record:{intent.type.value}")
-            records.append(written)
-            spec = written["spec"]
-            event = Event(
-                "Normal",
-                "RecordWritten",
-                f"{spec['recordId']} ({spec['type']}) written as {written['metadata']['name']}, "
-                f"sequence {spec['sequence']}, hash {str(spec['hash'])[:19]}.",
-            )
-            plan = replace(plan, events=(*plan.events, event))
-        if records:
-            last = max(records, key=lambda r: int(r["spec"]["sequence"]))
-            latest = RecordRef(
-                name=last["metadata"]["name"],
-                sequence=int(last["spec"]["sequence"]),
-                hash=str(last["spec"]["hash"]),
-            )
-            plan = replace(plan, status=plan.status.replace(latest_record=latest))
-        return plan
-
-    async def _patch_route(self, namespace: str, changes: WorkloadChanges) -> None:
-        """The canary's weights. A route edited since it was read is left for the next
-        reconcile, which reads it again (the step waits until the route carries it)."""
-        if changes.route_patch is None or changes.route_name is None:
-            return
-        try:
-            await asyncio.to_thread(
-                self._resources.patch_route, namespace, changes.route_name, changes.route_patch
-            )
-        except ApiError as error:
-            if error.status != 409:
-                raise
-            logger.info(
-                "%s/%s: HTTPRoute changed since it was read; its weights are written again",
-                namespace,
-                changes.route_name,
-            )
-
-    async def _move_traffic(self, obs: Observation, changes: WorkloadChanges) -> None:
-        """After the status that reports the decision: a restart then repeats the switch
-        the stored decision asks for (skipped once made), instead of taking the decision
-        again on probes run anew."""
-        namespace = obs.owner.namespace
-        if any(s["metadata"]["name"] == obs.owner.name for s in changes.services):
-            failpoints.hit("before-traffic-switch")  # the stable Service: what users reach
-        if changes.route_first:
-            await self._patch_route(namespace, changes)
-        for service in changes.services:
-            await asyncio.to_thread(self._resources.apply, service)
-        if not changes.route_first:
-            await self._patch_route(namespace, changes)
-        for name in changes.scale_downs:
-            await asyncio.to_thread(self._resources.scale_to_zero, namespace, name)
-        for kind, name in changes.deletes:
-            await asyncio.to_thread(self._resources.delete, kind, namespace, name)
-
-    async def _carry_out(self, obj: dict[str, Any], obs: Observation, plan: Plan) -> dict[str, Any]:
-        # Records first: nothing is rolled out (or restored) before it is on record.
-        if plan.records:
-            plan = await self._write_records(obs, plan)
-        changes = plan.apply
-        if changes is not None:
-            for deployment in changes.deployments:  # pods first; no traffic reaches them yet
-                await asyncio.to_thread(self._resources.apply, deployment)
-        new_status = plan.status.to_wire()
-        # Compared with what is stored, not with what could be read of it: a field dropped
-        # as unreadable is rewritten even when the decision itself changed nothing.
-        if new_status != (obj.get("status") or {}):
-            obj = await asyncio.to_thread(self._resources.replace_status, obj, new_status)
-        if changes is not None:
-            await self._move_traffic(obs, changes)
-        if self._metrics is not None:
-            observe_metrics(self._metrics, obs, plan)
-        if plan.status.phase != obs.status.phase:
-            logger.info(
-                "%s/%s: %s -> %s: %s",
-                obs.owner.namespace,
-                obs.owner.name,
-                obs.status.phase or "-",
-                plan.status.phase,
-                plan.status.message,
-            )
-        for event in plan.events:
-            await asyncio.to_thread(
-                self._resources.emit_event, obj, event.type, event.reason, event.message, obs.now
-            )
-        if plan.remove_annotations:
-            obj = await asyncio.to_thread(
-                self._resources.remove_annotations, obj, plan.remove_annotations
-            )
-        return obj

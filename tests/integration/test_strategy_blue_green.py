@@ -79,7 +79,8 @@ def test_a_wrong_model_is_never_selected_by_the_stable_service(
     assert status["traffic"] == [
         {"release": status["stableRelease"]["id"], "version": "1.0.0", "weight": 100}
     ]
-    v1 = serving(rest, namespace)
+    # The switch is written just after the status that reports it: wait for it.
+    v1 = wait_for(lambda: serving(rest, namespace), message="the switch to 1.0.0")
     assert v1["metadata"]["name"] == f"{NAME}-{release_id(spec_digest(spec('1.0.0')))}"
     backend.modes["2.0.0"] = "wrong"
     deploy(rest, namespace, spec("2.0.0"))

@@ -68,7 +68,9 @@ DEFAULT_USERS: Final[Mapping[str, tuple[str, ...]]] = {
 ADMIN_USER: Final = "admin"
 CONTROLLER_MANAGER_USER: Final = "system:kube-controller-manager"
 CONTEXT_NAME: Final = "aideploy-local"
-SERVICE_CLUSTER_IP_RANGE: Final = "10.0.0.0/24"
+#: A /16: room for bursts of thousands of Services (`make bench`); a superset of the
+#: old /24, so a kept etcd still holds valid addresses.
+SERVICE_CLUSTER_IP_RANGE: Final = "10.0.0.0/16"
 SERVICE_ACCOUNT_ISSUER: Final = "https://kubernetes.default.svc.cluster.local"
 #: Controllers that would fight a test's simulated node are off; everything else is on.
 CONTROLLERS: Final = "*,-deployment,-replicaset"

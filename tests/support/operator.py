@@ -25,12 +25,15 @@ class OperatorProcess:
         namespace: str,
         log_path: Path,
         base_args: list[str] | None = None,
+        verbose: bool = True,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.log_path = log_path
         #: Given at every start, before the start's own args (which may override them).
         self.base_args = list(base_args or [])
+        #: --verbose (DEBUG): the "reconciled" lines tests wait for; off for benchmarks.
+        self.verbose = verbose
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._started_at = 0  # where the current process's output begins in the log
@@ -57,7 +60,7 @@ class OperatorProcess:
                 "aideploy",
                 "--namespace",
                 self.namespace,
-                "--verbose",
+                *(["--verbose"] if self.verbose else []),
                 *self.base_args,
                 *(args or []),
             ],
@@ -123,6 +126,10 @@ class OperatorProcess:
         code = self._process.wait(timeout=timeout)
         self._close_log()
         return code
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     def kill(self) -> None:
         """SIGKILL: no cleanup handlers run, as when a node dies."""

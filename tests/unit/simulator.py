@@ -18,9 +18,11 @@ from aideploy.api.status import AIDeploymentStatus, ProbeOutcome
 from aideploy.api.times import rfc3339
 from aideploy.kube.observe import observe
 from aideploy.kube.resources import Resources
+from aideploy.kube.writes import WriteRefusedError
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
 from aideploy.logic.plan import Observation, Plan, ProbeRun
+from aideploy.logic.write_failure import WriteFailure
 from aideploy.reconciler import Reconciler
 from tests.support.backend import selects
 
@@ -43,6 +45,14 @@ class MemoryCluster(Resources):
         self.routes: dict[str, dict[str, Any]] = {}  # HTTPRoutes, which the operator patches
         #: Every write to a Deployment or Service, in order: ("apply"|"scale"|"delete", kind, name).
         self.writes: list[tuple[str, str, str]] = []
+        #: Writes the 'apiserver' refuses, by (action, kind): action is apply, scale,
+        #: delete, patch, create (records) or status. What is raised is what Rest raises.
+        self.refuse: dict[tuple[str, str], Exception] = {}
+
+    def _refused(self, action: str, kind: str) -> None:
+        error = self.refuse.get((action, kind))
+        if error is not None:
+            raise error
 
     def _store(self, kind: str) -> dict[str, dict[str, Any]]:
         if kind == "Deployment":
@@ -57,6 +67,7 @@ class MemoryCluster(Resources):
         return [copy.deepcopy(r) for r in self.record_objects]
 
     def write_record(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        self._refused("create", "AIDeploymentRecord")
         self.record_objects.append(copy.deepcopy(manifest))
         self._sim.records.append(str(manifest["spec"]["type"]))
         return copy.deepcopy(manifest)
@@ -74,6 +85,7 @@ class MemoryCluster(Resources):
 
     def apply(self, manifest: dict[str, Any]) -> None:
         kind, name = manifest["kind"], manifest["metadata"]["name"]
+        self._refused("apply", kind)
         store = self._store(kind)
         self.writes.append(("apply", kind, name))
         obj = copy.deepcopy(manifest)
@@ -88,6 +100,7 @@ class MemoryCluster(Resources):
         store[name] = obj
 
     def scale_to_zero(self, namespace: str, name: str) -> None:
+        self._refused("scale", "Deployment")
         self.writes.append(("scale", "Deployment", name))
         live = self.deployments[name]
         if live["spec"]["replicas"] != 0:
@@ -95,6 +108,7 @@ class MemoryCluster(Resources):
             live["metadata"]["generation"] += 1
 
     def patch_route(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self._refused("patch", "HTTPRoute")
         self.writes.append(("patch", "HTTPRoute", name))
         live = self.routes[name]
         version = live["metadata"]["resourceVersion"]
@@ -103,10 +117,13 @@ class MemoryCluster(Resources):
         live["metadata"]["resourceVersion"] = str(int(version) + 1)
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
+        self._refused("delete", kind)
         self.writes.append(("delete", kind, name))
         self._store(kind).pop(name, None)
 
     def replace_status(self, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+        self._refused("status", KIND)
+        self._sim.status_writes += 1
         self._sim.wire_status = copy.deepcopy(status)
         return {**obj, "status": status}
 
@@ -119,6 +136,7 @@ class MemoryCluster(Resources):
         self, obj: dict[str, Any], type_: str, reason: str, message: str, now: datetime
     ) -> None:
         self._sim.events.append((reason, type_))
+        self._sim.event_messages.append(message)
 
     def selected_by(self, service_name: str) -> dict[str, Any] | None:
         """The Deployment whose pods the Service selects (the live object, to edit)."""
@@ -137,6 +155,10 @@ class Simulator:
         self.probe_script: dict[str, str] = {}
         self.probe_runs: list[str] = []
         self.events: list[tuple[str, str]] = []
+        self.event_messages: list[str] = []
+        self.status_writes = 0
+        #: Writes refused while carrying out plans (the reconciler reports them, then backs off).
+        self.refusals: list[WriteFailure] = []
         self.applied: list[dict[str, Any]] = []
         self.records: list[str] = []  # record types written, in order
         self.policy: ApprovalPolicy | None = None  # the operator's (its key signs releases)
@@ -230,7 +252,8 @@ class Simulator:
         plan asks for probes, run them (from the script) and decide again."""
         observation = self.observe()
         plan = decide(observation)
-        self._carry_out(observation, plan)
+        if not self._carry_out(observation, plan):
+            return plan  # refused: the reconciler backs off, and runs no probes
         if plan.run_probes is not None:
             request = plan.run_probes
             self.probe_runs.append(request.purpose)
@@ -260,10 +283,16 @@ class Simulator:
                 return plan
         return plan
 
-    def _carry_out(self, observation: Observation, plan: Plan) -> None:
-        asyncio.run(self._reconciler._carry_out(self._object(), observation, plan))
-        for child in self.cluster.deployments.values():
-            self._node(child)
+    def _carry_out(self, observation: Observation, plan: Plan) -> bool:
+        try:
+            asyncio.run(self._reconciler._writer.carry_out(self._object(), observation, plan))
+        except WriteRefusedError as refused:
+            self.refusals.append(refused.failure)
+            return False
+        finally:
+            for child in self.cluster.deployments.values():
+                self._node(child)
+        return True
 
     def _node(self, child: dict[str, Any]) -> None:
         """Plays the Deployment controller and kubelet: every pod asked for runs at once

@@ -376,6 +376,7 @@ def test_peering_only_with_more_than_one_replica(replicas: int) -> None:
     env = {e["name"]: e for e in operator_container(manifests)["env"]}
     assert env["POD_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     if replicas == 1:
+        assert not find(manifests, "PodDisruptionBudget")
         assert "--peering" not in args
         assert deployment["spec"]["strategy"] == {"type": "Recreate"}
         assert not find(manifests, "ClusterKopfPeering")
@@ -387,6 +388,10 @@ def test_peering_only_with_more_than_one_replica(replicas: int) -> None:
         assert cluster_rules[("kopf.dev", "clusterkopfpeerings")] == PEERING_VERBS
         assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
         assert not find(manifests, "KopfPeering")
+        # Every replica serves the webhook: a drain leaves at least one of them.
+        budget = one(manifests, "PodDisruptionBudget")["spec"]
+        assert budget["maxUnavailable"] == 1
+        assert budget["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
 
 
 def test_namespaced_peering_has_a_peering_object_per_namespace() -> None:

@@ -118,6 +118,40 @@ def test_a_failing_reconcile_is_reported_and_retried(monkeypatch: pytest.MonkeyP
     run(scenario)
 
 
+def test_an_apiserver_that_does_not_answer_is_one_line_and_a_short_backoff(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Connection refused (an apiserver restarting): no traceback, and the next attempt
+    no later than UNREACHABLE_BACKOFF, however often it failed before."""
+    monkeypatch.setattr(controller_module, "INITIAL_BACKOFF", 0.01)
+    monkeypatch.setattr(controller_module, "UNREACHABLE_BACKOFF", 0.02)
+    errors: list[None] = []
+
+    class Unreachable(FakeReconcile):
+        async def __call__(self, key: ObjectKey) -> timedelta | None:
+            if self.fail_times > 0:
+                self.fail_times -= 1
+                self.started.put_nowait(key)
+                raise ConnectionRefusedError(111, "Connection refused")
+            return await super().__call__(key)
+
+    async def scenario() -> None:
+        reconcile = Unreachable(fail_times=12)  # 0.01 s doubled 12 times would be 40 s
+        reconcile.release.set()
+        queue = Controller(reconcile, on_error=lambda: errors.append(None))
+        queue.trigger(KEY)
+        for _ in range(13):
+            assert await reconcile.started.get() == KEY
+        await queue.stop()
+
+    with caplog.at_level("WARNING"):
+        run(scenario)
+    assert len(errors) == 12
+    lines = [r for r in caplog.records if r.name == "aideploy.controller"]
+    assert lines and all(r.exc_info is None for r in lines)
+    assert "ns/churn: the apiserver did not answer" in lines[0].getMessage()
+
+
 def test_forget_stops_the_worker_after_its_reconcile() -> None:
     async def scenario() -> None:
         reconcile = FakeReconcile(requeue=timedelta(milliseconds=1))

@@ -33,6 +33,18 @@ class RecordingController:
         self.forgotten.append(key)
 
 
+class RecordingReconciler:
+    def __init__(self) -> None:
+        self.preempted: list[tuple[ObjectKey, object, dict[str, str]]] = []
+        self.forgotten: list[ObjectKey] = []
+
+    def preempt(self, key: ObjectKey, generation: object, annotations: dict[str, str]) -> None:
+        self.preempted.append((key, generation, dict(annotations)))
+
+    def forget(self, key: ObjectKey) -> None:
+        self.forgotten.append(key)
+
+
 class RecordingMetrics:
     def __init__(self) -> None:
         self.forgotten: list[ObjectKey] = []
@@ -45,6 +57,7 @@ class RecordingMetrics:
 def memo() -> dict[str, Any]:
     return {
         "controller": RecordingController(),
+        "reconciler": RecordingReconciler(),
         "promotions": PromotionIndex(),
         "metrics": RecordingMetrics(),
         "approvers": ApproversConfig(),
@@ -60,12 +73,30 @@ def watched_namespaces() -> Iterator[None]:
     config_module.configure(before)
 
 
-def changed(memo: dict[str, Any], event: str, name: str, spec: dict[str, Any]) -> None:
+def changed(
+    memo: dict[str, Any],
+    event: str,
+    name: str,
+    spec: dict[str, Any],
+    annotations: dict[str, str] | None = None,
+) -> None:
     asyncio.run(
         handlers.aideployment_changed(
-            event={"type": event}, name=name, namespace="ml", spec=spec, memo=memo
+            event={"type": event},
+            name=name,
+            namespace="ml",
+            spec=spec,
+            meta={"generation": 2},
+            annotations=annotations or {},
+            memo=memo,
         )
     )
+
+
+def test_every_change_may_pre_empt_the_probes_of_its_object(memo: dict[str, Any]) -> None:
+    """The reconciler judges (tests/unit/test_preemption.py); the handler only tells it."""
+    changed(memo, "MODIFIED", "prod", {}, {"aideploy.io/rollback": "bad answers"})
+    assert memo["reconciler"].preempted == [(KEY, 2, {"aideploy.io/rollback": "bad answers"})]
 
 
 def test_a_change_triggers_its_object_and_what_promotes_from_it(memo: dict[str, Any]) -> None:
@@ -79,6 +110,7 @@ def test_a_deletion_forgets_the_object_everywhere(memo: dict[str, Any]) -> None:
     changed(memo, "DELETED", "prod", {})
     assert memo["controller"].forgotten == [KEY]
     assert memo["metrics"].forgotten == [KEY]
+    assert memo["reconciler"].forgotten == [KEY]
     assert memo["promotions"].dependents(("ml", "staging")) == []
 
 

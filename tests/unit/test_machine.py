@@ -310,6 +310,40 @@ INVALID_TABLE = [
         "declared by both",
     ),
     ("serving port not exposed", {"serving": {"port": 9000}}, "9000 is not a containerPort"),
+    (
+        "a quantity the apiserver cannot parse",
+        {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "a",
+                            "image": "x",
+                            "resources": {"limits": {"cpu": "lots"}, "requests": {"memory": "1Gi"}},
+                        }
+                    ]
+                }
+            }
+        },
+        "resources.limits.cpu 'lots' is not a Kubernetes quantity",
+    ),
+    (
+        "a template too big for status (a 600 KB env var)",
+        {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "a",
+                            "image": "x",
+                            "env": [{"name": "BIG", "value": "x" * 600_000}],
+                        }
+                    ]
+                }
+            }
+        },
+        "spec.template is 586 KiB",
+    ),
     ("unknown checklist item in override", {"checklist": {"required": ["1.6"]}}, "1.6"),
     (
         "probe with two kinds",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import cast
 
 import pytest
@@ -30,8 +31,12 @@ def test_probe_duration_reaches_the_outcome_rounded_to_milliseconds(
     monkeypatch.setattr(reconciler, "_target", lambda obs, req: ProbeTarget("http://m", "m"))
     request = ProbeRequest(purpose="verification", digest="sha256:0", probes=(), port=8080)
 
-    run = asyncio.run(reconciler._probe(cast(Observation, None), request))
+    obs = cast(
+        Observation, SimpleNamespace(owner=SimpleNamespace(namespace="ml", name="m"), generation=1)
+    )
+    run = asyncio.run(reconciler._probe(obs, request))
 
+    assert run is not None
     (outcome,) = run.outcomes
     assert outcome.duration_seconds == 0.123
     assert outcome.result is Result.GREEN

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from aideploy.api.digest import spec_digest
+from aideploy.api.times import rfc3339
 from aideploy.logic.machine import decide
 
 from .factories import approvals_for, make_spec
@@ -313,6 +315,27 @@ def test_monitoring_checks_each_interval_then_succeeds() -> None:
     sim.settle()
     assert sim.phase() == "Succeeded"
     assert sim.status.last_good_release is not None
+
+
+@pytest.mark.parametrize(
+    ("late", "next_in"),
+    [
+        (0, 120),  # on time
+        (45, 75),  # a reconcile 45 s late: the next check keeps the schedule
+        (200, 120),  # more than an interval late: no burst to catch up
+    ],
+)
+def test_monitoring_checks_keep_a_fixed_rate_when_a_reconcile_comes_late(
+    late: int, next_in: int
+) -> None:
+    monitoring = {"duration": "1h", "interval": "2m", "signals": [SIGNAL]}
+    sim = Simulator(spec_with(monitoring=monitoring))
+    sim.settle()
+    sim.advance(120 + late)
+    sim.settle()
+    watch = sim.status.monitoring
+    assert watch is not None and watch.checks == 1
+    assert watch.next_check_at == rfc3339(sim.now + timedelta(seconds=next_in))
 
 
 def test_monitoring_does_not_check_before_the_interval() -> None:

@@ -63,6 +63,8 @@ class ConditionType(StrEnum):
     ROLLED_BACK = "RolledBack"
     READY = "Ready"
     RELEASES_TRUSTED = "ReleasesTrusted"
+    #: False while the apiserver refuses one of the operator's writes (absent until then).
+    WRITES_ACCEPTED = "WritesAccepted"
 
 
 class Reason(StrEnum):
@@ -81,6 +83,10 @@ class Reason(StrEnum):
     ROLLOUT_IN_PROGRESS = "RolloutInProgress"
     ROLLOUT_COMPLETE = "RolloutComplete"
     WORKLOAD_CONFLICT = "WorkloadConflict"
+    WORKLOAD_APPLY_FAILED = "WorkloadApplyFailed"
+    RECORD_WRITE_FAILED = "RecordWriteFailed"
+    STATUS_WRITE_FAILED = "StatusWriteFailed"
+    WRITES_ACCEPTED = "WritesAccepted"
     RELEASE_UNTRUSTED = "ReleaseUntrusted"
     RELEASES_SIGNED = "ReleasesSigned"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"

@@ -14,6 +14,7 @@ from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.plan import Observation, ProbeRun
 from aideploy.logic.topology import Workloads
 from aideploy.logic.workload import Owner, is_owned_by
+from aideploy.logic.write_failure import without_refusal_message
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def observe(
         generation=int(metadata.get("generation", 1)),
         annotations=dict(metadata.get("annotations") or {}),
         raw_spec=obj.get("spec") or {},
-        status=_status(obj),
+        status=without_refusal_message(_status(obj)),
         workloads=children,
         now=now,
         probe_run=probe_run,

@@ -29,6 +29,36 @@ _COLLECTIONS = {
 }
 
 
+#: What the apiserver answers (422) when a JSON patch `test` operation fails.
+_PATCH_TEST_FAILED = "the server rejected our request due to an error in our request"
+#: Puts of the same status on a fresher object, when only unrelated metadata moved.
+STATUS_RETRIES = 20
+#: Annotations the decision reads: a change to one of them means deciding again.
+DECISION_PREFIXES = (
+    "aideploy.io/",
+    "approval.aideploy.io/",
+    "checklist.aideploy.io/",
+    "provenance.aideploy.io/",
+)
+
+
+def unrelated_change(read: dict[str, Any], fresh: dict[str, Any]) -> bool:
+    """Whether `fresh` differs from `read` only in what decide() does not read."""
+    before, after = read["metadata"], fresh["metadata"]
+
+    def decisive(metadata: dict[str, Any]) -> dict[str, Any]:
+        annotations = metadata.get("annotations") or {}
+        return {k: v for k, v in annotations.items() if k.startswith(DECISION_PREFIXES)}
+
+    return (
+        before.get("uid") == after.get("uid")
+        and before.get("generation") == after.get("generation")
+        and before.get("deletionTimestamp") == after.get("deletionTimestamp")
+        and (read.get("status") or {}) == (fresh.get("status") or {})
+        and decisive(before) == decisive(after)
+    )
+
+
 class ConflictError(Exception):
     """The object changed since it was read; reconcile again from a fresh read."""
 
@@ -106,37 +136,55 @@ class Resources:
         )
 
     def replace_status(self, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
-        """PUT the status with the resourceVersion that was read: optimistic locking."""
+        """PUT the status with the resourceVersion that was read: optimistic locking.
+
+        A 409 caused only by metadata the decision does not read (a label, an annotation
+        outside aideploy's prefixes, managedFields) is not a reason to decide again: the
+        same status is put on the fresh object. Without this, one unrelated edit per
+        second discarded every probe result. A change of spec, status or of aideploy's
+        own annotations raises ConflictError, and the caller decides again."""
         metadata = obj["metadata"]
-        body = {**obj, "status": status}
         path = object_path(KIND, metadata["namespace"], metadata["name"]) + "/status"
-        try:
-            updated = self._rest.request("PUT", path, body=body)
-        except ApiError as error:
-            if error.status == 409:
-                raise ConflictError(metadata["name"]) from error
-            raise
-        return updated or obj
+        current = obj
+        for _ in range(STATUS_RETRIES):
+            try:
+                updated = self._rest.request("PUT", path, body={**current, "status": status})
+                return updated or current
+            except ApiError as error:
+                if error.status != 409:
+                    raise
+            fresh = self.get(KIND, metadata["namespace"], metadata["name"])
+            if fresh is None or not unrelated_change(obj, fresh):
+                raise ConflictError(metadata["name"])
+            current = fresh
+        raise ConflictError(metadata["name"])
 
     def remove_annotations(self, obj: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-        """Consume one-shot action annotations (go-live, rollback) once acted upon. Guarded
-        by the resourceVersion just written, so a newer request is never erased unseen."""
+        """Consume one-shot action annotations (go-live, rollback) once acted upon. Each is
+        removed only if it still holds the value acted upon (a JSON patch `test`), so a
+        newer request is never erased unseen, and unrelated edits do not get in the way."""
         metadata = obj["metadata"]
-        patch = {
-            "metadata": {
-                "resourceVersion": metadata["resourceVersion"],
-                "annotations": dict.fromkeys(keys),
-            }
-        }
+        seen = metadata.get("annotations") or {}
+        operations: list[dict[str, Any]] = []
+        for key in keys:
+            if key not in seen:
+                continue
+            pointer = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+            operations.append({"op": "test", "path": pointer, "value": seen[key]})
+            operations.append({"op": "remove", "path": pointer})
+        if not operations:
+            return obj
         try:
             updated = self._rest.request(
                 "PATCH",
                 object_path(KIND, metadata["namespace"], metadata["name"]),
-                body=patch,
-                content_type="application/merge-patch+json",
+                body=operations,
+                content_type="application/json-patch+json",
             )
         except ApiError as error:
-            if error.status == 409:
+            # A failed test (the value changed, or is gone): decide again on what is there.
+            # Any other refusal (a policy's 422, a 403) is reported as what it is.
+            if error.status == 409 or (error.status == 422 and _PATCH_TEST_FAILED in error.message):
                 raise ConflictError(metadata["name"]) from error
             raise
         return updated or obj

@@ -13,6 +13,7 @@ from aideploy.api.times import parse_time, rfc3339
 from aideploy.logic import canary, rollback, rollout, strategy
 from aideploy.logic.plan import Draft, Plan
 from aideploy.logic.verdict import describe, probe_request, worst
+from aideploy.logic.write_failure import traffic_refused
 
 
 def step(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
@@ -32,9 +33,12 @@ def step(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     run = draft.obs.probe_run
     if run is not None and run.purpose == "monitoring" and run.digest == release.digest:
         interval = parse_duration(spec.monitoring.interval if spec.monitoring else "30s")
+        # At a fixed rate from the schedule, not from when the check ran: a reconcile
+        # delayed by load must not push every later check back by as much.
+        scheduled = parse_time(watch.next_check_at) + interval
         watch = watch.replace(
             last_check_at=rfc3339(draft.now),
-            next_check_at=rfc3339(draft.now + interval),
+            next_check_at=rfc3339(scheduled if scheduled > draft.now else draft.now + interval),
             checks=watch.checks + 1,
             signals=list(run.outcomes),
         )
@@ -59,7 +63,8 @@ def step(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     else:
         rollback.consume_stray(draft, PROMOTE_ANNOTATION, "no canary step waits to be promoted")
     ends_at = parse_time(watch.ends_at)
-    if draft.now >= ends_at and canary_message is None:
+    # While users cannot be moved to it (a refused Service write), the watch is not over.
+    if draft.now >= ends_at and canary_message is None and not traffic_refused(draft.status):
         message = (
             f"Version {release.version} completed its monitoring window "
             f"({watch.checks} checks); it is the last good release."

@@ -33,6 +33,17 @@ ProbePurpose = Literal["verification", "restore", "monitoring", "analysis"]
 WARNING_PHASES = frozenset({Phase.FAILED, Phase.ROLLED_BACK, Phase.ROLLING_BACK, Phase.HELD})
 
 
+_READY_BY_PHASE: dict[Phase, tuple[bool, Reason]] = {
+    Phase.DEPLOYING: (False, Reason.ROLLOUT_IN_PROGRESS),
+    Phase.VERIFYING: (False, Reason.VERIFICATION_IN_PROGRESS),
+    Phase.HELD: (False, Reason.AWAITING_GO_LIVE),
+    Phase.MONITORING: (True, Reason.MONITORING_IN_PROGRESS),
+    Phase.SUCCEEDED: (True, Reason.RELEASE_SERVING),
+    Phase.ROLLING_BACK: (False, Reason.ROLLING_BACK),
+    Phase.ROLLED_BACK: (False, Reason.ROLLED_BACK),
+}
+
+
 @dataclass(frozen=True)
 class ProbeRun:
     """Results of probes the reconciler ran because the previous plan asked for them."""
@@ -69,6 +80,9 @@ class ProbeRequest:
     probes: tuple[Probe, ...]
     port: int
     service: str = ""
+    #: No verdict after this: the reconciler stops waiting for probes that still run (a
+    #: probe's own timeout may be longer), and decide() then times the rollout out.
+    deadline: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +225,11 @@ class Draft:
 
     def finish(self, phase: Phase, message: str) -> Plan:
         old = self.obs.status
+        if all(c.type != ConditionType.READY for c in self.conditions) and phase in _READY_BY_PHASE:
+            # Said afresh where a phase keeps its Ready and the one it had was dropped (it
+            # only reported a refused write that has gone through since).
+            ok, reason = _READY_BY_PHASE[phase]
+            self.condition(ConditionType.READY, ok, reason, message)
         phase_changed = old.phase != phase
         new_status = old.replace(
             observed_generation=self.obs.generation,
@@ -238,7 +257,8 @@ class Draft:
         )
         old_ready = old.condition(ConditionType.READY)
         new_ready = new_status.condition(ConditionType.READY)
-        reason_changed = (old_ready.reason if old_ready else None) != (
+        # A Ready that was dropped (it only reported a refused write) is no change to say.
+        reason_changed = old_ready is not None and old_ready.reason != (
             new_ready.reason if new_ready else None
         )
         events = list(self.events)

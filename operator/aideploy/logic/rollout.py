@@ -3,8 +3,9 @@ wait for the Deployment, verify it with probes, decide GREEN / AMBER / RED."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aideploy.api.constants import (
     GO_LIVE_ANNOTATION,
@@ -74,7 +75,7 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
         return draft.finish(Phase.DEPLOYING, message)
     deployed = f"Version {version} is deployed: {progress.message}."
     draft.condition(ConditionType.DEPLOYED, True, Reason.ROLLOUT_COMPLETE, deployed)
-    return _verify(draft, spec, release, timed_out)
+    return _verify(draft, spec, release, deadline)
 
 
 def _timed_out(draft: Draft, spec: AIDeploymentSpec, release: Release, detail: str) -> Plan:
@@ -87,7 +88,8 @@ def _timed_out(draft: Draft, spec: AIDeploymentSpec, release: Release, detail: s
     )
 
 
-def _verify(draft: Draft, spec: AIDeploymentSpec, release: Release, timed_out: bool) -> Plan:
+def _verify(draft: Draft, spec: AIDeploymentSpec, release: Release, deadline: datetime) -> Plan:
+    timed_out = draft.now >= deadline
     request = probe_request(
         spec, release, "verification", strategy.probe_service(draft, spec, "verification")
     )
@@ -107,7 +109,7 @@ def _verify(draft: Draft, spec: AIDeploymentSpec, release: Release, timed_out: b
         message = f"Verifying version {release.version} with {len(request.probes)} probes."
         draft.condition(ConditionType.VERIFIED, None, Reason.VERIFICATION_IN_PROGRESS, message)
         draft.condition(ConditionType.READY, False, Reason.VERIFICATION_IN_PROGRESS, message)
-        draft.run_probes = request
+        draft.run_probes = dataclasses.replace(request, deadline=deadline)
         return draft.finish(Phase.VERIFYING, message)
     result = worst(run.outcomes) or Result.GREEN
     draft.updates["decision"] = result

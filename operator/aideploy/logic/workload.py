@@ -4,6 +4,8 @@ status says about its rollout. Pure functions: the I/O layer applies what these 
 from __future__ import annotations
 
 import copy
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +56,7 @@ def workload_problems(spec: AIDeploymentSpec) -> list[str]:
         names.append(name)
         if not container.get("image"):
             problems.append(f"container {name or index!r} has no image")
+        problems.extend(_quantity_problems(name or str(index), container.get("resources")))
         for port in container.get("ports") or []:
             if not isinstance(port, Mapping) or not isinstance(port.get("containerPort"), int):
                 problems.append(f"container {name or index!r} has a port without containerPort")
@@ -76,6 +79,36 @@ def workload_problems(spec: AIDeploymentSpec) -> list[str]:
     for reserved in (LABEL_DEPLOYMENT, LABEL_RELEASE):
         if reserved in labels:
             problems.append(f"spec.template.metadata.labels must not set {reserved}")
+    size = len(json.dumps(template, separators=(",", ":")))
+    if size > MAX_TEMPLATE_BYTES:
+        problems.append(
+            f"spec.template is {size // 1024} KiB; the operator keeps it in status for the "
+            "current and the last good release, and etcd holds at most 1.5 MiB per object, "
+            f"so it must stay under {MAX_TEMPLATE_BYTES // 1024} KiB (large values belong "
+            "in a ConfigMap)"
+        )
+    return problems
+
+
+#: A template copied into the spec and twice into status must leave etcd room (1.5 MiB).
+MAX_TEMPLATE_BYTES = 256 * 1024
+#: Kubernetes' resource.Quantity, as the apiserver parses it.
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
+
+
+def _quantity_problems(container: str, resources: object) -> list[str]:
+    """Quantities the apiserver cannot parse: it would refuse the Deployment every time."""
+    if not isinstance(resources, Mapping):
+        return []
+    problems = []
+    for part in ("limits", "requests"):
+        for resource, quantity in (resources.get(part) or {}).items():
+            text = str(quantity)
+            if isinstance(quantity, bool) or not _QUANTITY.match(text):
+                problems.append(
+                    f"container {container!r} resources.{part}.{resource} {text!r} is not a "
+                    "Kubernetes quantity (for example 500m, 2, 1Gi)"
+                )
     return problems
 
 
