@@ -240,5 +240,6 @@ def test_the_operator_recovers_by_itself_when_the_control_plane_crashes_mid_roll
     status = aid.wait_phase(rest, namespace, NAME, "Succeeded", timeout=90)
     assert operator.starts == 1 and operator.running, "recovered without a restart of its own"
     assert status.get("decision") in (None, "GREEN")
+    aid.settled(rest, operator, namespace, NAME)  # its Events follow the status write
     emitted = aid.emitted(rest, namespace, NAME)
     assert emitted["Monitoring"] == 1 and emitted["Succeeded"] == 1, emitted
