@@ -41,6 +41,8 @@ from aideploy.records.signature import RecordSigner
 logger = logging.getLogger(__name__)
 
 CONFLICT_RETRY = timedelta(milliseconds=200)
+#: How long probe results whose writes were refused are decided on again, not re-measured.
+RESULT_MAX_AGE = timedelta(minutes=5)
 #: First reconciles (at start, every object's) in flight at once.
 FIRST_RECONCILES = 64
 #: Past a probe request's deadline, so that decide() finds it passed.
@@ -117,7 +119,7 @@ class Reconciler:
         self._backoff: dict[ObjectKey, tuple[datetime, Seen]] = {}
         #: Probe results measured but not yet carried out (a refused or conflicting
         #: write): decided on again, not measured again.
-        self._results: dict[ObjectKey, ProbeRun] = {}
+        self._results: dict[ObjectKey, tuple[datetime, ProbeRun]] = {}
 
     async def __call__(self, key: ObjectKey) -> timedelta | None:
         namespace = key[0]
@@ -162,7 +164,7 @@ class Reconciler:
             obj,
             children,
             self._clock(),
-            self._results.get(key),  # measured, and not yet carried out
+            self._kept_result(key),  # measured, and not yet carried out
             staging=staging,
             policy=self._settings.approval_policy,
             pod_policy=self._settings.pod_policy,
@@ -225,9 +227,21 @@ class Reconciler:
             await self._decide_on(obj, run, staging)
         except (ConflictError, WriteRefusedError, *TRANSPORT):
             if run.purpose != "monitoring":  # a later check runs anyway; a verdict must not
-                self._results[key] = run  # be measured twice (its record says which one)
+                self._results[key] = (self._clock(), run)  # be measured twice
             raise
         self._results.pop(key, None)
+
+    def _kept_result(self, key: ObjectKey) -> ProbeRun | None:
+        """A verdict kept while its write was refused, for as long as it is recent: a
+        go-live must not rest on probes run long ago (they are run again then)."""
+        kept = self._results.get(key)
+        if kept is None:
+            return None
+        measured_at, run = kept
+        if self._clock() - measured_at > RESULT_MAX_AGE:
+            del self._results[key]
+            return None
+        return run
 
     def preempt(self, key: ObjectKey, generation: object, annotations: Mapping[str, str]) -> None:
         """A watch event: a person's new action or a new spec stops the wait for probes."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from aideploy.kube.resources import ConflictError, Resources
 from aideploy.kube.rest import Rest
 from tests.support import aid
+from tests.support.cluster import ClusterHandle, wait_for
 from tests.support.kubelet import SimulatedNode
 from tests.support.modelserver import DEFAULT_MODEL, ModelServer
 from tests.support.operator import OperatorProcess
@@ -191,3 +193,53 @@ def test_a_consumed_action_is_removed_only_if_it_still_holds_the_value_acted_upo
     aid.annotate(rest, namespace, NAME, {"example.com/touched": "1"})
     resources.remove_annotations(read, ("aideploy.io/rollback",))
     assert "aideploy.io/rollback" not in aid.get(rest, namespace, NAME)["metadata"]["annotations"]
+
+
+@pytest.mark.parametrize("component", ["kube-apiserver", "etcd"])
+def test_the_operator_recovers_by_itself_when_the_control_plane_crashes_mid_rollout(
+    rest: Rest,
+    namespace: str,
+    operator: OperatorProcess,
+    node: SimulatedNode,
+    model_server: ModelServer,
+    kube_cluster: ClusterHandle,
+    component: str,
+) -> None:
+    """The apiserver (or etcd) is killed and started again during the watch. The same
+    operator process carries on: the next check lands, the watch ends, one Event per
+    transition. The time from the apiserver answering again to the operator's next
+    status write is printed (a figure, not a pass mark)."""
+    if kube_cluster.local is None:
+        pytest.skip("needs the local control plane, which the suite can crash and restart")
+    signal = {
+        "name": "ready",
+        "http": {"url": model_server.url, "path": "/v2/health/ready", "timeout": "2s"},
+    }
+    body = make_spec(
+        "minimal", monitoring={"duration": "40s", "interval": "1s", "signals": [signal]}
+    )
+    aid.create(rest, namespace, aid.manifest(NAME, body, full_checklist()))
+    aid.approve_all(rest, namespace, NAME, ROLES)
+    aid.wait_phase(rest, namespace, NAME, "Monitoring", timeout=30)
+    wait_for(
+        lambda: aid.status(rest, namespace, NAME)["monitoring"]["checks"] >= 2,
+        message="two checks before the crash",
+    )
+    gone = kube_cluster.local.crash_and_restart(component)
+    back = time.monotonic()
+    before = aid.status(rest, namespace, NAME)["monitoring"]["checks"]
+    wait_for(
+        lambda: aid.status(rest, namespace, NAME)["monitoring"]["checks"] > before,
+        timeout=60,
+        message="a check after the restart",
+    )
+    print(
+        f"\n{component} gone for {gone:.1f}s; the operator's next check "
+        f"{time.monotonic() - back:.1f}s after it answered again"
+    )
+    status = aid.wait_phase(rest, namespace, NAME, "Succeeded", timeout=90)
+    assert operator.starts == 1 and operator.running, "recovered without a restart of its own"
+    assert status.get("decision") in (None, "GREEN")
+    aid.settled(rest, operator, namespace, NAME)  # its Events follow the status write
+    emitted = aid.emitted(rest, namespace, NAME)
+    assert emitted["Monitoring"] == 1 and emitted["Succeeded"] == 1, emitted

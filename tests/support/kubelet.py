@@ -20,10 +20,19 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
+import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 log = logging.getLogger(__name__)
+
+
+class _OutageError(Exception):
+    """The apiserver is away (restarting): try again shortly."""
+
+
+#: What an apiserver that went away makes the client raise.
+_OUTAGE = (_OutageError, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 
 Key = tuple[str, str]  # (namespace, name)
 
@@ -299,6 +308,10 @@ class SimulatedNode:
             self._pending[(namespace, name)] = _Pending(-1, time.monotonic() + self.delay)
         self._wakeup.set()
 
+    def _retry_later(self, key: Key) -> None:
+        with self._lock:
+            self._pending.setdefault(key, _Pending(-1, time.monotonic() + 0.5))
+
     # ---- threads ----------------------------------------------------------------------
 
     def _guard(self, target: Any, *args: Any) -> None:
@@ -331,6 +344,16 @@ class SimulatedNode:
         self._wakeup.set()
 
     def _watch_namespace(self, namespace: str) -> None:
+        """Like a real kubelet, it outlives an apiserver that goes away: it lists again
+        once the apiserver answers (fault tests crash and restart it)."""
+        while not self._stop.is_set():
+            try:
+                self._watch_once(namespace)
+                return
+            except _OUTAGE:
+                time.sleep(0.5)
+
+    def _watch_once(self, namespace: str) -> None:
         resource_version: str | None = None
         while not self._stop.is_set():
             if resource_version is None:
@@ -363,6 +386,8 @@ class SimulatedNode:
                     continue
                 if exc.status == 404 or self._stop.is_set():
                     return  # namespace gone
+                if exc.status == 0 or exc.status >= 500:
+                    raise _OutageError(str(exc)) from exc
                 raise
 
     def _work(self) -> None:
@@ -394,6 +419,12 @@ class SimulatedNode:
             except ApiException as exc:
                 if exc.status == 404:
                     return  # deleted meanwhile
+                if exc.status == 0 or exc.status >= 500:
+                    self._retry_later(key)
+                    return
                 raise
+            except _OUTAGE:
+                self._retry_later(key)
+                return
             with self._lock:
                 self.marked[key] = int(written["metadata"].get("generation") or 0)

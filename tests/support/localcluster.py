@@ -297,6 +297,8 @@ class LocalCluster:
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        #: How each component was started, to start it again (`crash_and_restart`).
+        self._argv: dict[str, list[str]] = {}
 
     # ---- paths -------------------------------------------------------------------------
 
@@ -456,7 +458,23 @@ class LocalCluster:
             )
         self._children[proc.pid] = proc
         self._pid_file(name).write_text(f"{proc.pid}\n")
+        self._argv[name] = argv
         return proc.pid
+
+    def crash_and_restart(self, name: str) -> float:
+        """Kill a component as a crash would (SIGKILL) and start it again with the same
+        flags and data; return once the apiserver answers /readyz again, with the seconds
+        it was gone. For fault tests: etcd or kube-apiserver."""
+        pid = self._live_pid(name)
+        if pid is None or name not in self._argv:
+            raise LocalClusterError(f"{name} is not running in this cluster")
+        gone = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        self._wait_gone(pid, 10.0)
+        self._spawn(name, self._argv[name])
+        self._wait_for(name, self._readyz_quiet, time.monotonic() + self.start_timeout)
+        return time.monotonic() - gone
 
     def _signal_and_wait(self, name: str, pid: int) -> None:
         with contextlib.suppress(ProcessLookupError):

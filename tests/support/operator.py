@@ -128,6 +128,10 @@ class OperatorProcess:
         return code
 
     @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 

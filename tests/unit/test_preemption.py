@@ -14,7 +14,7 @@ import pytest
 
 from aideploy.api.spec import Probe, Result
 from aideploy.kube.resources import Resources
-from aideploy.logic.plan import Observation, ProbeRequest
+from aideploy.logic.plan import Observation, ProbeRequest, ProbeRun
 from aideploy.preemption import Preemption
 from aideploy.probes import ProbeResult, ProbeTarget
 from aideploy.reconciler import Reconciler
@@ -106,3 +106,16 @@ def test_a_persons_new_action_or_a_new_spec_stops_the_wait_at_once(
         preemption.event(KEY, 9, {})  # nothing is watched any more: nothing to stop
 
     asyncio.run(asyncio.wait_for(scenario(), timeout=10))
+
+
+@pytest.mark.parametrize(("minutes", "kept"), [(0, True), (4, True), (6, False)])
+def test_a_verdict_kept_through_a_refused_write_is_used_only_while_recent(
+    minutes: int, kept: bool
+) -> None:
+    now = [NOW]
+    reconciler = Reconciler(cast(Resources, None), clock=lambda: now[0])
+    run = ProbeRun("verification", "sha256:0", ())
+    reconciler._results[KEY] = (NOW, run)
+    now[0] = NOW + timedelta(minutes=minutes)
+    assert (reconciler._kept_result(KEY) is run) is kept
+    assert (KEY in reconciler._results) is kept

@@ -212,10 +212,12 @@ def test_retries_of_a_refused_switch_back_post_no_phase_event_again() -> None:
         sim.advance(5)
     assert sim.condition(ConditionType.WRITES_ACCEPTED)[0] == "False"
     assert sim.condition(ConditionType.READY) == ("False", Reason.WORKLOAD_APPLY_FAILED)
+    assert sim.phase() == Phase.ROLLING_BACK, "not rolled back while users are not moved"
     for phase in ("RollingBack", "RolledBack"):
         assert sim.events.count((phase, "Warning")) <= 1, sim.events
     del sim.cluster.refuse[("apply", "Service")]
     sim.settle()
     assert sim.serving_version() == "1.0.0"
+    assert sim.phase() == Phase.ROLLED_BACK
     assert sim.events.count(("RollingBack", "Warning")) == 1, sim.events
     assert sim.events.count(("RolledBack", "Warning")) == 1, sim.events

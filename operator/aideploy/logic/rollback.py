@@ -22,6 +22,7 @@ from aideploy.logic import strategy
 from aideploy.logic.plan import Draft, Plan, release_summary
 from aideploy.logic.record_content import closure_content, rollback_content
 from aideploy.logic.verdict import probe_request, worst
+from aideploy.logic.write_failure import traffic_refused
 
 if TYPE_CHECKING:
     from aideploy.api.status import ProbeOutcome
@@ -125,6 +126,10 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
             return _restore_failed(draft, release, record, target, detail)
         message = f"Rolling back from {record.from_version} to {target.version}: {detail}."
         draft.wake(deadline)
+        return draft.finish(Phase.ROLLING_BACK, message)
+    if traffic_refused(draft.status):
+        # The pods are back, but users cannot be moved to them: not rolled back yet.
+        message = f"Version {target.version} is restored; users are not moved back to it yet."
         return draft.finish(Phase.ROLLING_BACK, message)
     if record.completed_at is None:
         record = record.replace(completed_at=rfc3339(draft.now, milliseconds=True))
