@@ -410,6 +410,7 @@ def test_verification_timeout_while_deploying_is_red() -> None:
     sim.settle()
     assert sim.phase() == "RolledBack"
     assert sim.condition("RolledBack") == ("True", "VerificationTimeout")
+    assert sim.condition("Verified") == ("False", "VerificationTimeout")
     assert sim.status.decision == "RED"
 
 

@@ -79,13 +79,19 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
 
 
 def _timed_out(draft: Draft, spec: AIDeploymentSpec, release: Release, detail: str) -> Plan:
-    return rollback.start(
-        draft,
-        spec,
-        release,
-        Reason.VERIFICATION_TIMEOUT,
-        f"version {release.version} was not verified within {spec.verification.timeout}: {detail}",
+    """Verified says so too: left at VerificationInProgress, it would claim probes still
+    run on a release that is being taken out of service."""
+    reason = (
+        f"version {release.version} was not verified within {spec.verification.timeout}: {detail}"
     )
+    draft.condition(
+        ConditionType.VERIFIED,
+        False,
+        Reason.VERIFICATION_TIMEOUT,
+        f"{reason[0].upper()}{reason[1:]}. Make the release answer its probes within the "
+        "timeout (or raise spec.verification.timeout), then apply the spec again.",
+    )
+    return rollback.start(draft, spec, release, Reason.VERIFICATION_TIMEOUT, reason)
 
 
 def _verify(draft: Draft, spec: AIDeploymentSpec, release: Release, deadline: datetime) -> Plan:
