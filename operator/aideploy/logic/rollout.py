@@ -323,7 +323,19 @@ def held(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
             Reason.AWAITING_GO_LIVE,
             f"Ignored {GO_LIVE_ANNOTATION}={decision!r}: write proceed or rollback.",
         )
-    return draft.finish(Phase.HELD, draft.status.message or "Held for a go-live decision.")
+    return draft.finish(Phase.HELD, _held_message(draft))
+
+
+def _held_message(draft: Draft) -> str:
+    """The message Held was entered with. A refusal reported meanwhile replaced the stored
+    one (and was dropped once the write went through), so the Verified condition, which
+    says the same thing and which a refusal never touches, is the one to say again."""
+    if draft.status.message:
+        return draft.status.message
+    verified = draft.status.condition(ConditionType.VERIFIED)
+    if verified is not None and verified.reason in (Reason.PROBES_AMBER, Reason.PROBES_RED):
+        return verified.message
+    return "Held for a go-live decision."
 
 
 def serving(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
