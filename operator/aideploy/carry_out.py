@@ -19,6 +19,7 @@ from aideploy.api.constants import KIND, ConditionType
 from aideploy.api.status import AIDeploymentStatus, RecordRef
 from aideploy.kube.resources import ConflictError, Resources
 from aideploy.kube.writes import WriteRefusedError, write
+from aideploy.logic.announce import stored_transition
 from aideploy.logic.plan import Observation, Plan
 from aideploy.logic.topology import WorkloadChanges
 from aideploy.logic.write_failure import (
@@ -50,6 +51,11 @@ class Writer:
         self._retention = retention
         self._signer = signer
         self._metrics = metrics
+        #: By object: the transition whose Event this process knows is posted.
+        self._announced: dict[tuple[str, str], str] = {}
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._announced.pop((namespace, name), None)
 
     async def _write_records(self, obj: dict[str, Any], obs: Observation, plan: Plan) -> Plan:
         """Write the plan's records (each exactly once, even across restarts: an event
@@ -270,9 +276,18 @@ class Writer:
                 plan.status.message,
             )
         for event in plan.events:
-            await asyncio.to_thread(
-                self._resources.emit_event, obj, event.type, event.reason, event.message, obs.now
+            posted = await asyncio.to_thread(
+                self._resources.emit_event,
+                obj,
+                event.type,
+                event.reason,
+                event.message,
+                obs.now,
+                event.transition,
             )
+            if posted and event.transition:
+                self._announced[(obs.owner.namespace, obs.owner.name)] = event.transition
+        await self._announce_stored(obj, obs)
         if plan.remove_annotations:
             try:
                 obj = await write(
@@ -287,6 +302,26 @@ class Writer:
                 await self._report_refusal(obj, obs, refused.failure, written=plan.status)
                 raise
         return obj
+
+    async def _announce_stored(self, obj: dict[str, Any], obs: Observation) -> None:
+        """The stored phase's Event, once per process, where its post may have been lost
+        (see logic.announce): after a restart, a first POST that usually finds it."""
+        where = (obs.owner.namespace, obs.owner.name)
+        status = AIDeploymentStatus.salvage(obj.get("status") or {})[0]
+        event = stored_transition(status, obs.now)
+        if event is None or self._announced.get(where) == event.transition:
+            return
+        posted = await asyncio.to_thread(
+            self._resources.emit_event,
+            obj,
+            event.type,
+            event.reason,
+            event.message,
+            obs.now,
+            event.transition,
+        )
+        if posted:
+            self._announced[where] = event.transition
 
 
 def obs_at(obs: Observation) -> tuple[int, datetime]:

@@ -148,6 +148,7 @@ class Reconciler:
         """The object is gone: nothing kept for it may reach one created under its name."""
         for kept in (self._refusals, self._backoff, self._results):
             kept.pop(key, None)
+        self._writer.forget(*key)
         self._known.discard(key)
 
     async def _reconcile(self, key: ObjectKey) -> timedelta | None:

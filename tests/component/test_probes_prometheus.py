@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -101,3 +102,49 @@ def test_promtool_checks_the_generated_config(prometheus: PrometheusServer) -> N
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# Faults a real Prometheus can answer with: the probe must decide, never crash or wait.
+
+
+def test_nan_answers_are_no_data(prometheus: PrometheusServer) -> None:
+    """0/0 is what an error ratio answers without traffic: NaN, neither good nor bad."""
+    for query in ("0/0", "vector(0) / 0"):
+        result = run(prometheus_probe(prometheus.url, query))
+        assert (result.result, result.value) == (Result.AMBER, None), (query, result.message)
+        assert "returned no data" in result.message
+
+
+def test_nan_series_next_to_real_values_are_ignored(prometheus: PrometheusServer) -> None:
+    query = 'label_replace(vector(0) / 0, "pod", "idle", "", "") or vector(0.2)'
+    result = run(prometheus_probe(prometheus.url, query))
+    assert (result.result, result.value) == (Result.RED, "0.2"), result.message
+
+
+def test_a_string_answer_is_red(prometheus: PrometheusServer) -> None:
+    result = run(prometheus_probe(prometheus.url, '"not a number"'))
+    assert result.result is Result.RED
+    assert "returns a string" in result.message
+
+
+def test_the_worst_of_many_series_decides_and_is_named(
+    prometheus: PrometheusServer, healthy_scraped_model: ModelServer
+) -> None:
+    buckets = "model_request_duration_seconds_bucket * 0"
+    prometheus.wait_for_data(buckets, lambda values: len(values) > 5)
+    count = len(prometheus.query(buckets)["result"])
+    query = f'({buckets}) or label_replace(vector(0.2), "pod", "bad", "", "")'
+    result = run(prometheus_probe(prometheus.url, query))
+    assert (result.result, result.value) == (Result.RED, "0.2"), result.message
+    assert 'pod="bad"' in result.message
+    assert f"(worst of {count + 1} series)" in result.message
+
+
+def test_a_hanging_prometheus_is_red_within_the_timeout(prometheus: PrometheusServer) -> None:
+    with prometheus.paused():
+        started = time.monotonic()
+        result = run(prometheus_probe(prometheus.url, "vector(0)", timeout="1s"))
+        elapsed = time.monotonic() - started
+    assert result.result is Result.RED
+    assert "timed out after 1s" in result.message
+    assert elapsed < 3, f"took {elapsed:.2f}s"

@@ -8,6 +8,7 @@ says why, and the test fails with that reason.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -17,7 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
@@ -171,6 +172,18 @@ class PrometheusServer:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return "(no log)"
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """A Prometheus that hangs: SIGSTOPped, its listening socket still accepts (the
+        kernel's backlog) and nothing ever answers, until the block ends."""
+        if self._process is None or self._process.poll() is not None:
+            raise PrometheusUnavailableError("prometheus is not running; nothing to pause")
+        self._process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._process.send_signal(signal.SIGCONT)
 
     def reload(self) -> None:
         """Re-read prometheus.yml (after `targets` changed and `write_config()`)."""

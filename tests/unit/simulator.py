@@ -48,6 +48,8 @@ class MemoryCluster(Resources):
         #: Writes the 'apiserver' refuses, by (action, kind): action is apply, scale,
         #: delete, patch, create (records) or status. What is raised is what Rest raises.
         self.refuse: dict[tuple[str, str], Exception] = {}
+        #: Transition Events posted (their one name each): posting one again finds it.
+        self.announced: set[str] = set()
 
     def _refused(self, action: str, kind: str) -> None:
         error = self.refuse.get((action, kind))
@@ -133,10 +135,21 @@ class MemoryCluster(Resources):
         return obj
 
     def emit_event(
-        self, obj: dict[str, Any], type_: str, reason: str, message: str, now: datetime
-    ) -> None:
+        self,
+        obj: dict[str, Any],
+        type_: str,
+        reason: str,
+        message: str,
+        now: datetime,
+        transition: str = "",
+    ) -> bool:
+        if transition:  # one name per transition, as the apiserver would answer 409
+            if transition in self.announced:
+                return True
+            self.announced.add(transition)
         self._sim.events.append((reason, type_))
         self._sim.event_messages.append(message)
+        return True
 
     def selected_by(self, service_name: str) -> dict[str, Any] | None:
         """The Deployment whose pods the Service selects (the live object, to edit)."""

@@ -244,6 +244,23 @@ def test_held_then_proceed_by_annotation_consumes_it() -> None:
     )
 
 
+def test_held_says_why_again_after_a_refusal_message_was_dropped() -> None:
+    """A refused write replaced Held's message; once it went through, decide() sees no
+    message (without_refusal_message) and must say the AMBER detail again, not a bare
+    "Held for a go-live decision."."""
+    sim = Simulator(spec_with())
+    live(sim)
+    second_release(sim)
+    sim.probe_script = {"ready": "AMBER"}
+    sim.settle()
+    entered = sim.status.message
+    assert sim.phase() == "Held" and entered is not None and "is AMBER" in entered
+    sim.status = sim.status.replace(message=None)
+    sim.settle()
+    assert sim.phase() == "Held"
+    assert sim.status.message == entered
+
+
 def test_held_then_rollback_by_annotation() -> None:
     sim = Simulator(spec_with())
     live(sim)
@@ -410,6 +427,7 @@ def test_verification_timeout_while_deploying_is_red() -> None:
     sim.settle()
     assert sim.phase() == "RolledBack"
     assert sim.condition("RolledBack") == ("True", "VerificationTimeout")
+    assert sim.condition("Verified") == ("False", "VerificationTimeout")
     assert sim.status.decision == "RED"
 
 

@@ -13,6 +13,7 @@ key is evicted, the next occurrence starts a new Event. Calls may come from seve
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
 from collections import OrderedDict
@@ -108,3 +109,11 @@ class EventAggregator:
         nanos = max(0, int(now.timestamp() * 1_000_000) * 1000)
         suffix = f".{nanos:x}{next(self._serial):x}"
         return key.name[: _MAX_NAME - len(suffix)].rstrip(".-") + suffix
+
+
+def transition_event_name(object_name: str, uid: str, transition: str) -> str:
+    """The one name the Event of a phase transition can have: of the object's uid (an
+    object created again under the same name enters its phases afresh) and the transition."""
+    digest = hashlib.sha256(f"{uid}\0{transition}".encode()).hexdigest()[:20]
+    suffix = f".t{digest}"
+    return object_name[: _MAX_NAME - len(suffix)].rstrip(".-") + suffix

@@ -10,7 +10,13 @@ import urllib3
 
 from aideploy.api.constants import FIELD_MANAGER, GROUP, KIND, LABEL_DEPLOYMENT, PLURAL, VERSION
 from aideploy.api.times import rfc3339
-from aideploy.kube.events import Bump, Create, EventAggregator, EventKey
+from aideploy.kube.events import (
+    Bump,
+    Create,
+    EventAggregator,
+    EventKey,
+    transition_event_name,
+)
 from aideploy.kube.records import list_records, write_record
 from aideploy.kube.rest import ApiError, Rest
 
@@ -190,11 +196,19 @@ class Resources:
         return updated or obj
 
     def emit_event(
-        self, obj: dict[str, Any], type_: str, reason: str, message: str, now: datetime
-    ) -> None:
+        self,
+        obj: dict[str, Any],
+        type_: str,
+        reason: str,
+        message: str,
+        now: datetime,
+        transition: str = "",
+    ) -> bool:
         """Best effort: a lost Event must never block a reconcile, so a failure is one
-        WARNING line and no exception. A repeat of an Event already posted (within the
-        aggregation window) bumps its count and lastTimestamp instead of posting another."""
+        WARNING line and False. A repeat of an Event already posted (within the
+        aggregation window) bumps its count and lastTimestamp instead of posting another.
+        A `transition` Event is posted once under a name made of it: "already exists"
+        means it is there (posted before a crash), and it is not counted again."""
         metadata = obj["metadata"]
         key = EventKey(
             uid=metadata["uid"],
@@ -207,7 +221,10 @@ class Resources:
             reporting_component=FIELD_MANAGER,
         )
         try:
-            self._post_or_bump(obj, key, now)
+            if transition:
+                self._post_once(obj, key, transition, now)
+            else:
+                self._post_or_bump(obj, key, now)
         except _POST_FAILURES as error:
             logger.warning(
                 "could not post event %s on %s/%s: %s",
@@ -216,29 +233,55 @@ class Resources:
                 key.name,
                 f"{type(error).__name__}: {error}",
             )
+            return False
+        return True
+
+    def _post_once(
+        self, obj: dict[str, Any], key: EventKey, transition: str, now: datetime
+    ) -> None:
+        # A repeat within this process's window (a flapping object) counts on the Event
+        # already posted; only a first occurrence, or one after a restart, gets the name.
+        decision = self._events.decide(key, now)
+        if isinstance(decision, Bump) and self._bump(key, decision, now):
+            return
+        name = transition_event_name(key.name, key.uid, transition)
+        try:
+            self._rest.request(
+                "POST", _events_path(key.namespace), body=_new_event(obj, key, name, now)
+            )
+        except ApiError as error:
+            if error.status != 409:  # 409 AlreadyExists: announced before
+                raise
+        self._events.record_created(key, name, now)
 
     def _post_or_bump(self, obj: dict[str, Any], key: EventKey, now: datetime) -> None:
         decision = self._events.decide(key, now)
         if isinstance(decision, Bump):
-            patch = {"count": decision.count, "lastTimestamp": rfc3339(now)}
-            try:
-                self._rest.request(
-                    "PATCH",
-                    _events_path(key.namespace) + "/" + decision.name,
-                    body=patch,
-                    content_type="application/merge-patch+json",
-                )
+            if self._bump(key, decision, now):
                 return
-            except ApiError as error:
-                if error.status != 404:
-                    raise
-            # The Event expired in the apiserver (its TTL): start a new one.
-            self._events.forget(key)
             decision = self._events.decide(key, now)
         if isinstance(decision, Create):
             event = _new_event(obj, key, decision.name, now)
             self._rest.request("POST", _events_path(key.namespace), body=event)
             self._events.record_created(key, decision.name, now)
+
+    def _bump(self, key: EventKey, decision: Bump, now: datetime) -> bool:
+        """Patch the count; False when the Event expired in the apiserver (its TTL), so
+        that the caller starts a new one."""
+        patch = {"count": decision.count, "lastTimestamp": rfc3339(now)}
+        try:
+            self._rest.request(
+                "PATCH",
+                _events_path(key.namespace) + "/" + decision.name,
+                body=patch,
+                content_type="application/merge-patch+json",
+            )
+            return True
+        except ApiError as error:
+            if error.status != 404:
+                raise
+        self._events.forget(key)
+        return False
 
 
 def _events_path(namespace: str) -> str:

@@ -90,6 +90,15 @@ class Event:
     type: EventType
     reason: str
     message: str
+    #: For a phase transition: what it announces (see `transition_key`). It is posted under
+    #: a name made of it, so that posting it again after a crash finds it instead of
+    #: announcing the transition twice.
+    transition: str = ""
+
+
+def transition_key(phase: str, since: str | None) -> str:
+    """The identity of one entry into a phase, as the stored status knows it."""
+    return f"{phase}@{since or ''}"
 
 
 @dataclass(frozen=True)
@@ -264,7 +273,12 @@ class Draft:
         events = list(self.events)
         if phase_changed or (reason_changed and phase in WARNING_PHASES):
             event_type: EventType = "Warning" if phase in WARNING_PHASES else "Normal"
-            events.insert(0, Event(event_type, phase.value, message))
+            transition = (
+                transition_key(phase.value, new_status.phase_transition_time)
+                if phase_changed
+                else ""  # a new reason within the phase is not the entry into it
+            )
+            events.insert(0, Event(event_type, phase.value, message, transition))
         future = [at for at in self.wake_at if at > self.now]
         requeue = min(future) - self.now if future else None
         return Plan(

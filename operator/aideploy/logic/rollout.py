@@ -79,13 +79,19 @@ def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
 
 
 def _timed_out(draft: Draft, spec: AIDeploymentSpec, release: Release, detail: str) -> Plan:
-    return rollback.start(
-        draft,
-        spec,
-        release,
-        Reason.VERIFICATION_TIMEOUT,
-        f"version {release.version} was not verified within {spec.verification.timeout}: {detail}",
+    """Verified says so too: left at VerificationInProgress, it would claim probes still
+    run on a release that is being taken out of service."""
+    reason = (
+        f"version {release.version} was not verified within {spec.verification.timeout}: {detail}"
     )
+    draft.condition(
+        ConditionType.VERIFIED,
+        False,
+        Reason.VERIFICATION_TIMEOUT,
+        f"{reason[0].upper()}{reason[1:]}. Make the release answer its probes within the "
+        "timeout (or raise spec.verification.timeout), then apply the spec again.",
+    )
+    return rollback.start(draft, spec, release, Reason.VERIFICATION_TIMEOUT, reason)
 
 
 def _verify(draft: Draft, spec: AIDeploymentSpec, release: Release, deadline: datetime) -> Plan:
@@ -317,7 +323,19 @@ def held(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
             Reason.AWAITING_GO_LIVE,
             f"Ignored {GO_LIVE_ANNOTATION}={decision!r}: write proceed or rollback.",
         )
-    return draft.finish(Phase.HELD, draft.status.message or "Held for a go-live decision.")
+    return draft.finish(Phase.HELD, _held_message(draft))
+
+
+def _held_message(draft: Draft) -> str:
+    """The message Held was entered with. A refusal reported meanwhile replaced the stored
+    one (and was dropped once the write went through), so the Verified condition, which
+    says the same thing and which a refusal never touches, is the one to say again."""
+    if draft.status.message:
+        return draft.status.message
+    verified = draft.status.condition(ConditionType.VERIFIED)
+    if verified is not None and verified.reason in (Reason.PROBES_AMBER, Reason.PROBES_RED):
+        return verified.message
+    return "Held for a go-live decision."
 
 
 def serving(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
