@@ -156,6 +156,9 @@ class Writer:
             await write(kind, name, "delete", self._resources.delete, kind, namespace, name)
 
     async def carry_out(self, obj: dict[str, Any], obs: Observation, plan: Plan) -> dict[str, Any]:
+        # The Event of the phase as stored, if it was never posted (a crash, or a post that
+        # failed): before this plan's, so that the Events tell the phases in order.
+        await self._announce_stored(obj, obs)
         try:
             # Records first: nothing is rolled out (or restored) before it is on record.
             if plan.records:

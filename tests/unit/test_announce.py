@@ -12,7 +12,7 @@ from aideploy.api.status import AIDeploymentStatus
 from aideploy.api.times import rfc3339
 from aideploy.logic.announce import HORIZON, stored_transition
 
-from .factories import make_spec
+from .factories import gate_annotations, make_spec
 from .simulator import NOW, Simulator
 
 SINCE = rfc3339(NOW - timedelta(minutes=5))
@@ -77,3 +77,21 @@ def test_a_restart_does_not_announce_a_posted_transition_again() -> None:
     sim.restart()
     sim.settle()
     assert phase_events(sim) == before
+
+
+def test_a_transition_whose_post_failed_is_posted_before_the_next_one() -> None:
+    """The Event of AwaitingApproval failed to post (a dropped connection); the operator
+    lives on, and the approval moves the object on: that Event still comes, first."""
+    spec = make_spec("minimal")
+    sim = Simulator(spec, annotations={})
+    original = sim.cluster.emit_event
+    sim.cluster.emit_event = lambda *args, **kwargs: False  # type: ignore[method-assign]
+    sim.settle()
+    assert sim.phase() == "AwaitingApproval"
+    assert phase_events(sim) == []
+    sim.cluster.emit_event = original  # type: ignore[method-assign]
+    sim.annotations.update(gate_annotations(spec))
+    sim.settle()
+    assert sim.phase() == "Succeeded"
+    events = phase_events(sim)
+    assert events[0] == "AwaitingApproval" and events.count("AwaitingApproval") == 1, events
