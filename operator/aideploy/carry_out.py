@@ -20,7 +20,7 @@ from aideploy.api.status import AIDeploymentStatus, RecordRef
 from aideploy.kube.resources import ConflictError, Resources
 from aideploy.kube.writes import WriteRefusedError, write
 from aideploy.logic.announce import stored_transition
-from aideploy.logic.plan import Observation, Plan
+from aideploy.logic.plan import Event, Observation, Plan
 from aideploy.logic.topology import WorkloadChanges
 from aideploy.logic.write_failure import (
     WriteFailure,
@@ -279,18 +279,7 @@ class Writer:
                 plan.status.message,
             )
         for event in plan.events:
-            posted = await asyncio.to_thread(
-                self._resources.emit_event,
-                obj,
-                event.type,
-                event.reason,
-                event.message,
-                obs.now,
-                event.transition,
-            )
-            if posted and event.transition:
-                self._announced[(obs.owner.namespace, obs.owner.name)] = event.transition
-        await self._announce_stored(obj, obs)
+            await self._post(obj, obs, event)
         if plan.remove_annotations:
             try:
                 obj = await write(
@@ -309,11 +298,13 @@ class Writer:
     async def _announce_stored(self, obj: dict[str, Any], obs: Observation) -> None:
         """The stored phase's Event, once per process, where its post may have been lost
         (see logic.announce): after a restart, a first POST that usually finds it."""
-        where = (obs.owner.namespace, obs.owner.name)
         status = AIDeploymentStatus.salvage(obj.get("status") or {})[0]
         event = stored_transition(status, obs.now)
-        if event is None or self._announced.get(where) == event.transition:
-            return
+        if event is not None and self._announced.get(_where(obs)) != event.transition:
+            await self._post(obj, obs, event)
+
+    async def _post(self, obj: dict[str, Any], obs: Observation, event: Event) -> None:
+        """Post one Event; a transition's, once posted, is not announced again."""
         posted = await asyncio.to_thread(
             self._resources.emit_event,
             obj,
@@ -323,8 +314,12 @@ class Writer:
             obs.now,
             event.transition,
         )
-        if posted:
-            self._announced[where] = event.transition
+        if posted and event.transition:
+            self._announced[_where(obs)] = event.transition
+
+
+def _where(obs: Observation) -> tuple[str, str]:
+    return obs.owner.namespace, obs.owner.name
 
 
 def obs_at(obs: Observation) -> tuple[int, datetime]:

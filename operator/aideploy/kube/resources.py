@@ -221,10 +221,7 @@ class Resources:
             reporting_component=FIELD_MANAGER,
         )
         try:
-            if transition:
-                self._post_once(obj, key, transition, now)
-            else:
-                self._post_or_bump(obj, key, now)
+            self._post_or_bump(obj, key, now, transition)
         except _POST_FAILURES as error:
             logger.warning(
                 "could not post event %s on %s/%s: %s",
@@ -236,34 +233,27 @@ class Resources:
             return False
         return True
 
-    def _post_once(
-        self, obj: dict[str, Any], key: EventKey, transition: str, now: datetime
+    def _post_or_bump(
+        self, obj: dict[str, Any], key: EventKey, now: datetime, transition: str
     ) -> None:
-        # A repeat within this process's window (a flapping object) counts on the Event
-        # already posted; only a first occurrence, or one after a restart, gets the name.
-        decision = self._events.decide(key, now)
-        if isinstance(decision, Bump) and self._bump(key, decision, now):
-            return
-        name = transition_event_name(key.name, key.uid, transition)
-        try:
-            self._rest.request(
-                "POST", _events_path(key.namespace), body=_new_event(obj, key, name, now)
-            )
-        except ApiError as error:
-            if error.status != 409:  # 409 AlreadyExists: announced before
-                raise
-        self._events.record_created(key, name, now)
-
-    def _post_or_bump(self, obj: dict[str, Any], key: EventKey, now: datetime) -> None:
         decision = self._events.decide(key, now)
         if isinstance(decision, Bump):
             if self._bump(key, decision, now):
                 return
             decision = self._events.decide(key, now)
-        if isinstance(decision, Create):
-            event = _new_event(obj, key, decision.name, now)
-            self._rest.request("POST", _events_path(key.namespace), body=event)
-            self._events.record_created(key, decision.name, now)
+        if not isinstance(decision, Create):
+            return
+        # A transition's Event has one name, so that a post made again after a crash
+        # finds the first; a repeat within the window above counted on it instead.
+        name = transition_event_name(key.name, key.uid, transition) if transition else decision.name
+        try:
+            self._rest.request(
+                "POST", _events_path(key.namespace), body=_new_event(obj, key, name, now)
+            )
+        except ApiError as error:
+            if not (transition and error.status == 409):  # AlreadyExists: posted before
+                raise
+        self._events.record_created(key, name, now)
 
     def _bump(self, key: EventKey, decision: Bump, now: datetime) -> bool:
         """Patch the count; False when the Event expired in the apiserver (its TTL), so
