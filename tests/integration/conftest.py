@@ -15,7 +15,7 @@ from tests.support.backend import VersionedBackend
 from tests.support.cluster import ClusterHandle
 from tests.support.kubelet import SimulatedNode
 from tests.support.modelserver import ModelServer
-from tests.support.operator import OperatorProcess
+from tests.support.operator import OperatorProcess, running
 
 
 @pytest.fixture(scope="session")
@@ -83,12 +83,8 @@ def routed_operator(
         tmp_path / "operator.log",
         base_args=routed_args(model_server, preview_server),
     )
-    process.start()
-    try:
+    with running(process):
         yield process
-    finally:
-        process.stop()
-        print(f"---- operator log ({process.log_path}) ----\n{process.log_text()[-20000:]}")
 
 
 @pytest.fixture
@@ -104,13 +100,8 @@ def operator(
     kube_cluster: ClusterHandle, namespace: str, crds: list[str], tmp_path: Path
 ) -> Iterator[OperatorProcess]:
     process = OperatorProcess(kube_cluster.kubeconfig, namespace, tmp_path / "operator.log")
-    process.start()
-    try:
+    with running(process):
         yield process
-    finally:
-        process.stop()
-        # Shown by pytest only when the test failed.
-        print(f"---- operator log ({process.log_path}) ----\n{process.log_text()[-20000:]}")
 
 
 PROVENANCE_SECRET = b"a secret only the operator can read"

@@ -22,7 +22,7 @@ from tests.integration.test_gate_lifecycle import ROLES
 from tests.support import aid
 from tests.support.cluster import ClusterHandle, wait_for
 from tests.support.kubelet import SimulatedNode
-from tests.support.operator import OperatorProcess
+from tests.support.operator import OperatorProcess, running
 from tests.support.tcpproxy import TcpProxy
 from tests.unit.factories import full_checklist, make_spec
 
@@ -50,13 +50,8 @@ def proxied_operator(
         cluster["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
     kubeconfig = tmp_path / "proxied.kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(config))
-    process = OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log")
-    process.start()
-    try:
+    with running(OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log")) as process:
         yield process
-    finally:
-        process.stop()
-        print(f"---- operator log ({process.log_path}) ----\n{process.log_text()[-20000:]}")
 
 
 def _nothing_twice(rest: Rest, namespace: str, name: str) -> None:

@@ -3,12 +3,14 @@ the middle of a rollout and start another one, exactly as a node failure would."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -170,3 +172,15 @@ class OperatorProcess:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def running(process: OperatorProcess) -> Iterator[OperatorProcess]:
+    """`process` started for one test and stopped after it, its log tail printed (pytest
+    shows it only when the test failed)."""
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        print(f"---- operator log ({process.log_path}) ----\n{process.log_text()[-20000:]}")
