@@ -59,6 +59,31 @@ def promtool_path() -> Path:
     return prometheus_bin_dir() / "promtool"
 
 
+def _wait_until_stopped(pid: int, timeout: float = 10.0) -> None:
+    """Block until every thread of `pid` is in the stopped state.
+
+    Why: kill(SIGSTOP) returns before the kernel has stopped a multi-threaded process; on a
+    busy machine a Go thread that is already running can still answer a request or two.
+    /proc says when the group stop is complete ('T' in each thread's stat)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = [_thread_state(stat) for stat in Path(f"/proc/{pid}/task").glob("*/stat")]
+        if states and all(state in ("T", "t") for state in states if state):
+            return
+        if time.monotonic() > deadline:
+            raise PrometheusUnavailableError(f"prometheus (pid {pid}) did not stop: {states}")
+        time.sleep(0.01)
+
+
+def _thread_state(stat: Path) -> str:
+    """The state letter of one /proc/PID/task/TID/stat ('' if the thread has gone)."""
+    try:
+        text = stat.read_text()
+    except OSError:
+        return ""
+    return text[text.rfind(")") + 2 :][:1]
+
+
 class PrometheusServer:
     """Prometheus on a free loopback port, scraping `targets` (host:port) every second."""
 
@@ -181,6 +206,7 @@ class PrometheusServer:
             raise PrometheusUnavailableError("prometheus is not running; nothing to pause")
         self._process.send_signal(signal.SIGSTOP)
         try:
+            _wait_until_stopped(self._process.pid)
             yield
         finally:
             self._process.send_signal(signal.SIGCONT)
