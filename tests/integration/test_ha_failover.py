@@ -33,8 +33,9 @@ LIFETIME = 10
 #: on a loaded machine.
 MARGIN = 10
 ACTIVE_PRIORITY, STANDBY_PRIORITY = 200, 100
-#: kopf's words (at INFO) for a replica's watch of AIDeployments: every replica starts
-#: paused until it has read the peering object, and resumes when no live peer outranks it.
+#: kopf's words (logged under --verbose) for a replica's watch of AIDeployments: every
+#: replica starts paused until it has read the peering object, and resumes when no live
+#: peer outranks it.
 PAUSED = "Pausing the watch-stream for aideployments"
 RESUMED = "Resuming the watch-stream for aideployments"
 
@@ -70,7 +71,8 @@ def replicas(
 
 
 def monitored_spec(server: ModelServer) -> dict[str, Any]:
-    """A watch long enough for the kill, the takeover and more checks to land inside it."""
+    """A watch long enough for the takeover to land inside it: the kill comes a few checks
+    in, the takeover at most LIFETIME + MARGIN later, and the standby still checks after."""
     signal = {"name": "ready", "http": {"url": server.url, "path": "/v2/health/ready"}}
     return make_spec(
         "minimal", monitoring={"duration": "30s", "interval": "1s", "signals": [signal]}
