@@ -18,6 +18,10 @@ from aideploy.admission.provenance import load_key
 from aideploy.config import OperatorConfig, configure
 from aideploy.records.signature import RecordSigner
 
+#: kopf's own default peer lifetime, and the shortest we accept.
+DEFAULT_PEERING_LIFETIME = 60
+MIN_PEERING_LIFETIME = 5
+
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -67,6 +71,16 @@ def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
         "default: standalone",
     )
     parser.add_argument(
+        "--peering-lifetime",
+        type=_peering_lifetime,
+        default=DEFAULT_PEERING_LIFETIME,
+        metavar="SECONDS",
+        help="how long a replica's keep-alive counts with --peering: a standby takes over "
+        "at most this long after the active replica died without exiting (kopf renews "
+        "keep-alives 5-10 s before they expire, at most once a second); at least "
+        f"{MIN_PEERING_LIFETIME}, default {DEFAULT_PEERING_LIFETIME} (kopf's)",
+    )
+    parser.add_argument(
         "--liveness",
         default=None,
         help="serve kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz",
@@ -111,6 +125,19 @@ def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
         help="serve Prometheus metrics on this port at /metrics (env AIDEPLOY_METRICS_PORT); "
         "default: off",
     )
+
+
+def _peering_lifetime(text: str) -> int:
+    """kopf renews a keep-alive once a second at most: under a few seconds of lifetime, a
+    slow keep-alive write would let a live active replica lapse and a standby work beside
+    it."""
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
+    if seconds < MIN_PEERING_LIFETIME:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_PEERING_LIFETIME} seconds")
+    return seconds
 
 
 def _add_approval_args(parser: argparse.ArgumentParser) -> None:
@@ -291,6 +318,7 @@ def _operator_config(
         provenance_key_file=args.provenance_key_file,
         peering_name=args.peering,
         peering_priority=priority or 0,
+        peering_lifetime=args.peering_lifetime,
         identity=identity,
     )
 

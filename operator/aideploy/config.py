@@ -27,6 +27,8 @@ class OperatorConfig:
     provenance_key_file: str | None = None
     peering_name: str | None = None
     peering_priority: int = 0
+    #: Seconds a keep-alive counts (kopf's settings.peering.lifetime).
+    peering_lifetime: int = 60
     identity: str | None = None
 
     @classmethod

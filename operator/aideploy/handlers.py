@@ -50,6 +50,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.enabled = False
     settings.posting.level = logging.WARNING
     config = current()
+    # How long a dead active replica (no exit, no goodbye) holds the standbys back.
+    settings.peering.lifetime = config.peering_lifetime
     approvers = load_approvers_config(
         Path(config.approvers_config) if config.approvers_config else None
     )

@@ -10,8 +10,7 @@ our priority there? Then it stands by.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,11 +20,13 @@ PEERING_GROUP = "/apis/kopf.dev/v1"
 CACHE_SECONDS = 5.0
 
 
-def outranked(
+def outranked_until(
     peers: Mapping[str, Mapping[str, Any]], identity: str, priority: int, now: datetime
-) -> bool:
-    """Whether a live peer other than us has a priority at least ours (kopf pauses on
-    both: a higher one wins, an equal one pauses everybody)."""
+) -> datetime | None:
+    """Until when live peers other than us with a priority at least ours hold us back (kopf
+    pauses on both: a higher one wins, an equal one pauses everybody): the expiry of the
+    last of their keep-alives, unless renewed. None when no such peer is live."""
+    until: datetime | None = None
     for peer, info in peers.items():
         if peer == identity or not isinstance(info, Mapping):
             continue
@@ -37,21 +38,35 @@ def outranked(
             continue
         if lastseen.tzinfo is None:
             lastseen = lastseen.replace(tzinfo=UTC)
-        if lastseen + lifetime > now and peer_priority >= priority:
-            return True
-    return False
+        expiry = lastseen + lifetime
+        if expiry > now and peer_priority >= priority:
+            until = expiry if until is None else max(until, expiry)
+    return until
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class PeeringGuard:
     def __init__(
-        self, rest: Rest, name: str, identity: str, priority: int, clusterwide: bool
+        self,
+        rest: Rest,
+        name: str,
+        identity: str,
+        priority: int,
+        clusterwide: bool,
+        clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._rest = rest
         self._name = name
         self._identity = identity
         self._priority = priority
         self._clusterwide = clusterwide
-        self._cache: dict[str, tuple[float, bool]] = {}
+        self._clock = clock
+        #: Per namespace ("" cluster-wide): the verdict, when it was read, until when it
+        #: holds (a clock set back makes it stale too).
+        self._cache: dict[str, tuple[bool, datetime, datetime]] = {}
 
     def _path(self, namespace: str) -> str:
         if self._clusterwide:
@@ -62,13 +77,16 @@ class PeeringGuard:
         """True when this replica should work on objects of `namespace` now."""
         key = "" if self._clusterwide else namespace
         cached = self._cache.get(key)
-        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
-            return cached[1]
+        if cached is not None and cached[1] <= self._clock() < cached[2]:
+            return cached[0]
         peering = await asyncio.to_thread(self._rest.request, "GET", self._path(namespace))
+        now = self._clock()
         # Without its peering object kopf keeps every replica paused: so do we.
         peers = (peering or {}).get("status") or {}
-        verdict = peering is not None and not outranked(
-            peers, self._identity, self._priority, datetime.now(UTC)
-        )
-        self._cache[key] = (time.monotonic(), verdict)
+        until = outranked_until(peers, self._identity, self._priority, now)
+        verdict = peering is not None and until is None
+        # Standing by ends when the outranking keep-alive expires, as kopf's pause does:
+        # kept any longer, it would turn away the reconciles kopf's resume triggers then.
+        expiry = now + timedelta(seconds=CACHE_SECONDS)
+        self._cache[key] = (verdict, now, expiry if until is None else min(expiry, until))
         return verdict

@@ -6,12 +6,10 @@ template exactly the release's."""
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import pytest
 
-from aideploy.api.constants import LABEL_MODEL_VERSION, Phase
 from aideploy.failpoints import ENV as FAILPOINT_ENV
 from aideploy.failpoints import EXIT_CODE
 from aideploy.kube.records import list_records
@@ -27,42 +25,10 @@ from tests.support.operator import OperatorProcess
 
 pytestmark = pytest.mark.integration
 
-PHASES = {phase.value for phase in Phase}
-
 
 @pytest.fixture
 def operator(routed_operator: OperatorProcess) -> OperatorProcess:
     return routed_operator
-
-
-def assert_nothing_lost(
-    rest: Rest, operator: OperatorProcess, namespace: str, body_spec: dict[str, Any]
-) -> Counter[str]:
-    """The invariants every fault must keep; returns how many times each phase's Event was
-    posted, for the caller to hold against the transitions its scenario makes."""
-    aid.settled(rest, operator, namespace, NAME)  # Events follow the status write
-    status = aid.status(rest, namespace, NAME)
-    records = list_records(rest, namespace, NAME)
-    assert verify_chain(records, status.get("latestRecord")) == []
-    once = Counter(
-        (r["spec"]["type"], r["spec"]["deployment"]["specDigest"], _step(r)) for r in records
-    )
-    assert [key for key, count in once.items() if count > 1] == [], once
-    phases = Counter({r: n for r, n in aid.emitted(rest, namespace, NAME).items() if r in PHASES})
-    serving = aid.serving_deployment(rest, namespace, NAME)
-    if serving is not None:
-        pods = serving["spec"]["template"]
-        wanted = body_spec["template"]["spec"]["containers"]
-        assert [(c["name"], c["image"]) for c in pods["spec"]["containers"]] == [
-            (c["name"], c["image"]) for c in wanted
-        ]
-        assert pods["metadata"]["labels"][LABEL_MODEL_VERSION] == body_spec["model"]["version"]
-    return phases
-
-
-def _step(record: dict[str, Any]) -> str:
-    """What tells apart records of one type that one release can have (a go-live, say)."""
-    return str(record["spec"]["content"].get("event", ""))
 
 
 def amber_spec(server: ModelServer, version: str) -> dict[str, Any]:
@@ -88,7 +54,7 @@ def test_killed_while_held_takes_the_go_live_given_meanwhile(
     aid.annotate(rest, namespace, NAME, {"aideploy.io/go-live": "proceed"})  # nobody watches
     operator.start()
     aid.wait_phase(rest, namespace, NAME, "Succeeded")
-    phases = assert_nothing_lost(rest, operator, namespace, body)
+    phases = aid.assert_nothing_lost(rest, operator, namespace, NAME, body)
     assert {"Held", "Succeeded"} <= set(phases) and max(phases.values()) == 1, phases
 
 
@@ -114,7 +80,7 @@ def test_killed_while_a_probe_hangs_keeps_the_verification_deadline(
         status["message"],
         status["conditions"],
     )
-    phases = assert_nothing_lost(rest, operator, namespace, body)
+    phases = aid.assert_nothing_lost(rest, operator, namespace, NAME, body)
     assert {"Verifying", "Failed"} <= set(phases) and max(phases.values()) == 1, phases
 
 
@@ -138,7 +104,7 @@ def test_killed_while_rolling_back_finishes_the_rollback(
     operator.start()
     status = aid.wait_phase(rest, namespace, NAME, "RolledBack")
     assert status["rollback"]["restoredDecision"] == "GREEN"
-    phases = assert_nothing_lost(rest, operator, namespace, first)
+    phases = aid.assert_nothing_lost(rest, operator, namespace, NAME, first)
     once = {p: phases[p] for p in ("Succeeded", "RollingBack", "RolledBack")}
     assert once == {"Succeeded": 1, "RollingBack": 1, "RolledBack": 1}, phases
 

@@ -10,34 +10,28 @@ import pytest
 from aideploy.kube.crds import apply_crds
 from aideploy.kube.rest import Rest
 from aideploy.peering import PeeringGuard
-from tests.support import aid
+from tests.support import aid, peering
 from tests.support.operator import OperatorProcess
-from tests.support.paths import CHART_DIR
+from tests.support.peering import CHART_CRDS
 from tests.unit.factories import make_spec
 
 pytestmark = pytest.mark.integration
-
-CHART_CRDS = CHART_DIR / "crds"
 
 
 def test_a_replica_stands_by_while_a_live_peer_outranks_it(rest: Rest, namespace: str) -> None:
     apply_crds(rest, CHART_CRDS)
     guard = PeeringGuard(rest, "aideploy", "me", priority=10, clusterwide=False)
-    path = f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings"
+    path = peering.collection(namespace)
     # No peering object: kopf keeps every replica paused, and so does the guard.
     assert asyncio.run(guard.active(namespace)) is False
     now = datetime.now(UTC)
-    rest.request(
-        "POST",
-        path,
+    peering.create_peering(
+        rest,
+        namespace,
+        "aideploy",
         {
-            "apiVersion": "kopf.dev/v1",
-            "kind": "KopfPeering",
-            "metadata": {"name": "aideploy"},
-            "status": {
-                "me": {"priority": 10, "lifetime": 60, "lastseen": now.isoformat()},
-                "older": {"priority": 20, "lifetime": 60, "lastseen": now.isoformat()},
-            },
+            "me": {"priority": 10, "lifetime": 60, "lastseen": now.isoformat()},
+            "older": {"priority": 20, "lifetime": 60, "lastseen": now.isoformat()},
         },
     )
     fresh = PeeringGuard(rest, "aideploy", "me", priority=10, clusterwide=False)
@@ -56,12 +50,7 @@ def test_a_replica_stands_by_while_a_live_peer_outranks_it(rest: Rest, namespace
 def test_an_operator_with_peering_reconciles_as_the_only_replica(
     rest: Rest, namespace: str, operator: OperatorProcess
 ) -> None:
-    apply_crds(rest, CHART_CRDS)
-    rest.request(
-        "POST",
-        f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings",
-        {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "aideploy"}},
-    )
+    peering.create_peering(rest, namespace, "aideploy")
     operator.stop()
     operator.start(args=["--peering", "aideploy"])
     aid.create(rest, namespace, aid.manifest("solo", make_spec("minimal")))

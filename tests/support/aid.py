@@ -9,9 +9,19 @@ from typing import Any
 
 import yaml
 
-from aideploy.api.constants import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from aideploy.api.constants import (
+    API_VERSION,
+    GROUP,
+    KIND,
+    LABEL_MODEL_VERSION,
+    PLURAL,
+    VERSION,
+    Phase,
+)
 from aideploy.api.digest import spec_digest
+from aideploy.kube.records import list_records
 from aideploy.kube.rest import Rest
+from aideploy.records import verify_chain
 from tests.support.backend import selects
 from tests.support.cluster import wait_for
 from tests.support.modelserver import DEFAULT_MODEL, ModelServer
@@ -180,6 +190,42 @@ def settled(
             return obj
         if time.monotonic() > deadline:
             raise TimeoutError(f"{namespace}/{name} kept changing for {timeout:g}s")
+
+
+PHASES = {phase.value for phase in Phase}
+
+
+def assert_nothing_lost(
+    rest: Rest, operator: OperatorProcess, namespace: str, name: str, body_spec: dict[str, Any]
+) -> Counter[str]:
+    """The invariants every fault must keep (issue 13): the records are a gap-free chain
+    that verifies, each written once, and the serving Deployment runs exactly the spec's
+    containers and version. Returns how many times each phase's Event was posted, for the
+    caller to hold against the transitions its scenario makes. `operator` is the process
+    working now: the Events are counted once it has settled (they follow the status write).
+    """
+    settled(rest, operator, namespace, name)
+    records = list_records(rest, namespace, name)
+    assert verify_chain(records, status(rest, namespace, name).get("latestRecord")) == []
+    once = Counter(
+        (r["spec"]["type"], r["spec"]["deployment"]["specDigest"], _step(r)) for r in records
+    )
+    assert [key for key, count in once.items() if count > 1] == [], once
+    phases = Counter({r: n for r, n in emitted(rest, namespace, name).items() if r in PHASES})
+    serving = serving_deployment(rest, namespace, name)
+    if serving is not None:
+        pods = serving["spec"]["template"]
+        wanted = body_spec["template"]["spec"]["containers"]
+        assert [(c["name"], c["image"]) for c in pods["spec"]["containers"]] == [
+            (c["name"], c["image"]) for c in wanted
+        ]
+        assert pods["metadata"]["labels"][LABEL_MODEL_VERSION] == body_spec["model"]["version"]
+    return phases
+
+
+def _step(record: dict[str, Any]) -> str:
+    """What tells apart records of one type that one release can have (a go-live, say)."""
+    return str(record["spec"]["content"].get("event", ""))
 
 
 def golden_probe(server: ModelServer, x: float = 3.0) -> dict[str, Any]:

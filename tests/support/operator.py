@@ -96,11 +96,7 @@ class OperatorProcess:
         key = f"{namespace}/{name}"
         deadline = time.monotonic() + timeout
         while True:
-            seen = [
-                int(match["rv"])
-                for match in RECONCILED.finditer(self._output())
-                if match["key"] == key
-            ]
+            seen = self.reconciled_versions(namespace, name)
             if seen and max(seen) >= wanted:
                 return max(seen)
             if self._process is None or self._process.poll() is not None:
@@ -112,6 +108,26 @@ class OperatorProcess:
                 raise TimeoutError(
                     f"the operator did not reconcile {key} at resourceVersion >= {wanted} "
                     f"within {timeout:g}s (last seen: {max(seen, default=None)}):\n"
+                    f"{self.log_text()[-3000:]}"
+                )
+            time.sleep(0.05)
+
+    def reconciled_versions(self, namespace: str, name: str) -> list[int]:
+        """The resourceVersions this process (since its latest start) finished reconciling
+        the object at, in order: empty for a replica that never worked on it."""
+        key = f"{namespace}/{name}"
+        return [int(m["rv"]) for m in RECONCILED.finditer(self._output()) if m["key"] == key]
+
+    def wait_logged(self, text: str, timeout: float = 30.0) -> None:
+        """Wait until this process (since its latest start) has logged `text`: kopf's own
+        word for what it did (paused, resumed), where the operator has no other trace."""
+        deadline = time.monotonic() + timeout
+        while text not in self._output():
+            if self._process is None or self._process.poll() is not None:
+                raise RuntimeError(f"the operator is not running:\n{self.log_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the operator did not log {text!r} within {timeout:g}s:\n"
                     f"{self.log_text()[-3000:]}"
                 )
             time.sleep(0.05)

@@ -297,7 +297,7 @@ def test_metrics_can_be_turned_off() -> None:
     [
         {},
         NON_DEFAULT,
-        {"replicas": 2, "verbose": True},
+        {"replicas": 2, "verbose": True, "peering": {"lifetime": 15}},
         WEBHOOK_VALUES,
         {"webhook": {"enabled": False}},
     ],
@@ -313,6 +313,8 @@ def test_chart_arguments_are_accepted_by_the_operator_cli(values: dict[str, Any]
     except SystemExit as exc:  # argparse's way of refusing
         pytest.fail(f"aideploy-operator refuses the chart's arguments {container['args']}: {exc}")
     assert str(parsed.approvers_config) == arg(manifests, "--approvers-config")
+    if "--peering" in container["args"]:
+        assert parsed.peering_lifetime == values.get("peering", {}).get("lifetime", 60)
     if the_webhook_is_on(values):
         assert str(parsed.webhook_port) == arg(manifests, "--webhook-port")
         assert str(parsed.webhook_cert) == arg(manifests, "--webhook-cert")
@@ -377,13 +379,14 @@ def test_peering_only_with_more_than_one_replica(replicas: int) -> None:
     assert env["POD_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     if replicas == 1:
         assert not find(manifests, "PodDisruptionBudget")
-        assert "--peering" not in args
+        assert "--peering" not in args and "--peering-lifetime" not in args
         assert deployment["spec"]["strategy"] == {"type": "Recreate"}
         assert not find(manifests, "ClusterKopfPeering")
         assert ("kopf.dev", "clusterkopfpeerings") not in cluster_rules
     else:
         name = args[args.index("--peering") + 1]
         assert args.count("--peering") == 1
+        assert args[args.index("--peering-lifetime") + 1] == "60"  # kopf's own default
         assert one(manifests, "ClusterKopfPeering")["metadata"]["name"] == name
         assert cluster_rules[("kopf.dev", "clusterkopfpeerings")] == PEERING_VERBS
         assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0

@@ -67,6 +67,8 @@ image's default CMD (operator/Dockerfile); a test keeps the two equal.
 {{- if gt (int .Values.replicas) 1 }}
 - --peering
 - {{ include "aideploy.peeringName" . | quote }}
+- --peering-lifetime
+- {{ .Values.peering.lifetime | quote }}
 {{- end }}
 {{- if .Values.verbose }}
 - --verbose
