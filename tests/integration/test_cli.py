@@ -19,7 +19,7 @@ from aideploy.cli.main import main
 from aideploy.cli.session import Session
 from aideploy.kube.rest import Rest
 from tests.support import aid
-from tests.support.cluster import ClusterHandle
+from tests.support.cluster import ClusterHandle, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -394,3 +394,29 @@ def test_python_dash_m_runs_the_plugin() -> None:
         check=False,
     )
     assert result.returncode == 0 and "verify" in result.stdout
+
+
+def test_kubectl_explain_teaches_the_api(kube_cluster: ClusterHandle, crds: list[str]) -> None:
+    """The descriptions reach users through the apiserver's published OpenAPI, which it
+    rebuilds a moment after a CRD changes: wait until explain has the field at all."""
+    kubectl = venv_kubectl()
+
+    def explain(field: str) -> str | None:
+        done = subprocess.run(
+            [kubectl, "--kubeconfig", str(kube_cluster.kubeconfig), "explain", field],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.stdout if done.returncode == 0 and "DESCRIPTION" in done.stdout else None
+
+    verification = wait_for(
+        lambda: explain("aid.spec.verification"), message="kubectl explain aid.spec.verification"
+    )
+    assert "Checks that decide whether the new version goes live." in verification
+    assert "timeout\t<string>" in verification and "bounds every probe" in verification
+    # Each CRD's OpenAPI is published on its own: wait for the record kind's too.
+    record = wait_for(
+        lambda: explain("aidr.spec.sequence"), message="kubectl explain aidr.spec.sequence"
+    )
+    assert "no gaps" in record

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from aideploy.api.crd import aideployment_crd, aideploymentrecord_crd
 from aideploy.api.spec import AIDeploymentSpec
 from aideploy.api.structural import UnsupportedSchemaError, structural
 
@@ -179,3 +180,29 @@ def test_formats_kept_only_when_asked() -> None:
     given = {"type": "string", "format": "date-time"}
     assert structural(given) == {"type": "string"}
     assert structural(given, formats=frozenset({"date-time"})) == given
+
+
+def _undescribed(schema: dict[str, Any], path: str) -> list[str]:
+    """The paths of properties (at any depth, through arrays) that have no description."""
+    missing: list[str] = []
+    for name, child in (schema.get("properties") or {}).items():
+        where = f"{path}.{name}"
+        if not child.get("description"):
+            missing.append(where)
+        missing += _undescribed(child, where)
+    if isinstance(schema.get("items"), dict):
+        missing += _undescribed(schema["items"], f"{path}[]")
+    return missing
+
+
+@pytest.mark.parametrize("crd", [aideployment_crd(), aideploymentrecord_crd()], ids=["aid", "aidr"])
+def test_every_crd_field_is_described(crd: dict[str, Any]) -> None:
+    """`kubectl explain` teaches the API only where the CRD says what a field means: a new
+    field without a description fails here, named by its path."""
+    (version,) = crd["spec"]["versions"]
+    root = version["schema"]["openAPIV3Schema"]
+    assert root.get("description")
+    # The apiserver allows nothing but a type on metadata; it documents ObjectMeta itself.
+    assert root["properties"]["metadata"] == {"type": "object"}
+    kind = crd["spec"]["names"]["kind"]
+    assert _undescribed(root, kind) == [f"{kind}.metadata"]

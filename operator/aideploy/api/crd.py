@@ -79,6 +79,13 @@ def _set(items: Schema) -> Schema:
 
 
 _FREE_OBJECT: Schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+# The words Kubernetes' own types give these fields, so `kubectl explain` reads the same.
+_API_VERSION = "The versioned schema of this representation of an object."
+_KIND = "The REST resource this object represents."
+_STATUS = (
+    "Written by the operator only: the phase, the gate, the releases, the verdicts and "
+    "the conditions (see docs/api.md, Status). `kubectl aideploy status NAME` reads it."
+)
 
 
 def spec_schema() -> Schema:
@@ -94,6 +101,7 @@ def _crd(
     columns: list[Schema],
     properties: Schema,
     status: bool,
+    description: str,
 ) -> dict[str, Any]:
     """A namespaced v1 CRD of the aideploy.io group with one served, stored version."""
     version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
@@ -102,8 +110,15 @@ def _crd(
     version["additionalPrinterColumns"] = columns
     version["schema"] = {
         "openAPIV3Schema": _obj(
-            {"apiVersion": _str(), "kind": _str(), "metadata": {"type": "object"}, **properties},
+            {
+                "apiVersion": _str(description=_API_VERSION),
+                "kind": _str(description=_KIND),
+                # The apiserver refuses anything but a type here: explain shows ObjectMeta's.
+                "metadata": {"type": "object"},
+                **properties,
+            },
             ["spec"],
+            description=description,
         )
     }
     return {
@@ -140,8 +155,12 @@ def aideployment_crd() -> dict[str, Any]:
         _column("Decision", ".status.decision"),
         _column("Age", ".metadata.creationTimestamp", "date"),
     ]
-    properties = {"spec": spec_schema(), "status": _FREE_OBJECT}
-    return _crd(KIND, PLURAL, "aid", columns, properties, status=True)
+    properties = {"spec": spec_schema(), "status": {**_FREE_OBJECT, "description": _STATUS}}
+    description = (
+        "An AI model deployment under PROC-AI-DEPLOY-001: approved for its exact spec, "
+        "deployed in its window, verified before users reach it, watched after go-live."
+    )
+    return _crd(KIND, PLURAL, "aid", columns, properties, status=True, description=description)
 
 
 def record_spec_schema() -> Schema:
@@ -161,7 +180,19 @@ def aideploymentrecord_crd() -> dict[str, Any]:
         _column("Created", ".spec.createdAt", "date"),
     ]
     properties = {"spec": record_spec_schema()}
-    return _crd(RECORD_KIND, RECORD_PLURAL, "aidr", columns, properties, status=False)
+    description = (
+        "One tamper-evident evidence record of an AIDeployment, hash-chained to the one "
+        "before it and signed by the operator; check with `kubectl aideploy verify`."
+    )
+    return _crd(
+        RECORD_KIND,
+        RECORD_PLURAL,
+        "aidr",
+        columns,
+        properties,
+        status=False,
+        description=description,
+    )
 
 
 def render() -> str:

@@ -55,10 +55,17 @@ class _Wire(BaseModel):
 
 
 class RecordDeployment(_Wire):
-    name: Annotated[str, Field(min_length=1, max_length=253)]
-    uid: Annotated[str, Field(min_length=1)]
-    generation: Annotated[int, Field(ge=1)]
-    spec_digest: Annotated[str, Field(pattern=HASH_PATTERN)]
+    name: Annotated[str, Field(min_length=1, max_length=253, description="Its name.")]
+    uid: Annotated[
+        str, Field(min_length=1, description="Its uid: tells a re-created namesake apart.")
+    ]
+    generation: Annotated[
+        int, Field(ge=1, description="The spec generation the record was written for.")
+    ]
+    spec_digest: Annotated[
+        str,
+        Field(pattern=HASH_PATTERN, description="The digest of that spec, which approvals name."),
+    ]
 
 
 class RecordSignature(_Wire):
@@ -95,16 +102,21 @@ class RecordSpec(_Wire):
     record_id: Annotated[
         str,
         AfterValidator(_record_id),
-        Field(json_schema_extra={"enum": list(RECORD_IDS.values())}),
+        Field(
+            json_schema_extra={"enum": list(RECORD_IDS.values())},
+            description="The procedure's record number (section 8), e.g. REC-AI-DEPLOY-002.",
+        ),
     ]
-    type: RecordType
+    type: Annotated[RecordType, Field(description="What the record documents.")]
     deployment: Annotated[
         RecordDeployment,
         Field(
             description="The AIDeployment this record documents (not an owner: records outlive it)."
         ),
     ]
-    sequence: Annotated[int, Field(ge=1)]
+    sequence: Annotated[
+        int, Field(ge=1, description="Its place in the AIDeployment's chain, from 1, no gaps.")
+    ]
     created_at: Annotated[datetime, _time("When the record was written")]
     retain_until: Annotated[datetime, _time("Until when the record must be kept")]
     content: Annotated[dict[str, Any], Field(description="What the record says; by type.")]
