@@ -26,10 +26,12 @@ help: ## list the targets
 # The versions CI tested, from the lock (hashes checked); then the project itself, editable,
 # in a pip call of its own: --require-hashes cannot check an editable install.
 $(STAMP): requirements-dev.lock requirements.lock pyproject.toml
+	@echo "[install] creating .venv with the locked dependencies (a minute or two, first run only)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+	@echo "[install] done: .venv is ready"
 
 install: $(STAMP) ## create .venv with the operator and its dev tools, at the locked versions
 
@@ -38,7 +40,7 @@ lock: install ## re-pin requirements.lock (runtime) and requirements-dev.lock fr
 	$(PIP_COMPILE) --constraint requirements-dev.lock -o requirements.lock pyproject.toml
 
 control-plane: ## build (or find cached) kube-apiserver, controller-manager and etcd
-	bash hack/build-control-plane.sh >/dev/null
+	@bash hack/build-control-plane.sh >/dev/null
 
 prometheus: ## fetch (or find cached) Debian's prometheus and promtool for the tests
 	bash hack/fetch-prometheus.sh >/dev/null
@@ -74,12 +76,10 @@ cluster-down: ## stop the local control plane started by cluster-up
 	@$(BIN)/python -m tests.support.localcluster down
 
 run: install ## run the operator against KUBECONFIG, or the local control plane when unset
-	@if [[ -z "$${KUBECONFIG:-}" ]]; then \
-	  $(MAKE) --no-print-directory cluster-up >/dev/null; \
-	  export KUBECONFIG=$(LOCAL_KUBECONFIG); \
-	  echo "using the local control plane: export KUBECONFIG=$(LOCAL_KUBECONFIG)"; \
-	fi; \
-	exec $(BIN)/python -m aideploy --install-crds crds $(RUN_ARGS)
+	@if [[ -z "$${KUBECONFIG:-}" || "$${KUBECONFIG}" == "$(LOCAL_KUBECONFIG)" ]]; then \
+	  $(MAKE) --no-print-directory control-plane; \
+	fi
+	@exec bash hack/run.sh $(RUN_ARGS)
 
 e2e-kind: install ## kind cluster + image + Helm chart, then the end-to-end suite (needs docker, kind, kubectl)
 	bash hack/e2e-kind.sh

@@ -15,7 +15,12 @@ CACHE_ROOT="${AIDEPLOY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/aideploy}"
 BIN_DIR="$CACHE_ROOT/control-plane/v$K8S_VERSION"
 WORK_DIR="$CACHE_ROOT/build-tmp"
 
-log() { printf '[control-plane] %s\n' "$*" >&2; }
+STARTED=$SECONDS
+# Each line says how long the build has run: the first one takes minutes.
+log() {
+  local spent=$((SECONDS - STARTED))
+  printf '[control-plane %dm%02ds] %s\n' $((spent / 60)) $((spent % 60)) "$*" >&2
+}
 
 # A usable binary: an executable ELF file that answers --version.
 valid_bin() {
@@ -49,7 +54,18 @@ if [[ "$(id -u)" != "0" ]]; then SUDO="sudo"; fi
 
 rm -rf "$WORK_DIR"
 mkdir -p "$WORK_DIR"
-trap 'cd / && rm -rf "$WORK_DIR"' EXIT
+LOG_KEEP="$CACHE_ROOT/logs"
+# On failure the build's own logs outlive the scratch directory: say where they are.
+keep_logs() {
+  local kept=()
+  mkdir -p "$LOG_KEEP"
+  for f in build.log cmd.log; do
+    if [[ -f "$WORK_DIR/$f" ]]; then cp "$WORK_DIR/$f" "$LOG_KEEP/$f"; kept+=("$LOG_KEEP/$f"); fi
+  done
+  ((${#kept[@]})) && log "the build failed; its logs are kept: ${kept[*]}"
+  return 0
+}
+trap 'rc=$?; ((rc == 0)) || keep_logs; cd / && rm -rf "$WORK_DIR"' EXIT
 cd "$WORK_DIR"
 
 # Runs a command quietly; shows its output only if it fails.
@@ -113,8 +129,14 @@ if need_k8s; then
     cd "$GOPATH_DIR/src/k8s.io/kubernetes"
     export PATH="/usr/lib/go-1.19/bin:$PATH" GOPATH="$GOPATH_DIR" CGO_ENABLED=0 GOFLAGS=-mod=vendor GOPROXY=off GO111MODULE=on
     export GOCACHE="$WORK_DIR/gocache" KUBE_GIT_VERSION="v$K8S_VERSION" KUBE_GIT_TREE_STATE=clean
-    make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" >"$WORK_DIR/build.log" 2>&1 || {
-      tail -n 40 "$WORK_DIR/build.log" >&2; exit 1; }
+    make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" >"$WORK_DIR/build.log" 2>&1 &
+    building=$!
+    # A heartbeat, so that minutes of compiling do not look like a hang.
+    while kill -0 "$building" 2>/dev/null; do
+      for _ in $(seq 30); do kill -0 "$building" 2>/dev/null && sleep 1; done
+      kill -0 "$building" 2>/dev/null && log "still compiling ($(grep -c . "$WORK_DIR/build.log") lines of build output so far)"
+    done
+    wait "$building" || { tail -n 40 "$WORK_DIR/build.log" >&2; exit 1; }
   )
   OUT="$SRC/_output/local/bin/linux/$(dpkg --print-architecture)"
   [[ -x "$OUT/kube-apiserver" ]] || OUT="$(dirname "$(find "$SRC/_output" -name kube-apiserver -type f | head -n1)")"

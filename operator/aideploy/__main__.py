@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import kopf
+from kubernetes.client import ApiClient
 
 from aideploy.admission.provenance import load_key
 from aideploy.config import OperatorConfig, configure
+from aideploy.kube import preflight
 from aideploy.records.signature import RecordSigner
 
 #: kopf's own default peer lifetime, and the shortest we accept.
@@ -231,8 +233,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.print_record_public_key:
         return _print_record_public_key(args)
     _configure_logging(args)
+    try:
+        api = preflight.api_client()
+    except preflight.NoClusterError as error:
+        print(f"aideploy-operator: {error}", file=sys.stderr)
+        return 2
+    try:
+        version = preflight.wait_for_apiserver(api)
+    except preflight.NoClusterError as error:
+        print(f"aideploy-operator: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aideploy-operator: stopped before the apiserver answered", file=sys.stderr)
+        return 130
+    logging.getLogger("aideploy").info("apiserver %s (%s)", api.configuration.host, version)
     if args.install_crds:
-        _install_crds(Path(args.install_crds))
+        _install_crds(api, Path(args.install_crds))
     priority, identity = _peering(args)
     configure(_operator_config(args, priority, identity))
     import aideploy.handlers  # registers the handlers
@@ -269,14 +285,16 @@ def _configure_logging(args: argparse.Namespace) -> None:
     if not args.verbose:
         # kopf logs every watch event at INFO in some paths; keep INFO for our decisions.
         logging.getLogger("kopf").setLevel(logging.WARNING)
+        # urllib3 says "Retrying (Retry(total=2...))" per lost connection; the operator says
+        # once, in words, that the apiserver does not answer (kube/preflight.py, controller).
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
-def _install_crds(directory: Path) -> None:
-    from aideploy.kube.client import make_api_client
+def _install_crds(api: ApiClient, directory: Path) -> None:
     from aideploy.kube.crds import apply_crds
     from aideploy.kube.rest import Rest
 
-    installed = apply_crds(Rest(make_api_client()), directory)
+    installed = apply_crds(Rest(api), directory)
     logging.getLogger("aideploy").info("CRDs installed: %s", ", ".join(installed))
 
 

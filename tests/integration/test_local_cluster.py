@@ -260,3 +260,45 @@ def test_second_local_cluster_coexists(
     assert not any(p.running for p in other.processes())
     assert other.stop() == []  # second stop: nothing to do
     assert kube_cluster.local.is_running()
+
+
+def test_down_then_up_at_once_with_a_watch_open(
+    kube_cluster: ClusterHandle, tmp_path: Path
+) -> None:
+    """`make cluster-down` while an operator watches, then `make cluster-up` right away:
+    the old apiserver (which waits for open watches) is gone when stop returns, and the new
+    start finds its ports free and comes up where the kubeconfig points."""
+    if kube_cluster.local is None:
+        pytest.skip("tests the suite's own LocalCluster; running against an external cluster")
+    from tests.support.localcluster import LocalCluster
+
+    cluster = LocalCluster(tmp_path / "again", detach=False)
+    cluster.start()
+    try:
+        server = cluster.server
+        api = api_client(kube_cluster, cluster.kubeconfig)
+        watch = client.CoreV1Api(api).list_namespace(watch=True, _preload_content=False)
+        old_pids = {p.name: p.pid for p in cluster.processes()}
+        assert cluster.stop() == ["kube-controller-manager", "kube-apiserver", "etcd"]
+        assert not any(p.running for p in cluster.processes())
+        watch.release_conn()
+        api.close()
+        cluster.start()
+        assert cluster.is_running() and cluster.server == server
+        assert all(p.pid != old_pids[p.name] for p in cluster.processes())
+    finally:
+        cluster.stop()
+
+
+def test_a_start_failure_shows_that_start_s_log_only(tmp_path: Path) -> None:
+    """Logs append across starts: the tail quoted for a failed start is its own."""
+    from tests.support.localcluster import START_HEADER, _tail
+
+    log = tmp_path / "kube-apiserver.log"
+    log.write_text(
+        f"{START_HEADER}2026-12-05T08:00:00 kube-apiserver --old\nold run: shutting down\n"
+        f"{START_HEADER}2026-12-05T08:00:09 kube-apiserver --new\nnew run: bind: address in use\n"
+    )
+    tail = _tail(log)
+    assert "new run: bind: address in use" in tail and "--new" in tail
+    assert "old run" not in tail and "--old" not in tail

@@ -76,10 +76,20 @@ SERVICE_ACCOUNT_ISSUER: Final = "https://kubernetes.default.svc.cluster.local"
 CONTROLLERS: Final = "*,-deployment,-replicaset"
 
 BINARIES: Final = ("etcd", "kube-apiserver", "kube-controller-manager")
+#: Seconds a stateless component gets to exit on SIGTERM before SIGKILL. kube-apiserver
+#: 1.20 waits for open watches (a running operator's) to end, which held `cluster-down`
+#: for its whole timeout and let `cluster-up` right after it meet the old apiserver; it
+#: keeps no state, so a short grace is enough. etcd gets the full stop_timeout.
+STATELESS_GRACE: Final[Mapping[str, float]] = {
+    "kube-apiserver": 3.0,
+    "kube-controller-manager": 3.0,
+}
 # Start order; stop in reverse.
 COMPONENTS: Final = ("etcd", "kube-apiserver", "kube-controller-manager")
 
 MARKER_FILE: Final = ".aideploy-localcluster"
+#: Starts each component's run in its log file.
+START_HEADER: Final = "\n==== "
 STATE_FILE: Final = "cluster.json"
 
 _PR_SET_PDEATHSIG: Final = 1
@@ -171,10 +181,16 @@ def ensure_binaries(bin_dir: Path | None = None, *, build_log: Path | None = Non
 
 
 def _tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a component's log, from its latest start only: each start appends
+    a `==== <time> <argv>` header (see `_spawn`), and an earlier run's last words must not
+    pass for the reason this start failed."""
     try:
         text = path.read_text(errors="replace")
     except OSError:
         return ""
+    header = text.rfind(START_HEADER)
+    if header >= 0:
+        text = text[header:]
     return "\n".join(text.splitlines()[-lines:])
 
 
@@ -444,7 +460,8 @@ class LocalCluster:
                 os.uname().machine, os.uname().machine
             )
         with self.log_file(name).open("ab") as log:
-            log.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n".encode())
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+            log.write(f"{START_HEADER}{stamp} {' '.join(argv)}\n".encode())
             log.flush()
             proc = subprocess.Popen(
                 argv,
@@ -479,6 +496,13 @@ class LocalCluster:
     def _signal_and_wait(self, name: str, pid: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
+        grace = STATELESS_GRACE.get(name)
+        if grace is not None:
+            if not self._wait_gone(pid, grace):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                self._wait_gone(pid, 5.0)
+            return
         if not self._wait_gone(pid, self.stop_timeout):
             _log(f"{name} (pid {pid}) ignored SIGTERM for {self.stop_timeout:g}s; SIGKILL")
             with contextlib.suppress(ProcessLookupError):
