@@ -238,10 +238,12 @@ async def aideployment_changed(
     else:
         reconciler: Reconciler = memo["reconciler"]
         reconciler.preempt(key, meta.get("generation"), annotations)
+        reconciler.woken_by_event(key, meta.get("resourceVersion"))
         controller.trigger(key)
         promotions.record(key, (spec.get("promotion") or {}).get("fromStaging"))
     # Production objects promoting from this one re-check when it changes.
     for dependent in promotions.dependents(key):
+        memo["reconciler"].woken_otherwise(dependent)
         controller.trigger(dependent)
 
 
@@ -250,4 +252,5 @@ async def child_changed(labels: kopf.Labels, namespace: str | None, memo: Any, *
     owner = labels.get(LABEL_DEPLOYMENT)
     if owner and namespace:
         controller: Controller = memo["controller"]
+        memo["reconciler"].woken_otherwise((namespace, owner))
         controller.trigger((namespace, owner))
