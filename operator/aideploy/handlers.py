@@ -238,7 +238,8 @@ async def aideployment_changed(
     else:
         reconciler: Reconciler = memo["reconciler"]
         reconciler.preempt(key, meta.get("generation"), annotations)
-        reconciler.woken_by_event(key, meta.get("resourceVersion"))
+        body = event.get("object")
+        reconciler.woken_by_event(key, meta.get("resourceVersion"), dict(body) if body else None)
         controller.trigger(key)
         promotions.record(key, (spec.get("promotion") or {}).get("fromStaging"))
     # Production objects promoting from this one re-check when it changes.

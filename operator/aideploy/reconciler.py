@@ -38,7 +38,7 @@ from aideploy.peering import PeeringGuard
 from aideploy.preemption import Preemption, Seen, actions_of
 from aideploy.probes import ProbeResult, ProbeTarget, run_probes
 from aideploy.records.signature import RecordSigner
-from aideploy.settling import Settling
+from aideploy.settling import Settling, Wake
 
 logger = logging.getLogger(__name__)
 
@@ -115,9 +115,11 @@ class Reconciler:
         #: Objects as this process wrote them with nothing left to do (aideploy.settling).
         self._settling = Settling()
 
-    def woken_by_event(self, key: ObjectKey, resource_version: object) -> None:
+    def woken_by_event(
+        self, key: ObjectKey, resource_version: object, body: dict[str, Any] | None = None
+    ) -> None:
         """A watch event of the object itself (before the controller is triggered)."""
-        self._settling.event(key, resource_version)
+        self._settling.event(key, resource_version, body)
 
     def woken_otherwise(self, key: ObjectKey) -> None:
         """Anything else that triggers the object (a child, a staging object it follows)."""
@@ -133,7 +135,7 @@ class Reconciler:
             _log_reconciled(key, wake.resource_version)
             return wake.requeue
         if key in self._known:
-            return await self._reconcile(key, wake.changed)
+            return await self._reconcile(key, wake)
         # At start every object is due at once: their first reconciles go a few at a time,
         # not thousands at once each holding its object, children and plan (the peak of
         # the operator's memory). Later ones (a burst of approvals) are not held back, and
@@ -141,7 +143,7 @@ class Reconciler:
         await self._slots.acquire()
         self._holding.add(key)
         try:
-            return await self._reconcile(key, wake.changed)
+            return await self._reconcile(key, wake)
         finally:
             self._let_go(key)
 
@@ -159,12 +161,17 @@ class Reconciler:
         self._known.discard(key)
         self._settling.forget(key)
 
-    async def _reconcile(self, key: ObjectKey, changed: bool = False) -> timedelta | None:
-        """`changed`: a person's change since this process settled the object (typically
-        an approval), whose records are read beside its children, not after the decision."""
+    async def _reconcile(self, key: ObjectKey, wake: Wake | None = None) -> timedelta | None:
+        """After a person's change to an object this process settled (typically an
+        approval), the reconcile starts from the object as the watch event brought it and
+        reads its records beside its children: two round trips fewer on the way from an
+        approval to its Deployment. A stale body costs a conflict on the status write."""
         namespace, name = key
+        wake = wake or Wake(skip=False)
         self._settling.unsettle(key)
-        obj = await asyncio.to_thread(self._resources.get, KIND, namespace, name)
+        obj = wake.body
+        if obj is None:
+            obj = await asyncio.to_thread(self._resources.get, KIND, namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             self.forget(key)
             return None
@@ -174,7 +181,7 @@ class Reconciler:
         children, staging, records = await asyncio.gather(
             read_children(self._resources, obj),
             read_staging(self._resources, obj),
-            read_records(self._resources, obj, changed),
+            read_records(self._resources, obj, wake.changed),
         )
         observation = self._observe(key, obj, children, staging)
         plan = decide(observation)

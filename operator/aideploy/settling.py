@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 ObjectKey = tuple[str, str]  # (namespace, name), as the controller uses it
 
@@ -37,6 +38,8 @@ class Wake:
     requeue: timedelta | None = None
     changed: bool = False
     resource_version: str | None = None
+    #: The object as that event brought it (only with `changed`), read instead of a GET.
+    body: dict[str, Any] | None = None
 
 
 class Settling:
@@ -45,13 +48,30 @@ class Settling:
         #: Why each object is due for a reconcile: the resourceVersion of the watch events
         #: that woke it, or None once anything else did (then it is reconciled in full).
         self._woken: dict[ObjectKey, str | None] = {}
+        #: The latest event's object, kept only for a settled object someone changed (an
+        #: approval, say): its reconcile starts from it instead of reading it again. Not
+        #: kept otherwise (at a cold start every object is pending: that would be all of
+        #: them at once).
+        self._bodies: dict[ObjectKey, dict[str, Any]] = {}
 
-    def event(self, key: ObjectKey, resource_version: object) -> None:
+    def event(
+        self, key: ObjectKey, resource_version: object, body: dict[str, Any] | None = None
+    ) -> None:
         """A watch event of the object itself, at this resourceVersion."""
         if not isinstance(resource_version, str) or not resource_version:
             self.nudge(key)
-        elif key not in self._woken or self._woken[key] is not None:
+            return
+        if key not in self._woken or self._woken[key] is not None:
             self._woken[key] = resource_version
+        settled = self._settled.get(key)
+        if (
+            body is not None
+            and settled is not None
+            and settled.resource_version != resource_version
+        ):
+            self._bodies[key] = body
+        else:
+            self._bodies.pop(key, None)
 
     def nudge(self, key: ObjectKey) -> None:
         """Anything but the object's own event (a child, a dependent): reconcile in full."""
@@ -61,11 +81,12 @@ class Settling:
         """At the start of a reconcile: what woke the object, consumed. A reconcile woken
         by its timer alone (no event since the last) is never skipped."""
         woken = self._woken.pop(key, None)
+        body = self._bodies.pop(key, None)
         settled = self._settled.get(key)
         if woken is None or settled is None:
             return Wake(skip=False)
         if settled.resource_version != woken:
-            return Wake(skip=False, changed=True)
+            return Wake(skip=False, changed=True, body=body)
         if settled.due is not None and settled.due <= now:
             return Wake(skip=False)
         requeue = None if settled.due is None else settled.due - now
@@ -81,3 +102,4 @@ class Settling:
     def forget(self, key: ObjectKey) -> None:
         self._settled.pop(key, None)
         self._woken.pop(key, None)
+        self._bodies.pop(key, None)

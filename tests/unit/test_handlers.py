@@ -40,7 +40,9 @@ class RecordingReconciler:
         #: (key, resourceVersion) per watch event of the object; (key, None) otherwise.
         self.woken: list[tuple[ObjectKey, object]] = []
 
-    def woken_by_event(self, key: ObjectKey, resource_version: object) -> None:
+    def woken_by_event(
+        self, key: ObjectKey, resource_version: object, body: dict[str, Any] | None = None
+    ) -> None:
         self.woken.append((key, resource_version))
 
     def woken_otherwise(self, key: ObjectKey) -> None:

@@ -86,3 +86,26 @@ def test_objects_are_kept_apart() -> None:
     settling.settle(KEY, "5", None)
     settling.event(("ml", "other"), "5")
     assert settling.take(("ml", "other"), NOW) == Wake(skip=False)
+
+
+BODY = {"metadata": {"name": "prod", "resourceVersion": "6"}}
+
+
+@pytest.mark.parametrize(
+    ("steps", "kept"),
+    [
+        # A person's change to a settled object: its reconcile starts from the event's body.
+        ([settle("5"), lambda s: s.event(KEY, "6", BODY)], True),
+        # Our own write's event is skipped, and nothing else keeps a body (at a cold
+        # start every object is pending: that would be all of them in memory at once).
+        ([settle("5"), lambda s: s.event(KEY, "5", BODY)], False),
+        ([lambda s: s.event(KEY, "6", BODY)], False),
+        # A later event without one (or our own) drops the earlier body: never stale.
+        ([settle("5"), lambda s: s.event(KEY, "6", BODY), event("7")], False),
+    ],
+)
+def test_which_events_bodies_are_kept(steps: list[Step], kept: bool) -> None:
+    settling = Settling()
+    for step in steps:
+        step(settling)
+    assert (settling.take(KEY, NOW).body is BODY) is kept
