@@ -57,12 +57,47 @@ class Writer:
     def forget(self, namespace: str, name: str) -> None:
         self._announced.pop((namespace, name), None)
 
-    async def _write_records(self, obj: dict[str, Any], obs: Observation, plan: Plan) -> Plan:
+    def idle(self, obj: dict[str, Any], plan: Plan, now: datetime) -> bool:
+        """Whether carrying `plan` out on `obj` would write nothing at all: no record, child,
+        Event, annotation or probe, and the status as stored."""
+        status = plan.status
+        stored = AIDeploymentStatus.salvage(obj.get("status") or {})[0]
+        transition = stored_transition(stored, now)
+        metadata = obj["metadata"]
+        return (
+            not plan.records
+            and not plan.apply
+            and not plan.events
+            and not plan.remove_annotations
+            and plan.run_probes is None
+            and refusal_message(status) is None
+            and status.to_wire() == (obj.get("status") or {})
+            and (
+                transition is None
+                or self._announced.get((metadata["namespace"], metadata["name"]))
+                == transition.transition
+            )
+        )
+
+    async def _write_records(
+        self,
+        obj: dict[str, Any],
+        obs: Observation,
+        plan: Plan,
+        listed: list[dict[str, Any]] | None,
+        posting: list[asyncio.Task[bool]],
+    ) -> Plan:
         """Write the plan's records (each exactly once, even across restarts: an event
-        already on record is found, not written again) and name the newest in status."""
+        already on record is found, not written again) and name the newest in status.
+        `listed`: the object's records if already read. Each record's Event is posted
+        beside the next writes, in order (into `posting`, which the caller awaits)."""
         owner = obs.owner
-        records = await asyncio.to_thread(
-            self._resources.list_records, owner.namespace, owner.name, owner.uid
+        records = (
+            list(listed)
+            if listed is not None
+            else await asyncio.to_thread(
+                self._resources.list_records, owner.namespace, owner.name, owner.uid
+            )
         )
         for intent in plan.records:
             if find_record(records, intent.type, intent.generation, intent.match) is not None:
@@ -90,16 +125,14 @@ class Writer:
             failpoints.hit(f"after-record:{intent.type.value}")
             records.append(written)
             spec = written["spec"]
-            # Said at once: a later write refused must not lose the Event of one made.
-            await asyncio.to_thread(
-                self._resources.emit_event,
-                obj,
-                "Normal",
-                "RecordWritten",
+            # Said at once, not after the writes that follow (a later write refused must
+            # not lose the Event of one made), and not waited for before them.
+            message = (
                 f"{spec['recordId']} ({spec['type']}) written as {written['metadata']['name']}, "
-                f"sequence {spec['sequence']}, hash {str(spec['hash'])[:19]}.",
-                obs.now,
+                f"sequence {spec['sequence']}, hash {str(spec['hash'])[:19]}."
             )
+            earlier = posting[-1] if posting else None
+            posting.append(asyncio.create_task(self._record_event(obj, obs, message, earlier)))
         if records:
             last = max(records, key=lambda r: int(r["spec"]["sequence"]))
             latest = RecordRef(
@@ -109,6 +142,21 @@ class Writer:
             )
             plan = replace(plan, status=plan.status.replace(latest_record=latest))
         return plan
+
+    async def _record_event(
+        self,
+        obj: dict[str, Any],
+        obs: Observation,
+        message: str,
+        earlier: asyncio.Task[bool] | None,
+    ) -> bool:
+        """One RecordWritten Event, after the one before it (the Events keep the chain's
+        order)."""
+        if earlier is not None:
+            await asyncio.wait({earlier})
+        return await asyncio.to_thread(
+            self._resources.emit_event, obj, "Normal", "RecordWritten", message, obs.now
+        )
 
     async def _patch_route(self, namespace: str, changes: WorkloadChanges) -> None:
         """The canary's weights. A route edited since it was read is left for the next
@@ -155,19 +203,31 @@ class Writer:
         for kind, name in changes.deletes:
             await write(kind, name, "delete", self._resources.delete, kind, namespace, name)
 
-    async def carry_out(self, obj: dict[str, Any], obs: Observation, plan: Plan) -> dict[str, Any]:
+    async def carry_out(
+        self,
+        obj: dict[str, Any],
+        obs: Observation,
+        plan: Plan,
+        records: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """`records`: the object's records, when the caller has read them already."""
         # The Event of the phase as stored, if it was never posted (a crash, or a post that
         # failed): before this plan's, so that the Events tell the phases in order.
         await self._announce_stored(obj, obs)
+        posting: list[asyncio.Task[bool]] = []
         try:
-            # Records first: nothing is rolled out (or restored) before it is on record.
-            if plan.records:
-                plan = await self._write_records(obj, obs, plan)
-            changes = plan.apply
-            for deployment in changes.deployments if changes else ():
-                # Pods first; no traffic reaches them yet.
-                name = deployment["metadata"]["name"]
-                await write("Deployment", name, "apply", self._resources.apply, deployment)
+            try:
+                # Records first: nothing is rolled out (or restored) before it is on record.
+                if plan.records:
+                    plan = await self._write_records(obj, obs, plan, records, posting)
+                changes = plan.apply
+                for deployment in changes.deployments if changes else ():
+                    # Pods first; no traffic reaches them yet.
+                    name = deployment["metadata"]["name"]
+                    await write("Deployment", name, "apply", self._resources.apply, deployment)
+            finally:
+                if posting:
+                    await asyncio.gather(*posting)
         except WriteRefusedError as refused:
             await self._report_refusal(obj, obs, refused.failure, planned=plan)
             raise

@@ -240,10 +240,13 @@ async def aideployment_changed(
     else:
         reconciler: Reconciler = memo["reconciler"]
         reconciler.preempt(key, meta.get("generation"), annotations)
+        body = event.get("object")
+        reconciler.woken_by_event(key, meta.get("resourceVersion"), dict(body) if body else None)
         controller.trigger(key)
         promotions.record(key, (spec.get("promotion") or {}).get("fromStaging"))
     # Production objects promoting from this one re-check when it changes.
     for dependent in promotions.dependents(key):
+        memo["reconciler"].woken_otherwise(dependent)
         controller.trigger(dependent)
 
 
@@ -252,4 +255,5 @@ async def child_changed(labels: kopf.Labels, namespace: str | None, memo: Any, *
     owner = labels.get(LABEL_DEPLOYMENT)
     if owner and namespace:
         controller: Controller = memo["controller"]
+        memo["reconciler"].woken_otherwise((namespace, owner))
         controller.trigger((namespace, owner))

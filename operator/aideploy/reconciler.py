@@ -10,7 +10,7 @@ import asyncio
 import logging
 from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,8 @@ from aideploy.api.status import ProbeOutcome
 from aideploy.api.times import rfc3339
 from aideploy.carry_out import Writer
 from aideploy.controller import ObjectKey
-from aideploy.kube.observe import observe, owner_of, workloads
+from aideploy.kube.children import read_children, read_records, read_staging
+from aideploy.kube.observe import observe
 from aideploy.kube.resources import ConflictError, Resources
 from aideploy.kube.writes import TRANSPORT, WriteRefusedError
 from aideploy.logic.gate import ApprovalPolicy
@@ -37,6 +38,7 @@ from aideploy.peering import PeeringGuard
 from aideploy.preemption import Preemption, Seen, actions_of
 from aideploy.probes import ProbeResult, ProbeTarget, run_probes
 from aideploy.records.signature import RecordSigner
+from aideploy.settling import Settling, Wake
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +63,6 @@ ProbeRunner = Callable[[Sequence[Probe], ProbeTarget], Awaitable[list[ProbeResul
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _route_name(obj: dict[str, Any]) -> str | None:
-    """The HTTPRoute a canary's weights go to, as the raw spec names it, else the one a
-    canary wrote weights to before (status.canary.route), which is put back to (100, 0)."""
-    strategy = (obj.get("spec") or {}).get("strategy") or {}
-    routing = ((strategy.get("canary") or {}).get("trafficRouting") or {}).get("gatewayAPI") or {}
-    earlier = ((obj.get("status") or {}).get("canary") or {}).get("route")
-    name = routing.get("httpRoute") or earlier
-    return name if isinstance(name, str) and name else None
 
 
 @dataclass(frozen=True)
@@ -120,13 +112,30 @@ class Reconciler:
         #: Probe results measured but not yet carried out (a refused or conflicting
         #: write): decided on again, not measured again.
         self._results: dict[ObjectKey, tuple[datetime, ProbeRun]] = {}
+        #: Objects as this process wrote them with nothing left to do (aideploy.settling).
+        self._settling = Settling()
+
+    def woken_by_event(
+        self, key: ObjectKey, resource_version: object, body: dict[str, Any] | None = None
+    ) -> None:
+        """A watch event of the object itself (before the controller is triggered)."""
+        self._settling.event(key, resource_version, body)
+
+    def woken_otherwise(self, key: ObjectKey) -> None:
+        """Anything else that triggers the object (a child, a staging object it follows)."""
+        self._settling.nudge(key)
 
     async def __call__(self, key: ObjectKey) -> timedelta | None:
         namespace = key[0]
         if self._peering is not None and not await self._peering.active(namespace):
             return STANDBY_RECHECK  # another replica is active; look again later
+        wake = self._settling.take(key, self._clock())
+        if wake.skip:
+            # The event of this process's own write, already decided on: nothing to do.
+            _log_reconciled(key, wake.resource_version)
+            return wake.requeue
         if key in self._known:
-            return await self._reconcile(key)
+            return await self._reconcile(key, wake)
         # At start every object is due at once: their first reconciles go a few at a time,
         # not thousands at once each holding its object, children and plan (the peak of
         # the operator's memory). Later ones (a burst of approvals) are not held back, and
@@ -134,7 +143,7 @@ class Reconciler:
         await self._slots.acquire()
         self._holding.add(key)
         try:
-            return await self._reconcile(key)
+            return await self._reconcile(key, wake)
         finally:
             self._let_go(key)
 
@@ -150,29 +159,34 @@ class Reconciler:
             kept.pop(key, None)
         self._writer.forget(*key)
         self._known.discard(key)
+        self._settling.forget(key)
 
-    async def _reconcile(self, key: ObjectKey) -> timedelta | None:
+    async def _reconcile(self, key: ObjectKey, wake: Wake | None = None) -> timedelta | None:
+        """After a person's change to an object this process settled (typically an
+        approval), the reconcile starts from the object as the watch event brought it and
+        reads its records beside its children: two round trips fewer on the way from an
+        approval to its Deployment. A stale body costs a conflict on the status write."""
         namespace, name = key
-        obj = await asyncio.to_thread(self._resources.get, KIND, namespace, name)
+        wake = wake or Wake(skip=False)
+        self._settling.unsettle(key)
+        obj = wake.body
+        if obj is None:
+            obj = await asyncio.to_thread(self._resources.get, KIND, namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             self.forget(key)
             return None
         if (waiting := self._backing_off(key, obj)) is not None:
             return waiting
         observed = obj["metadata"].get("resourceVersion")
-        children, staging = await asyncio.gather(self._children(obj), self._staging(obj))
-        observation = observe(
-            obj,
-            children,
-            self._clock(),
-            self._kept_result(key),  # measured, and not yet carried out
-            staging=staging,
-            policy=self._settings.approval_policy,
-            pod_policy=self._settings.pod_policy,
+        children, staging, records = await asyncio.gather(
+            read_children(self._resources, obj),
+            read_staging(self._resources, obj),
+            read_records(self._resources, obj, wake.changed),
         )
+        observation = self._observe(key, obj, children, staging)
         plan = decide(observation)
         try:
-            await self._act(key, obj, observation, plan, staging)
+            written = await self._act(key, obj, observation, plan, staging, records)
         except _ProbesStoppedError:
             return timedelta(0)  # decide now: on the action, the new spec or the deadline
         except ConflictError:
@@ -188,16 +202,50 @@ class Reconciler:
         self._refusals.pop(key, None)
         if self._metrics is not None:
             self._metrics.record_reconcile("ok")
-        # Evidence for tests and for people reading a --verbose log: this reconcile saw the
-        # object at this resourceVersion and has finished acting on it.
-        logger.debug(
-            "reconciled %s/%s resourceVersion=%s",
-            namespace,
-            name,
-            observed,
-            extra={"object": f"{namespace}/{name}", "resourceVersion": observed},
-        )
+        _log_reconciled(key, observed)
+        if written is not None and not plan.apply:
+            self._settle(key, obj, written, plan, children, staging)
         return plan.requeue_after
+
+    def _observe(
+        self,
+        key: ObjectKey,
+        obj: dict[str, Any],
+        children: Workloads,
+        staging: dict[str, Any] | None,
+    ) -> Observation:
+        return observe(
+            obj,
+            children,
+            self._clock(),
+            self._kept_result(key),  # measured, and not yet carried out
+            staging=staging,
+            policy=self._settings.approval_policy,
+            pod_policy=self._settings.pod_policy,
+        )
+
+    def _settle(
+        self,
+        key: ObjectKey,
+        read: dict[str, Any],
+        written: dict[str, Any],
+        plan: Plan,
+        children: Workloads,
+        staging: dict[str, Any] | None,
+    ) -> None:
+        """After a plan that changed no child: decide once more on the object as written
+        and the children as just read (unchanged by the plan). When that writes nothing,
+        the watch event of this write needs no reconcile (aideploy.settling)."""
+        version = written["metadata"].get("resourceVersion")
+        if not isinstance(version, str) or key in self._backoff:
+            return
+        observation = self._observe(key, written, children, staging)
+        if version != read["metadata"].get("resourceVersion"):
+            plan = decide(observation)
+        if not self._writer.idle(written, plan, observation.now):
+            return
+        due = None if plan.requeue_after is None else observation.now + plan.requeue_after
+        self._settling.settle(key, version, due)
 
     async def _act(
         self,
@@ -206,14 +254,16 @@ class Reconciler:
         observation: Observation,
         plan: Plan,
         staging: dict[str, Any] | None,
-    ) -> None:
+        records: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any] | None:
         """Carry the plan out; run the probes it asks for and carry out what is decided on
         them. Watched from before the first write, so that an action arriving while the
-        plan is carried out still stops the probes."""
+        plan is carried out still stops the probes. Returns the object as written, for a
+        plan without probes (None after probes: decided on again in full)."""
         if plan.run_probes is None:
-            await self._writer.carry_out(obj, observation, plan)
+            written = await self._writer.carry_out(obj, observation, plan, records)
             self._results.pop(key, None)
-            return
+            return written
         seen = self._preemption.watch(key, observation.generation, observation.annotations)
         try:
             obj = await self._writer.carry_out(obj, observation, plan)
@@ -231,6 +281,7 @@ class Reconciler:
                 self._results[key] = (self._clock(), run)  # be measured twice
             raise
         self._results.pop(key, None)
+        return None
 
     def _kept_result(self, key: ObjectKey) -> ProbeRun | None:
         """A verdict kept while its write was refused, for as long as it is recent: a
@@ -285,7 +336,7 @@ class Reconciler:
         only if it is for the release the fresh object still rolls out."""
         metadata = obj["metadata"]
         for attempt in range(1, RESULT_ATTEMPTS + 1):
-            children = await self._children(obj)
+            children = await read_children(self._resources, obj)
             observation = observe(
                 obj,
                 children,
@@ -309,43 +360,6 @@ class Reconciler:
                 if fresh is None or fresh["metadata"].get("deletionTimestamp"):
                     return
                 obj = fresh
-
-    async def _children(self, obj: dict[str, Any]) -> Workloads:
-        """The Deployments labelled as this object's, the one named after it (which may be
-        someone else's), and the stable and preview Services. Read at once, not one after
-        the other: these reads are most of the time from an approval to its Deployment."""
-        owner = owner_of(obj)
-        get = self._resources.get
-        route_name = _route_name(obj)
-
-        async def route() -> dict[str, Any] | None:
-            if route_name is None:
-                return None
-            return await asyncio.to_thread(get, "HTTPRoute", owner.namespace, route_name)
-
-        listed, named, stable, preview, found_route = await asyncio.gather(
-            asyncio.to_thread(
-                self._resources.list_children, "Deployment", owner.namespace, owner.name
-            ),
-            asyncio.to_thread(get, "Deployment", owner.namespace, owner.name),
-            asyncio.to_thread(get, "Service", owner.namespace, owner.name),
-            asyncio.to_thread(get, "Service", owner.namespace, preview_name(owner)),
-            route(),
-        )
-        if named is not None and all(d["metadata"]["name"] != owner.name for d in listed):
-            listed.append(named)
-        services = [s for s in (stable, preview) if s is not None]
-        return replace(workloads(owner, listed, services), route=found_route)
-
-    async def _staging(self, obj: dict[str, Any]) -> dict[str, Any] | None:
-        """The staging object a production spec promotes from, read fresh each time."""
-        promotion = (obj.get("spec") or {}).get("promotion") or {}
-        staging_name = promotion.get("fromStaging")
-        if not isinstance(staging_name, str) or not staging_name:
-            return None
-        return await asyncio.to_thread(
-            self._resources.get, KIND, obj["metadata"]["namespace"], staging_name
-        )
 
     def _target(self, obs: Observation, request: ProbeRequest) -> ProbeTarget:
         spec_model = (obs.raw_spec.get("model") or {}).get("name", obs.owner.name)
@@ -407,3 +421,16 @@ class Reconciler:
             if self._metrics is not None:
                 self._metrics.record_probe_result(outcome.name, outcome.result)
         return ProbeRun(purpose=request.purpose, digest=request.digest, outcomes=outcomes)
+
+
+def _log_reconciled(key: ObjectKey, resource_version: object) -> None:
+    """Evidence for tests and for people reading a --verbose log: the object was decided
+    on at this resourceVersion, and everything that decision asked for is done."""
+    namespace, name = key
+    logger.debug(
+        "reconciled %s/%s resourceVersion=%s",
+        namespace,
+        name,
+        resource_version,
+        extra={"object": f"{namespace}/{name}", "resourceVersion": resource_version},
+    )

@@ -133,9 +133,11 @@ def approval_latencies(
                 handle, namespace, workdir / f"bare-{namespace}.log"
             )
         else:
+            # Started by `with` (OperatorProcess.__enter__), once: a second start would
+            # leave a first operator racing it for the same writes.
             running = OperatorProcess(
                 handle.kubeconfig, namespace, workdir / f"op-{namespace}.log", verbose=False
-            ).start()
+            )
         latencies = []
         with running, DeploymentWatch(api, namespace) as deployments:
             for n in range(rounds):
@@ -284,7 +286,7 @@ def writes_per_lifecycle(
     """(writes, reads) the operator made for one object from approval to Succeeded."""
     with _namespace(api, "bench-lifecycle") as namespace:
         operator = OperatorProcess(handle.kubeconfig, namespace, workdir / f"op-{namespace}.log")
-        with operator.start(), SimulatedNode(client.AppsV1Api(api), namespace):
+        with operator, SimulatedNode(client.AppsV1Api(api), namespace):
             aid.create(rest, namespace, _waiting_manifest("life"))
             aid.wait_phase(rest, namespace, "life", "AwaitingApproval", timeout=30)
             aid.settled(rest, operator, namespace, "life")

@@ -16,6 +16,7 @@ from aideploy.api.digest import release_id
 from aideploy.api.spec import Result
 from aideploy.api.status import AIDeploymentStatus, ProbeOutcome
 from aideploy.api.times import rfc3339
+from aideploy.kube.children import read_children
 from aideploy.kube.observe import observe
 from aideploy.kube.resources import Resources
 from aideploy.kube.writes import WriteRefusedError
@@ -257,7 +258,7 @@ class Simulator:
 
     def observe(self, run: ProbeRun | None = None) -> Observation:
         obj = self._object()
-        children = asyncio.run(self._reconciler._children(obj))
+        children = asyncio.run(read_children(self.cluster, obj))
         return observe(obj, children, self.now, run, policy=self.policy)
 
     def reconcile(self) -> Plan:

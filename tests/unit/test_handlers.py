@@ -37,6 +37,16 @@ class RecordingReconciler:
     def __init__(self) -> None:
         self.preempted: list[tuple[ObjectKey, object, dict[str, str]]] = []
         self.forgotten: list[ObjectKey] = []
+        #: (key, resourceVersion) per watch event of the object; (key, None) otherwise.
+        self.woken: list[tuple[ObjectKey, object]] = []
+
+    def woken_by_event(
+        self, key: ObjectKey, resource_version: object, body: dict[str, Any] | None = None
+    ) -> None:
+        self.woken.append((key, resource_version))
+
+    def woken_otherwise(self, key: ObjectKey) -> None:
+        self.woken.append((key, None))
 
     def preempt(self, key: ObjectKey, generation: object, annotations: dict[str, str]) -> None:
         self.preempted.append((key, generation, dict(annotations)))
@@ -86,7 +96,7 @@ def changed(
             name=name,
             namespace="ml",
             spec=spec,
-            meta={"generation": 2},
+            meta={"generation": 2, "resourceVersion": f"rv-{name}"},
             annotations=annotations or {},
             memo=memo,
         )
@@ -103,6 +113,13 @@ def test_a_change_triggers_its_object_and_what_promotes_from_it(memo: dict[str, 
     changed(memo, "ADDED", "prod", {"promotion": {"fromStaging": "staging"}})
     changed(memo, "MODIFIED", "staging", {})
     assert memo["controller"].triggered == [KEY, ("ml", "staging"), KEY]
+    # The object's own events say at which resourceVersion; a dependent is told it was
+    # woken by something else (it is then reconciled in full, aideploy.settling).
+    assert memo["reconciler"].woken == [
+        (KEY, "rv-prod"),
+        (("ml", "staging"), "rv-staging"),
+        (KEY, None),
+    ]
 
 
 def test_a_deletion_forgets_the_object_everywhere(memo: dict[str, Any]) -> None:
@@ -127,6 +144,7 @@ def test_a_child_change_wakes_its_owner(
 ) -> None:
     asyncio.run(handlers.child_changed(labels=labels, namespace=namespace, memo=memo))
     assert memo["controller"].triggered == triggered
+    assert memo["reconciler"].woken == [(key, None) for key in triggered]
 
 
 def _admission(memo: dict[str, Any], namespace: str, annotations: dict[str, str]) -> kopf.Patch:

@@ -1,0 +1,69 @@
+"""The reads a reconcile makes besides the object: its children and its staging object
+(blocking reads, run in threads, all at once)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+from aideploy.api.constants import KIND
+from aideploy.kube.observe import owner_of, workloads
+from aideploy.kube.resources import Resources
+from aideploy.logic.topology import Workloads, preview_name
+
+
+def route_name(obj: dict[str, Any]) -> str | None:
+    """The HTTPRoute a canary's weights go to, as the raw spec names it, else the one a
+    canary wrote weights to before (status.canary.route), which is put back to (100, 0)."""
+    strategy = (obj.get("spec") or {}).get("strategy") or {}
+    routing = ((strategy.get("canary") or {}).get("trafficRouting") or {}).get("gatewayAPI") or {}
+    earlier = ((obj.get("status") or {}).get("canary") or {}).get("route")
+    name = routing.get("httpRoute") or earlier
+    return name if isinstance(name, str) and name else None
+
+
+async def read_children(resources: Resources, obj: dict[str, Any]) -> Workloads:
+    """The Deployments labelled as this object's, the one named after it (which may be
+    someone else's), and the stable and preview Services. Read at once, not one after
+    the other: these reads are most of the time from an approval to its Deployment."""
+    owner = owner_of(obj)
+    get = resources.get
+    route = route_name(obj)
+
+    async def read_route() -> dict[str, Any] | None:
+        if route is None:
+            return None
+        return await asyncio.to_thread(get, "HTTPRoute", owner.namespace, route)
+
+    listed, named, stable, preview, found_route = await asyncio.gather(
+        asyncio.to_thread(resources.list_children, "Deployment", owner.namespace, owner.name),
+        asyncio.to_thread(get, "Deployment", owner.namespace, owner.name),
+        asyncio.to_thread(get, "Service", owner.namespace, owner.name),
+        asyncio.to_thread(get, "Service", owner.namespace, preview_name(owner)),
+        read_route(),
+    )
+    if named is not None and all(d["metadata"]["name"] != owner.name for d in listed):
+        listed.append(named)
+    services = [s for s in (stable, preview) if s is not None]
+    return replace(workloads(owner, listed, services), route=found_route)
+
+
+async def read_staging(resources: Resources, obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The staging object a production spec promotes from, read fresh each time."""
+    promotion = (obj.get("spec") or {}).get("promotion") or {}
+    staging_name = promotion.get("fromStaging")
+    if not isinstance(staging_name, str) or not staging_name:
+        return None
+    return await asyncio.to_thread(resources.get, KIND, obj["metadata"]["namespace"], staging_name)
+
+
+async def read_records(
+    resources: Resources, obj: dict[str, Any], wanted: bool
+) -> list[dict[str, Any]] | None:
+    """The object's records when `wanted` (read beside its children when a plan is likely
+    to write records), else None (read later, if the plan writes any)."""
+    if not wanted:
+        return None
+    owner = owner_of(obj)
+    return await asyncio.to_thread(resources.list_records, owner.namespace, owner.name, owner.uid)
