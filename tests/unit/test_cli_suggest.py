@@ -1,4 +1,4 @@
-""""Did you mean" for roles and checklist items: the misspellings people make."""
+""" "Did you mean" for roles and checklist items: the misspellings people make."""
 
 from __future__ import annotations
 
