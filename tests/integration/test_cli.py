@@ -99,6 +99,7 @@ def test_approve_refuses_a_stale_digest_and_writes_nothing(
     run: Run, rest: Rest, namespace: str, example: dict[str, Any]
 ) -> None:
     reviewed = spec_digest(example["spec"])
+    aid.set_status(rest, namespace, NAME, {"specDigest": reviewed, "phase": "AwaitingApproval"})
     aid.merge_patch(rest, namespace, NAME, {"spec": {"replicas": 3}})
     current = spec_digest(aid.get(rest, namespace, NAME)["spec"])
     code, out, err = run("approve", NAME, "--role", "system-owner", "--digest", reviewed)
@@ -202,19 +203,7 @@ def test_check_na_on_section_4_of_a_high_risk_deployment(
     assert code == 2 and "cannot be n/a for high-risk deployments" in err
 
 
-def test_go_live_and_rollback(
-    run: Run, rest: Rest, namespace: str, example: dict[str, Any]
-) -> None:
-    code, out, err = run("go-live", NAME, "proceed")
-    assert code == 0 and "proceed" in out
-    assert "not Held" in err  # recorded, with a warning: nothing is held yet
-    assert annotations_of(rest, namespace)["aideploy.io/go-live"] == "proceed"
-    code, _, _ = run("rollback", NAME, "--reason", "customer complaints about scores")
-    assert code == 0
-    assert (
-        annotations_of(rest, namespace)["aideploy.io/rollback"]
-        == "customer complaints about scores"
-    )
+def test_rollback_needs_a_reason(run: Run, example: dict[str, Any]) -> None:
     code, _, err = run("rollback", NAME, "--reason", "  ")
     assert code == 2 and "--reason must say why" in err
 

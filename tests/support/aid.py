@@ -77,6 +77,17 @@ def merge_patch(rest: Rest, namespace: str, name: str, patch: dict[str, Any]) ->
     return patched
 
 
+def set_status(rest: Rest, namespace: str, name: str, status: dict[str, Any]) -> None:
+    """Write status as the operator would (merge patch of the subresource): for CLI tests
+    that need an object in a given phase without driving a rollout there."""
+    rest.request(
+        "PATCH",
+        f"{collection(namespace)}/{name}/status",
+        body={"status": status},
+        content_type="application/merge-patch+json",
+    )
+
+
 def annotate(
     rest: Rest, namespace: str, name: str, annotations: dict[str, str | None]
 ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import pytest
 from aideploy.api.constants import Role
 from aideploy.api.spec import AIDeploymentSpec, ChangeType
 from aideploy.logic.change import (
+    approval_roles,
     change_type_problem,
     compare_versions,
     derive_change_type,
@@ -18,6 +19,7 @@ from aideploy.logic.change import (
     parse_version,
     substantial_modification_problems,
 )
+from aideploy.logic.gate import ApprovalPolicy, evaluate_gate
 
 from .factories import make_spec
 
@@ -194,6 +196,34 @@ def test_expedite_needs_the_deployment_manager_even_where_the_gate_is_lowered() 
     # ...and where the operator lets the override lower the gate, the expedite adds it back.
     lowered = spec("limited", **EXPEDITE, approvals={"required": ["system-owner"]})
     assert expedite_extra_roles(lowered, lowered=True) == (Role.DEPLOYMENT_MANAGER,)
+
+
+@pytest.mark.parametrize(
+    ("risk", "overrides", "lowered"),
+    [
+        ("high", EXPEDITE, False),
+        ("high", {}, False),
+        ("minimal", EXPEDITE, False),
+        ("limited", {**EXPEDITE, "approvals": {"required": ["system-owner"]}}, False),
+        ("limited", {**EXPEDITE, "approvals": {"required": ["system-owner"]}}, True),
+    ],
+)
+def test_approval_roles_are_the_roles_the_gate_requires(
+    risk: str, overrides: dict[str, Any], lowered: bool
+) -> None:
+    """What the CLI tells an approver agrees with the gate, as the machine calls it."""
+    parsed = spec(risk, **overrides)
+    policy = ApprovalPolicy(lower_gate_for=frozenset({parsed.risk_level} if lowered else ()))
+    gate = evaluate_gate(
+        parsed,
+        {},
+        "sha256:" + "0" * 64,
+        extra_roles=expedite_extra_roles(parsed, lowered),
+        policy=policy,
+    )
+    assert [r.value for r in approval_roles(parsed, lowered)] == gate.required_roles
+    if overrides:
+        assert Role.DEPLOYMENT_MANAGER in approval_roles(parsed, lowered)
 
 
 # Substantial modification (PROC-AI-DEPLOY-001 7.2) -----------------------------------------

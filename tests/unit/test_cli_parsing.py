@@ -12,6 +12,7 @@ import yaml
 
 from aideploy.api.crd import render
 from aideploy.api.digest import spec_digest
+from aideploy.cli.checklist import entries_from_file
 from aideploy.cli.main import build_parser, main
 from aideploy.cli.views import render_status, status_summary
 from tests.support.paths import CRDS_DIR
@@ -79,8 +80,8 @@ def test_unknown_item_lists_the_items(capsys: pytest.CaptureFixture[str]) -> Non
 @pytest.mark.parametrize(
     "argv",
     [
-        ["check", "x", "1.1"],
         ["check", "x", "1.1", "--evidence", "a", "--na", "b"],
+        ["check", "x", "1.1", "--evidence", "a", "-f", "c.yaml"],
         ["go-live", "x", "maybe"],
         ["rollback", "x"],
         ["approve", "x"],
@@ -277,3 +278,69 @@ def test_both_crds_are_rendered() -> None:
     assert "subresources" not in version
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert spec["properties"]["content"]["x-kubernetes-preserve-unknown-fields"] is True
+
+
+# did you mean, and check with several items or a file, all refused before connecting
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["approve", "x", "--role", "system_owner"], "(did you mean system-owner?)"),
+        (["check", "x", "2.7", "--evidence", "e"], "'2.7' is not a CHK-AI-DEPLOY-001 item (did"),
+        (["check", "x", "1.1", "2,2", "--na", "r"], "'2,2' is not a CHK-AI-DEPLOY-001 item (did "),
+        (["check", "x", "--evidence", "e"], "name the items to record"),
+        (["check", "x", "1.1"], "--evidence WHERE or --na REASON"),
+        (["check", "x", "1.1", "-f", "c.yaml"], "not both"),
+        (["check", "x", "-f", "no-such-file.yaml"], "cannot read no-such-file.yaml"),
+    ],
+)
+def test_check_and_role_refusals_before_connecting(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith("error: ") and expected in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2.1: [yes]\n", "2.1 must be text"),
+        ("- 2.1\n", "must be a YAML map of checklist items"),
+        ("", "must be a YAML map of checklist items"),
+        ("2.1: yes x\n  bad: [\n", "is not YAML at line"),
+        ("2.1: yes ci\n2.7: yes ci\nuat: yes sign-off\n", "'2.7' is not a CHK-AI-DEPLOY-001 item"),
+    ],
+)
+def test_check_file_refusals_before_connecting(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "checklist.yaml"
+    path.write_text(text)
+    code, out, err = run(capsys, "check", "x", "-f", str(path))
+    assert (code, out) == (2, "")
+    assert expected in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_check_file_names_every_unknown_item_with_a_suggestion(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "checklist.yaml"
+    path.write_text("2.1: yes ci\n2.7: yes ci\nuat: yes sign-off\n")
+    _, _, err = run(capsys, "check", "x", "-f", str(path))
+    assert "'2.7' is not a CHK-AI-DEPLOY-001 item (did you mean 2.6?)" in err
+    assert "'uat' is not a CHK-AI-DEPLOY-001 item (did you mean 2.3?)" in err
+    assert "nothing was written" in err
+
+
+def test_checklist_file_keeps_the_text_as_written(tmp_path: Path) -> None:
+    """Keys and values are read as text, never as numbers or booleans."""
+    path = tmp_path / "checklist.yaml"
+    path.write_text("1.1: yes https://git.example.com/c/1\n4.1: n/a minimal risk\n5.4: yes\n")
+    assert entries_from_file(str(path)) == {
+        "1.1": "yes https://git.example.com/c/1",
+        "4.1": "n/a minimal risk",
+        "5.4": "yes",
+    }

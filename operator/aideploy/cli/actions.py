@@ -1,4 +1,5 @@
-"""The commands that act on an AIDeployment: approve, check, go-live, rollback, digest.
+"""The commands that act on an AIDeployment: approve, go-live, rollback, promote, digest
+(`check` is in cli/checklist.py).
 
 Each validates what it can before touching the cluster, with the same rules as the
 operator (the gate's functions, the spec digest), so that a person learns at once that an
@@ -8,32 +9,31 @@ approval or a checklist entry would not count, instead of finding it in a condit
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
 from aideploy.api.constants import (
     APPROVAL_PREFIX,
-    CHECKLIST_ITEMS,
-    CHECKLIST_PREFIX,
     GO_LIVE_ANNOTATION,
     PROMOTE_ANNOTATION,
     ROLLBACK_ANNOTATION,
     Phase,
     Reason,
-    RiskLevel,
     Role,
 )
 from aideploy.api.digest import DIGEST_PREFIX, MIN_DIGEST_PREFIX_LENGTH, digest_matches, spec_digest
 from aideploy.api.spec import AIDeploymentSpec
+from aideploy.api.status import AIDeploymentStatus
 from aideploy.cli.manifests import manifest_digests
 from aideploy.cli.session import CliError, ConflictError, Session, UsageError
+from aideploy.cli.suggest import ROLES, did_you_mean, suggest_role
 from aideploy.cli.terminal import printable
-from aideploy.logic.floor import required_items, required_roles
-from aideploy.logic.gate import checklist_problem
+from aideploy.logic.change import approval_roles
+from aideploy.logic.oneshot import go_live_refusal, rollback_refusal
 
 APPROVE_HINT = "an approver needs RBAC permission to get and patch aideployments.aideploy.io"
-CHECK_HINT = "recording an item needs RBAC permission to get and patch aideployments.aideploy.io"
 DECIDE_HINT = "this decision needs RBAC permission to get and patch aideployments.aideploy.io"
 APPROVE_ATTEMPTS = 3
 
@@ -53,8 +53,10 @@ def check_role(role: str) -> Role:
     try:
         return Role(role)
     except ValueError:
-        valid = ", ".join(r.value for r in Role)
-        raise UsageError(f"unknown role {role!r}: the roles are {valid}") from None
+        raise UsageError(
+            f"unknown role {role!r}{did_you_mean(suggest_role(role))}: the roles are "
+            + ", ".join(ROLES)
+        ) from None
 
 
 def check_digest_syntax(given: str) -> None:
@@ -69,16 +71,47 @@ def check_digest_syntax(given: str) -> None:
         )
 
 
-def _warn_if_not_required(obj: dict[str, Any], role: Role) -> None:
+def _status(obj: dict[str, Any]) -> AIDeploymentStatus:
+    """The status as the operator last wrote it, read as the operator reads it."""
+    return AIDeploymentStatus.salvage(obj.get("status") or {})[0]
+
+
+def _warn_if_not_required(obj: dict[str, Any], role: Role, current: str) -> None:
+    """With the gate's own rule: the risk level's roles, the spec's, and an expedited
+    change's deployment manager. Whether the operator's policy lowered the gate is known
+    only from a status written for this very spec; otherwise the floor applies, which
+    never calls a counted role uncounted."""
     spec = _parsed_spec(obj)
     if spec is None:
         return
-    required = [r.value for r in required_roles(spec)]
+    status = _status(obj)
+    lowered = bool(status.spec_digest == current and status.gate and status.gate.floor_lowered)
+    required = [r.value for r in approval_roles(spec, lowered)]
     if role.value not in required:
         warn(
             f"role {role.value} is not required for aideployment {obj['metadata']['name']} "
             f"(required: {', '.join(required)}); the approval is recorded but does not count"
         )
+
+
+def _digest_mismatch(name: str, given: str, current: str, status: AIDeploymentStatus) -> CliError:
+    """The digest given is not the current spec's. Say the spec changed only when that is
+    known: the digest given is the one the operator last reported and the spec moved on."""
+    review = (
+        f"Review the current spec (kubectl get aid {name} -o yaml, or compare your manifest "
+        f"with kubectl aideploy digest -f FILE) and approve with --digest {current}; "
+        "nothing was written"
+    )
+    reported = status.spec_digest
+    if reported and reported != current and digest_matches(given, reported):
+        return ConflictError(
+            f"the spec of aideployment {name} changed since you looked: you reviewed "
+            f"{given}, the current spec is {current}. {review}"
+        )
+    return CliError(
+        f"--digest {given} does not match the digest of the current spec of aideployment "
+        f"{name}, {current}. {review}"
+    )
 
 
 def approve(
@@ -101,12 +134,8 @@ def approve(
     obj = session.get_deployment(name, APPROVE_HINT)
     current = spec_digest(obj.get("spec") or {})
     if digest is not None and not digest_matches(digest, current):
-        raise ConflictError(
-            f"the spec of aideployment {name} changed since you looked: you reviewed "
-            f"{digest}, the current spec is {current}. Review it again (kubectl aideploy "
-            f"status {name}) and approve with --digest {current}; nothing was written"
-        )
-    _warn_if_not_required(obj, role)
+        raise _digest_mismatch(name, digest, current, _status(obj))
+    _warn_if_not_required(obj, role, current)
     value = f"{current}; by={who}" + (f"; {comment.strip()}" if comment.strip() else "")
     for _attempt in range(APPROVE_ATTEMPTS):
         patch = {
@@ -139,67 +168,82 @@ def approve(
     )
 
 
-def check_item(item: str) -> str:
-    if item in CHECKLIST_ITEMS:
-        return item
-    items = "; ".join(f"{i} {title}" for i, title in CHECKLIST_ITEMS.items())
-    raise UsageError(f"{item!r} is not a CHK-AI-DEPLOY-001 item. The items are: {items}")
-
-
-def check(
-    session: Session, name: str, item_id: str, evidence: str | None, na_reason: str | None
-) -> int:
-    """Write `checklist.aideploy.io/<item>` after checking it with the operator's rule."""
-    item = check_item(item_id)
-    value = (
-        f"yes {evidence.strip()}" if evidence is not None else f"n/a {(na_reason or '').strip()}"
-    )
-    obj = session.get_deployment(name, CHECK_HINT)
-    spec = _parsed_spec(obj)
-    try:
-        risk = spec.risk_level if spec else RiskLevel(str(obj["spec"]["riskLevel"]))
-    except (KeyError, ValueError):
-        risk = RiskLevel.HIGH  # unknown: apply the strictest rule
-    problem = checklist_problem(item, value, risk)
-    if problem is not None:
-        if evidence is not None:
-            hint = "give the evidence after --evidence"
-        elif checklist_problem(item, "n/a reason", risk) is not None:
-            hint = f"record {item} with --evidence instead"
-        else:
-            hint = "give the reason after --na"
-        raise UsageError(f"{problem}: {hint}; nothing was written")
-    if spec is not None and item not in required_items(spec):
-        warn(f"item {item} is not required for aideployment {name}; it is recorded anyway")
-    session.annotate(name, {CHECKLIST_PREFIX + item: value}, CHECK_HINT)
-    print(printable(f"recorded {item} ({CHECKLIST_ITEMS[item]}) on aideployment {name}: {value}"))
-    return 0
-
-
 def _phase(obj: dict[str, Any]) -> str:
     return str((obj.get("status") or {}).get("phase") or "unknown")
 
 
+Refusal = Callable[[AIDeploymentStatus, str], str | None]
+
+
+def _request(
+    session: Session, name: str, annotation: dict[str, str], refusal: Refusal, what: str
+) -> dict[str, Any]:
+    """Write a one-shot request only when the operator's own rule says it will act on
+    it, and only onto the object as it was checked (its resourceVersion): a status that
+    moved in between is checked again. Returns the object as checked."""
+    for _attempt in range(APPROVE_ATTEMPTS):
+        obj = session.get_deployment(name, DECIDE_HINT)
+        why = refusal(_status(obj), spec_digest(obj.get("spec") or {}))
+        if why is not None:
+            raise CliError(
+                f"cannot {what} aideployment {name}: {why}. See kubectl aideploy status "
+                f"{name}; nothing was written"
+            )
+        patch = {
+            "metadata": {
+                "resourceVersion": obj["metadata"]["resourceVersion"],
+                "annotations": annotation,
+            }
+        }
+        try:
+            session.patch_deployment(name, patch, DECIDE_HINT)
+        except ConflictError:
+            continue
+        return obj
+    raise ConflictError(
+        f"aideployment {name} kept changing: look again (kubectl aideploy status {name}) and "
+        "re-run the command; nothing was written"
+    )
+
+
 def go_live(session: Session, name: str, decision: str) -> int:
-    """`aideploy.io/go-live`: the release manager's decision on an AMBER verification."""
-    obj = session.get_deployment(name, DECIDE_HINT)
-    if _phase(obj) != Phase.HELD.value:
-        warn(
-            f"aideployment {name} is {_phase(obj)}, not Held: the decision is recorded and "
-            "applies when a verification is held on AMBER"
-        )
-    session.annotate(name, {GO_LIVE_ANNOTATION: decision}, DECIDE_HINT)
-    print(f"go-live decision for aideployment {name}: {decision}")
+    """`aideploy.io/go-live`: the release manager's decision on a held verification;
+    refused (exit 1) unless the object is Held on its current spec."""
+    obj = _request(
+        session, name, {GO_LIVE_ANNOTATION: decision}, go_live_refusal, "decide the go-live of"
+    )
+    release = _status(obj).current_release
+    version = f" of version {release.version}" if release else ""
+    print(printable(f"go-live decision for aideployment {name}{version}: {decision}"))
     return 0
 
 
 def rollback(session: Session, name: str, reason: str) -> int:
-    """`aideploy.io/rollback`: a manual rollback, with the reason the record will keep."""
+    """`aideploy.io/rollback`: a manual rollback, with the reason the record will keep;
+    refused (exit 1) when the operator would ignore it."""
     if not reason.strip():
         raise UsageError("--reason must say why (it goes into the rollback record)")
-    session.get_deployment(name, DECIDE_HINT)
-    session.annotate(name, {ROLLBACK_ANNOTATION: reason.strip()}, DECIDE_HINT)
-    print(printable(f"rollback requested for aideployment {name}: {reason.strip()}"))
+    obj = _request(
+        session, name, {ROLLBACK_ANNOTATION: reason.strip()}, rollback_refusal, "roll back"
+    )
+    status = _status(obj)
+    release = status.current_release
+    target = status.last_good_release
+    assert release is not None  # rollback_refusal said so
+    if target is None:
+        warn(
+            f"aideployment {name} has no earlier good release to restore: version "
+            f"{release.version} is scaled to zero replicas and it ends Failed, serving nothing"
+        )
+        goal = "to nothing"
+    else:
+        goal = f"to {target.version}"
+    print(
+        printable(
+            f"rollback requested for aideployment {name} from {release.version} {goal}: "
+            f"{reason.strip()}"
+        )
+    )
     return 0
 
 

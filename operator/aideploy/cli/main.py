@@ -1,25 +1,31 @@
 """`kubectl aideploy`: approve, inspect and audit AIDeployments.
 
 Installed as the console script `kubectl-aideploy`, so kubectl finds it as a plugin; also
-`python -m aideploy.cli`. Exit status: 0 done, 1 failed (or a broken record chain), 2 the
-command line was wrong.
+`python -m aideploy.cli`. Exit status: 0 done, 1 failed, refused (nothing to roll back,
+not Held, a digest that does not match) or a broken record chain, 2 the command line was
+wrong, 130 interrupted, 141 the reader of the output went away (`| head`). Every failure
+is one line on stderr that says what to do; never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import os
 import sys
 from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from aideploy.api.constants import CHECKLIST_ITEMS, Role
-from aideploy.cli import actions, views
-from aideploy.cli.session import CliError, Session
+from aideploy.cli import actions, checklist, views
+from aideploy.cli.session import CliError, Session, UsageError
 from aideploy.cli.terminal import printable
 from aideploy.cli.verify import load_trusted_keys, verify
 
 PROG = "kubectl aideploy"
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool its pipe closed on
 
 
 def _connection_options(parser: argparse.ArgumentParser, default: object) -> None:
@@ -63,14 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     approve.add_argument("--by", help="who approves (default: the kubeconfig's user)")
 
-    check = command("check", "record a CHK-AI-DEPLOY-001 checklist item")
+    check = command(
+        "check",
+        "record CHK-AI-DEPLOY-001 checklist items: one or several with --evidence or --na, "
+        "or a file of them with -f; all in one write, nothing written if any would not count",
+    )
     check.add_argument("name", metavar="NAME")
     check.add_argument(
-        "item", metavar="ITEM", help="e.g. 2.1; one of " + ", ".join(CHECKLIST_ITEMS)
+        "items", metavar="ITEM", nargs="*", help="e.g. 2.1; of " + ", ".join(CHECKLIST_ITEMS)
     )
-    evidence = check.add_mutually_exclusive_group(required=True)
+    evidence = check.add_mutually_exclusive_group()
     evidence.add_argument("--evidence", help="where the evidence is (URL, ticket, document)")
     evidence.add_argument("--na", metavar="REASON", help="not applicable, and why")
+    evidence.add_argument(
+        "-f",
+        "--filename",
+        metavar="FILE",
+        help="a YAML map of item: 'yes <evidence>' or 'n/a <reason>' (- for stdin)",
+    )
 
     go_live = command("go-live", "decide on an AMBER verification")
     go_live.add_argument("name", metavar="NAME")
@@ -107,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_entries(args: argparse.Namespace) -> dict[str, str]:
+    """The items to record, from the command line or the file: read and named before
+    connecting, since a wrong item or file is known without the cluster."""
+    if args.filename is not None:
+        if args.items:
+            raise UsageError("give the items on the command line or in -f FILE, not both")
+        return checklist.entries_from_file(args.filename)
+    return checklist.entries_from_arguments(args.items, args.evidence, args.na)
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "digest":
         return actions.digest(args.filename)
@@ -116,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.digest is not None:
             actions.check_digest_syntax(args.digest)
     if args.command == "check":
-        actions.check_item(args.item)
+        args.entries = _check_entries(args)
     trusted = load_trusted_keys(args.public_key) if args.command == "verify" else []
     session = Session(kubeconfig=args.kubeconfig, namespace=args.namespace)
     try:
@@ -134,7 +160,7 @@ def _dispatch(
     if args.command == "approve":
         return actions.approve(session, name, args.role, args.comment, args.digest, args.by)
     if args.command == "check":
-        return actions.check(session, name, args.item, args.evidence, args.na)
+        return checklist.check(session, name, args.entries)
     if args.command == "go-live":
         return actions.go_live(session, name, args.decision)
     if args.command == "rollback":
@@ -148,6 +174,24 @@ def _dispatch(
     raise AssertionError(f"unhandled command {args.command}")
 
 
+def _stdout_gone() -> int:
+    """The reader of our output went away (`| head`): stop quietly, as a tool killed by
+    SIGPIPE would, with its exit status 141 (128 + SIGPIPE). Output still buffered would
+    fail again when the interpreter flushes it at exit, so stdout is pointed at /dev/null."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file (a test's capture): nothing will be flushed to a pipe
+    return EXIT_BROKEN_PIPE
+
+
+def _report(message: str) -> None:
+    """The one line on stderr; when stderr is gone too, there is no one left to tell."""
+    with contextlib.suppress(BrokenPipeError, ValueError):
+        print(f"error: {printable(message)}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -155,10 +199,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse: --help (0) or a usage error (2)
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
-        return _run(args)
+        code = _run(args)
+        sys.stdout.flush()  # here, where a closed pipe can still be answered, not at exit
+        return code
     except CliError as error:
-        print(f"error: {printable(str(error))}", file=sys.stderr)
+        _report(str(error))
         return error.exit_code
+    except BrokenPipeError:
+        return _stdout_gone()
     except KeyboardInterrupt:
         return 130
 

@@ -8,11 +8,17 @@ credentials stay inside the API client.
 from __future__ import annotations
 
 import os
+import socket
+import ssl
+import sys
+import urllib.parse
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
+import yaml
 from kubernetes import config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
@@ -44,12 +50,21 @@ class ConflictError(CliError):
 
 
 def _kubeconfig_path(explicit: str | None) -> str | None:
+    """The kubeconfig to use; a named one that does not exist is refused here, with what
+    to do, rather than left to the client's "No configuration found"."""
     if explicit:
         if not Path(explicit).is_file():
             raise UsageError(f"kubeconfig {explicit} does not exist: check --kubeconfig")
         return explicit
-    if os.environ.get("KUBECONFIG"):
-        return os.environ["KUBECONFIG"]
+    env = os.environ.get("KUBECONFIG", "")
+    if env:
+        paths = [p for p in env.split(os.pathsep) if p]
+        if paths and not any(Path(p).is_file() for p in paths):
+            raise CliError(
+                f"KUBECONFIG names {env}, which does not exist: start the cluster it belongs "
+                "to, or export KUBECONFIG (or pass --kubeconfig) with a kubeconfig that exists"
+            )
+        return env
     default = Path("~/.kube/config").expanduser()
     return str(default) if default.is_file() else None
 
@@ -59,10 +74,50 @@ def _active_context(path: str | None) -> dict[str, Any]:
         return {}
     try:
         _contexts, active = config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
-    except (ConfigException, OSError) as error:
-        raise CliError(f"cannot read kubeconfig {path}: {error}") from None
+    except (ConfigException, OSError, yaml.YAMLError, TypeError, AttributeError) as error:
+        # Not YAML, or YAML of the wrong shape: the client raises whatever it meets.
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CliError(
+            f"cannot read kubeconfig {path} ({detail}): fix it, or point KUBECONFIG or "
+            "--kubeconfig at another"
+        ) from None
     context: dict[str, Any] = (active or {}).get("context") or {}
     return context
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """`error` and what caused it, outermost first (urllib3 keeps the cause in `reason`)."""
+    chain: list[BaseException] = []
+    seen: object = error
+    while isinstance(seen, BaseException) and seen not in chain and len(chain) < 10:
+        chain.append(seen)
+        reason = getattr(seen, "reason", None)
+        seen = reason if isinstance(reason, BaseException) else seen.__cause__ or seen.__context__
+    return chain
+
+
+def _unreachable_reason(error: BaseException) -> str:
+    """The root cause of a failed connection in a few words, not urllib3's nested repr."""
+    chain = _causes(error)
+    for cause in chain:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return "unknown host"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS failed: {cause.reason or cause}"
+    for cause in chain:
+        # urllib3's NewConnectionError is a ConnectTimeoutError too: not a timeout itself.
+        timeout = isinstance(cause, (TimeoutError, urllib3.exceptions.TimeoutError))
+        if timeout and not isinstance(cause, urllib3.exceptions.NewConnectionError):
+            return "timed out"
+    text = str(chain[-1])
+    return text.rsplit("] ", 1)[-1] if "Errno" in text else text
+
+
+def _is_local(server: str) -> bool:
+    host = urllib.parse.urlsplit(server).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 class Session:
@@ -80,13 +135,27 @@ class Session:
         else:
             self.namespace = "default"
         self.user: str | None = str(context["user"]) if context.get("user") else None
+        if path is None and not os.environ.get("KUBERNETES_SERVICE_HOST"):
+            raise CliError(
+                "no kubeconfig: KUBECONFIG is not set and ~/.kube/config does not exist; "
+                "export KUBECONFIG=<file> or pass --kubeconfig <file>"
+            )
         try:
             api_client = make_api_client(path)
-        except (ConfigException, OSError) as error:
+        except (ConfigException, OSError, yaml.YAMLError, TypeError, AttributeError) as error:
             raise CliError(
                 f"no usable Kubernetes configuration ({error}): set KUBECONFIG or pass --kubeconfig"
             ) from None
         self.server = str(api_client.configuration.host)
+        if not api_client.configuration.verify_ssl:
+            # The kubeconfig chose insecure-skip-tls-verify: say so once, not a urllib3
+            # warning of three lines on every request.
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            print(
+                f"warning: TLS certificates of {self.server} are not verified "
+                "(insecure-skip-tls-verify in the kubeconfig)",
+                file=sys.stderr,
+            )
         self._api_client = api_client
         self.rest = Rest(api_client, timeout_seconds=REQUEST_TIMEOUT_SECONDS)
 
@@ -129,10 +198,15 @@ class Session:
                 f"{error.reason}: {error.message}"
             ) from None
         except (urllib3.exceptions.HTTPError, ApiException, OSError) as error:
-            reason = getattr(error, "reason", None) or error
+            local = (
+                " (a local cluster that was stopped leaves its kubeconfig behind: start it again)"
+                if _is_local(self.server)
+                else ""
+            )
             raise CliError(
-                f"cannot reach the Kubernetes API server at {self.server} ({reason}): check "
-                "that the cluster is up and that KUBECONFIG or --kubeconfig points at it"
+                f"cannot reach the Kubernetes API server at {self.server} "
+                f"({_unreachable_reason(error)}): check that the cluster is up and that "
+                f"KUBECONFIG or --kubeconfig points at it{local}"
             ) from None
 
     def not_found(self, name: str) -> str:

@@ -184,6 +184,13 @@ def expedite_extra_roles(spec: AIDeploymentSpec, lowered: bool = False) -> tuple
     return tuple(role for role in EXPEDITE_ROLES if role not in required)
 
 
+def approval_roles(spec: AIDeploymentSpec, lowered: bool = False) -> tuple[Role, ...]:
+    """Every role whose approval the gate counts for this spec, as `evaluate_gate` is
+    called with it: the risk level's and the spec's, then an expedited change's. The CLI
+    says whether an approval counts with this, so that it agrees with the gate."""
+    return (*required_roles(spec, lowered), *expedite_extra_roles(spec, lowered))
+
+
 def substantial_modification_problems(
     spec: AIDeploymentSpec,
     change_type: ChangeType,

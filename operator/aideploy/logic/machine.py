@@ -31,7 +31,7 @@ from aideploy.api.digest import spec_digest
 from aideploy.api.durations import parse_duration
 from aideploy.api.spec import AIDeploymentSpec, ChangeType
 from aideploy.api.status import Gate, Release
-from aideploy.logic import monitoring, rollback, rollout
+from aideploy.logic import monitoring, oneshot, rollback, rollout
 from aideploy.logic.change import (
     change_type_problem,
     effective_change_type,
@@ -189,7 +189,8 @@ ROLLOUT_PHASES = frozenset(
 
 def _lifecycle(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     phase = draft.status.phase
-    if phase != Phase.HELD:
+    # The same rules `kubectl aideploy` asks before it writes these requests (logic/oneshot).
+    if oneshot.go_live_refusal(draft.status, draft.digest) is not None:
         rollback.consume_stray(draft, GO_LIVE_ANNOTATION, "no go-live decision is pending")
     if phase != Phase.MONITORING:
         rollback.consume_stray(draft, PROMOTE_ANNOTATION, "no canary step is under way")
@@ -199,7 +200,7 @@ def _lifecycle(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
         return rollback.settled(draft, spec, release)
     requested = rollback.requested_reason(draft)
     if requested is not None:
-        if phase in rollback.ROLLBACK_PHASES:
+        if oneshot.rollback_refusal(draft.status, draft.digest) is None:
             return rollback.start(
                 draft, spec, release, Reason.MANUAL_ROLLBACK, f"manual rollback: {requested}"
             )
