@@ -18,7 +18,7 @@ PIP_COMPILE_ARGS ?=
 PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
   --strip-extras --no-emit-index-url --no-emit-find-links --allow-unsafe $(PIP_COMPILE_ARGS)
 
-.PHONY: help install lock control-plane prometheus lint crds unit integration test bench run cluster-up cluster-down clean e2e-kind
+.PHONY: help install lock control-plane prometheus lint crds unit integration test bench run demo cluster-up cluster-down clean e2e-kind
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ run: install ## run the operator against KUBECONFIG, or the local control plane 
 	  $(MAKE) --no-print-directory control-plane; \
 	fi
 	@exec bash hack/run.sh $(RUN_ARGS)
+
+demo: install control-plane ## the operator, the local control plane and a stand-in node: see README's walkthrough
+	@exec $(BIN)/python -m tests.support.demo $(DEMO_ARGS)
 
 e2e-kind: install ## kind cluster + image + Helm chart, then the end-to-end suite (needs docker, kind, kubectl)
 	bash hack/e2e-kind.sh

@@ -18,6 +18,7 @@ from kubernetes.client import ApiClient
 from aideploy.admission.provenance import load_key
 from aideploy.config import OperatorConfig, configure
 from aideploy.kube import preflight
+from aideploy.logic.probe_url import PLACEHOLDERS, unknown_placeholders
 from aideploy.records.signature import RecordSigner
 
 #: kopf's own default peer lifetime, and the shortest we accept.
@@ -91,14 +92,16 @@ def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--probe-base-url",
         default=defaults.probe_base_url,
-        help="base URL for probes that name none, instead of the stable Service "
+        help="base URL for probes that name none, instead of the stable Service; "
+        "{namespace}, {service} and {port} are filled in, e.g. a kubectl proxy's "
+        "http://127.0.0.1:8001/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy "
         "(env AIDEPLOY_PROBE_BASE_URL)",
     )
     parser.add_argument(
         "--probe-preview-url",
         default=defaults.probe_preview_url,
-        help="base URL for probes of a blue-green candidate, instead of the preview Service "
-        "(env AIDEPLOY_PROBE_PREVIEW_URL)",
+        help="base URL for probes of a blue-green candidate, instead of the preview Service; "
+        "the same placeholders (env AIDEPLOY_PROBE_PREVIEW_URL)",
     )
     parser.add_argument(
         "--cluster-domain",
@@ -233,20 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.print_record_public_key:
         return _print_record_public_key(args)
     _configure_logging(args)
-    try:
-        api = preflight.api_client()
-    except preflight.NoClusterError as error:
-        print(f"aideploy-operator: {error}", file=sys.stderr)
-        return 2
-    try:
-        version = preflight.wait_for_apiserver(api)
-    except preflight.NoClusterError as error:
-        print(f"aideploy-operator: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("aideploy-operator: stopped before the apiserver answered", file=sys.stderr)
-        return 130
-    logging.getLogger("aideploy").info("apiserver %s (%s)", api.configuration.host, version)
+    api = _preflight(args)
+    if isinstance(api, int):
+        return api
     if args.install_crds:
         _install_crds(api, Path(args.install_crds))
     priority, identity = _peering(args)
@@ -273,6 +265,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         identity=identity,  # type: ignore[arg-type]  # kopf types it as a NewType of str
     )
     return 0
+
+
+def _preflight(args: argparse.Namespace) -> ApiClient | int:
+    """What can be checked before kopf starts: the probe URL templates, that a cluster is
+    configured, and that its apiserver answers (waited for). An exit code when not."""
+    for flag, template in (
+        ("--probe-base-url", args.probe_base_url),
+        ("--probe-preview-url", args.probe_preview_url),
+    ):
+        unknown = unknown_placeholders(template or "")
+        if unknown:
+            print(
+                f"aideploy-operator: {flag} has {', '.join(unknown)}, which is not one of "
+                f"{', '.join(PLACEHOLDERS)}",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        api = preflight.api_client()
+    except preflight.NoClusterError as error:
+        print(f"aideploy-operator: {error}", file=sys.stderr)
+        return 2
+    try:
+        version = preflight.wait_for_apiserver(api)
+    except preflight.NoClusterError as error:
+        print(f"aideploy-operator: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aideploy-operator: stopped before the apiserver answered", file=sys.stderr)
+        return 130
+    logging.getLogger("aideploy").info("apiserver %s (%s)", api.configuration.host, version)
+    return api
 
 
 def _configure_logging(args: argparse.Namespace) -> None:

@@ -29,6 +29,7 @@ from aideploy.kube.writes import TRANSPORT, WriteRefusedError
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
 from aideploy.logic.plan import Observation, Plan, ProbeRequest, ProbeRun
+from aideploy.logic.probe_url import probe_base_url
 from aideploy.logic.topology import Workloads, preview_name
 from aideploy.logic.write_failure import (
     retry_after,
@@ -68,7 +69,8 @@ def utcnow() -> datetime:
 @dataclass(frozen=True)
 class ReconcilerSettings:
     """Operator-wide settings. `probe_base_url` replaces the child Service's URL for probes
-    that name none (tests, and networks where the operator cannot reach Services)."""
+    that name none (tests, and networks where the operator cannot reach Services); it may
+    name the Service with {namespace}, {service} and {port} (logic/probe_url.py)."""
 
     probe_base_url: str | None = None
     #: Replaces the preview Service's URL (probes of a blue-green candidate).
@@ -370,8 +372,8 @@ class Reconciler:
             if service == preview_name(obs.owner) and settings.probe_preview_url
             else settings.probe_base_url
         )
-        base = override or (
-            f"http://{service}.{obs.owner.namespace}.svc.{settings.cluster_domain}:{request.port}"
+        base = probe_base_url(
+            obs.owner.namespace, service, request.port, settings.cluster_domain, override
         )
         return ProbeTarget(base_url=base, model_name=str(spec_model))
 
