@@ -115,7 +115,8 @@ def test_a_monitoring_red_switches_back_to_the_running_pods(
 ) -> None:
     deploy(rest, namespace, spec("1.0.0"))
     aid.wait_phase(rest, namespace, NAME, "Succeeded")
-    v1 = serving(rest, namespace)
+    # The switch is written just after the status that reports it: wait for it.
+    v1 = wait_for(lambda: serving(rest, namespace), message="the switch to 1.0.0")
     with PrometheusServer([model_server.address], tmp_path / "prometheus") as prometheus:
         signal = {
             "name": "error-rate",
