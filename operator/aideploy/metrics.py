@@ -100,9 +100,17 @@ RED_TO_ROLLBACK_BUCKETS: Final = (
 )
 # fmt: on
 
-#: Leaving AwaitingApproval for one of these means the gate opened (not e.g. Failed).
+#: Leaving AwaitingApproval for one of these means people did their part (not e.g. Failed);
+#: AwaitingPromotion then waits for the staging object, not for approvals.
 _GATE_OPENED_TO: Final = frozenset(
-    {Phase.AWAITING_WINDOW, Phase.DEPLOYING, Phase.VERIFYING, Phase.MONITORING, Phase.SUCCEEDED}
+    {
+        Phase.AWAITING_PROMOTION,
+        Phase.AWAITING_WINDOW,
+        Phase.DEPLOYING,
+        Phase.VERIFYING,
+        Phase.MONITORING,
+        Phase.SUCCEEDED,
+    }
 )
 #: Entering one of these from a rollout phase is "Ready": the release serves, verified.
 _READY_PHASES: Final = frozenset({Phase.MONITORING, Phase.SUCCEEDED})

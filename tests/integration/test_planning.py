@@ -194,7 +194,9 @@ def test_production_waits_for_staging_then_proceeds(
         message="production to wait for staging",
     )
     assert "scorer-staging" in status["gate"]["promotion"]
+    assert status["phase"] == "AwaitingPromotion"
     assert aid.condition(status, "Ready")["reason"] == "PromotionPending"
+    assert "Next: kubectl aideploy status scorer-staging -n " in status["message"]
     assert aid.child_deployment(rest, namespace, "scorer") is None
     # Staging is approved and verified GREEN: production proceeds without being touched.
     aid.approve_all(rest, namespace, "scorer-staging", MINIMAL)

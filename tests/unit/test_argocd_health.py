@@ -65,6 +65,7 @@ def test_cases_cover_every_phase_and_the_generation_rule() -> None:
         )
     expected = {
         "AwaitingApproval": "Suspended",
+        "AwaitingPromotion": "Suspended",
         "AwaitingWindow": "Suspended",
         "Held": "Suspended",
         "Deploying": "Progressing",

@@ -161,9 +161,11 @@ def test_production_waits_for_staging_then_proceeds() -> None:
     waiting = decide(
         obs.__class__(**{**obs.__dict__, "staging": staging_object("Verifying", "1.0.0")})
     )
-    assert waiting.status.phase == Phase.AWAITING_APPROVAL
+    # Approved and checked: only the staging object holds it, and the phase says so.
+    assert waiting.status.phase == Phase.AWAITING_PROMOTION
     assert waiting.status.gate is not None and waiting.status.gate.blocked_by == ["promotion"]
     assert "scorer-staging" in (waiting.status.message or "")
+    assert "Next: kubectl aideploy status scorer-staging" in (waiting.status.message or "")
     missing = decide(obs)
     assert missing.status.gate is not None and missing.status.gate.promotion is not None
     other_image = decide(

@@ -41,6 +41,8 @@ FIELD_MANAGER: Final = "aideploy-operator"
 
 class Phase(StrEnum):
     AWAITING_APPROVAL = "AwaitingApproval"
+    #: Approved, but the staging object it promotes from is not verified on this version.
+    AWAITING_PROMOTION = "AwaitingPromotion"
     AWAITING_WINDOW = "AwaitingWindow"
     DEPLOYING = "Deploying"
     VERIFYING = "Verifying"

@@ -141,8 +141,12 @@ def _crd(
     }
 
 
-def _column(name: str, path: str, type_: str = "string") -> Schema:
-    return {"name": name, "type": type_, "jsonPath": path}
+def _column(name: str, path: str, type_: str = "string", *, wide: bool = False) -> Schema:
+    """A printer column; `wide` ones show only with `kubectl get -o wide` (priority 1)."""
+    column: Schema = {"name": name, "type": type_, "jsonPath": path}
+    if wide:
+        column["priority"] = 1
+    return column
 
 
 def aideployment_crd() -> dict[str, Any]:
@@ -154,6 +158,8 @@ def aideployment_crd() -> dict[str, Any]:
         _column("Phase", ".status.phase"),
         _column("Decision", ".status.decision"),
         _column("Age", ".metadata.creationTimestamp", "date"),
+        # The sentence that says what it waits for and the command to run next.
+        _column("Message", ".status.message", wide=True),
     ]
     properties = {"spec": spec_schema(), "status": {**_FREE_OBJECT, "description": _STATUS}}
     description = (

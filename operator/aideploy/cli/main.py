@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from aideploy.api.constants import CHECKLIST_ITEMS, Role
-from aideploy.cli import actions, checklist, views
+from aideploy.cli import actions, checklist, undo, views
 from aideploy.cli.session import CliError, Session, UsageError
 from aideploy.cli.terminal import printable
 from aideploy.cli.verify import load_trusted_keys, verify
@@ -96,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("name", metavar="NAME")
     rollback.add_argument("--reason", required=True, help="why (kept in the rollback record)")
 
+    abort_command = command(
+        "abort", "stop the rollout under way: the candidate goes, the serving release stays"
+    )
+    abort_command.add_argument("name", metavar="NAME")
+    abort_command.add_argument("--reason", required=True, help="why (kept in the rollback record)")
+
+    undo_command = command(
+        "undo",
+        "ask for the last good release again: its version and template back in the spec, "
+        "through the gate, with the approvals it needs",
+    )
+    undo_command.add_argument("name", metavar="NAME")
+
     promote = command("promote", "end the canary pause under way (or pass an AMBER analysis)")
     promote.add_argument("name", metavar="NAME")
 
@@ -165,6 +178,10 @@ def _dispatch(
         return actions.go_live(session, name, args.decision)
     if args.command == "rollback":
         return actions.rollback(session, name, args.reason)
+    if args.command == "abort":
+        return undo.abort(session, name, args.reason)
+    if args.command == "undo":
+        return undo.undo(session, name)
     if args.command == "promote":
         return actions.promote(session, name)
     if args.command == "history":

@@ -270,6 +270,20 @@ class Session:
         assert patched is not None
         return patched
 
+    def replace_deployment(self, obj: dict[str, Any], hint: str) -> dict[str, Any]:
+        """PUT the whole object: its metadata.resourceVersion makes a concurrent change a
+        409 (ConflictError) instead of a silent merge into a spec nobody reviewed."""
+        name = str(obj["metadata"]["name"])
+        replaced = self.call(
+            "update",
+            PLURAL,
+            name,
+            hint,
+            lambda: self.rest.request("PUT", f"{self.collection()}/{name}", body=obj),
+        )
+        assert replaced is not None
+        return replaced
+
     def annotate(self, name: str, annotations: dict[str, str], hint: str) -> dict[str, Any]:
         return self.patch_deployment(name, {"metadata": {"annotations": annotations}}, hint)
 

@@ -31,7 +31,7 @@ from aideploy.api.digest import spec_digest
 from aideploy.api.durations import parse_duration
 from aideploy.api.spec import AIDeploymentSpec, ChangeType
 from aideploy.api.status import Gate, Release
-from aideploy.logic import monitoring, oneshot, rollback, rollout
+from aideploy.logic import monitoring, next_step, oneshot, rollback, rollout
 from aideploy.logic.change import (
     change_type_problem,
     effective_change_type,
@@ -215,17 +215,18 @@ def _lifecycle(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
 
 
 def _gate_conditions(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> None:
+    messages = next_step.gate_messages(draft.obs.owner, spec, gate, draft.digest)
     draft.condition(
         ConditionType.APPROVED,
         gate.approved,
         Reason.ALL_APPROVALS_PRESENT if gate.approved else Reason.APPROVALS_MISSING,
-        gate.approvals_message(draft.digest),
+        messages.approvals,
     )
     draft.condition(
         ConditionType.CHECKLIST_COMPLETE,
         gate.checklist_complete,
         Reason.CHECKLIST_COMPLETE if gate.checklist_complete else Reason.CHECKLIST_INCOMPLETE,
-        gate.checklist_message(),
+        messages.checklist,
     )
     if gate.compliant:
         reason = (
@@ -235,12 +236,7 @@ def _gate_conditions(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> 
         )
     else:
         reason = Reason.COMPLIANCE_MISSING
-    draft.condition(
-        ConditionType.COMPLIANCE_VERIFIED,
-        gate.compliant,
-        reason,
-        gate.compliance_message(spec.risk_level),
-    )
+    draft.condition(ConditionType.COMPLIANCE_VERIFIED, gate.compliant, reason, messages.compliance)
 
 
 def _gate(draft: Draft, spec: AIDeploymentSpec) -> Plan:
@@ -261,7 +257,8 @@ def _gate(draft: Draft, spec: AIDeploymentSpec) -> Plan:
         return _gate_closed(draft, spec, gate, window, still_serving)
     if window is not None and not window.open:
         frozen = window.freeze is not None
-        message = window.message + still_serving
+        expedite = not frozen and spec.expedite is None and change_type is ChangeType.PATCH
+        message = f"{window.message}{still_serving} {next_step.window(expedite)}"
         gate_status = gate.to_status().replace(
             window=_wire(window), blocked_by=["freeze" if frozen else "window"]
         )
@@ -325,23 +322,26 @@ def _gate_closed(
     window: WindowState | None,
     still_serving: str,
 ) -> Plan:
+    messages = next_step.gate_messages(draft.obs.owner, spec, gate, draft.digest)
     blocked = [
         message
         for ok, message in (
-            (gate.approved, gate.approvals_message(draft.digest)),
-            (gate.checklist_complete, gate.checklist_message()),
-            (gate.compliant, gate.compliance_message(spec.risk_level)),
-            (gate.promoted, gate.promotion or ""),
+            (gate.approved, messages.approvals),
+            (gate.checklist_complete, messages.checklist),
+            (gate.compliant, messages.compliance),
+            (gate.promoted, messages.promotion),
         )
         if not ok
     ]
     message = " ".join(blocked) + still_serving
-    reason = Reason.PROMOTION_PENDING if gate.blocked_by == ["promotion"] else Reason.GATE_BLOCKED
+    # Only the staging object holds it back: people have done their part, so the phase says
+    # what it waits for instead of "approval".
+    promotion_only = gate.blocked_by == ["promotion"]
     return _blocked(
         draft,
         spec,
-        Phase.AWAITING_APPROVAL,
-        reason,
+        Phase.AWAITING_PROMOTION if promotion_only else Phase.AWAITING_APPROVAL,
+        Reason.PROMOTION_PENDING if promotion_only else Reason.GATE_BLOCKED,
         message,
         still_serving,
         gate.to_status().replace(window=_wire(window)),

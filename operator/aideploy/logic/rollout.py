@@ -26,7 +26,7 @@ from aideploy.api.status import (
     VerificationStatus,
 )
 from aideploy.api.times import parse_time, rfc3339
-from aideploy.logic import canary, rollback, strategy
+from aideploy.logic import canary, next_step, rollback, strategy
 from aideploy.logic.plan import Draft, Plan, release_summary
 from aideploy.logic.record_content import closure_content, deployment_log_content
 from aideploy.logic.verdict import describe, probe_request, worst
@@ -207,7 +207,7 @@ def _decision(
             )
         message = (
             f"Version {version} is AMBER: {amber}. Decide with the annotation "
-            f"{GO_LIVE_ANNOTATION}: proceed or rollback."
+            f"{GO_LIVE_ANNOTATION}: proceed or rollback. {next_step.go_live(draft.obs.owner)}"
         )
         draft.condition(ConditionType.VERIFIED, False, Reason.PROBES_AMBER, message)
         draft.condition(ConditionType.READY, False, Reason.AWAITING_GO_LIVE, message)
@@ -219,7 +219,8 @@ def _decision(
         )
     message = (
         f"Version {version} is RED: {red}. Automatic rollback is off; decide with the "
-        f"annotation {GO_LIVE_ANNOTATION}: proceed or rollback."
+        f"annotation {GO_LIVE_ANNOTATION}: proceed or rollback. "
+        + next_step.go_live(draft.obs.owner)
     )
     draft.condition(ConditionType.VERIFIED, False, Reason.PROBES_RED, message)
     draft.condition(ConditionType.READY, False, Reason.AWAITING_GO_LIVE, message)

@@ -28,7 +28,9 @@ GATE_CONDITIONS: Final = (
     ConditionType.IN_WINDOW,
 )
 #: Phases whose Ready condition and gate describe why nothing was rolled out yet.
-GATE_PHASES: Final = frozenset({None, Phase.AWAITING_APPROVAL, Phase.AWAITING_WINDOW})
+GATE_PHASES: Final = frozenset(
+    {None, Phase.AWAITING_APPROVAL, Phase.AWAITING_PROMOTION, Phase.AWAITING_WINDOW}
+)
 
 FIRST_RETRY: Final = timedelta(seconds=1)
 LAST_RETRY: Final = timedelta(minutes=5)

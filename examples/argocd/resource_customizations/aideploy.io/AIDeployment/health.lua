@@ -1,13 +1,15 @@
 -- Argo CD health of an aideploy.io/AIDeployment, from the phase the operator writes.
---   Suspended:   waiting for people or time (approvals, the deployment window, an AMBER
---                go-live decision): nothing is wrong, and nothing moves without them.
+--   Suspended:   waiting for people or time (approvals, the staging object it promotes
+--                from, the deployment window, an AMBER go-live decision): nothing is wrong, and nothing moves without them.
 --   Progressing: the operator is working (or has not yet seen the current spec).
 --   Healthy:     the release of the current spec serves, verified (Monitoring, Succeeded).
 --   Degraded:    rolled back or failed: a person must act.
 -- The message is the operator's own status.message.
 local hs = {}
 
-local suspended = { AwaitingApproval = true, AwaitingWindow = true, Held = true }
+local suspended = {
+  AwaitingApproval = true, AwaitingPromotion = true, AwaitingWindow = true, Held = true
+}
 local progressing = { Deploying = true, Verifying = true, RollingBack = true }
 local healthy = { Monitoring = true, Succeeded = true }
 local degraded = { RolledBack = true, Failed = true }
