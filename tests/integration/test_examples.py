@@ -69,11 +69,16 @@ def test_printer_columns(rest: Rest, namespace: str, operator: OperatorProcess) 
     )
     assert table is not None
     names = [c["name"] for c in table["columnDefinitions"]]
-    assert names == ["Name", "Model", "Version", "Risk", "Serving", "Phase", "Decision", "Age"]
+    assert names == [
+        "Name", "Model", "Version", "Risk", "Serving", "Phase", "Decision", "Age", "Message"
+    ]  # fmt: skip
+    # Message is for -o wide only (priority 1).
+    assert [c["priority"] for c in table["columnDefinitions"]][-2:] == [0, 1]
     row = table["rows"][0]["cells"]
     assert row[:4] == ["fraud-scorer", "fraud-scorer", "2.4.0", "high"]
     assert row[4] in (None, "")  # nothing served yet
     assert row[5] == "AwaitingApproval"
+    assert "Next: kubectl aideploy approve fraud-scorer" in row[8]
 
 
 def test_expedited_patch_example(
