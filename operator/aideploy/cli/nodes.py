@@ -62,7 +62,7 @@ def layout(root: Node) -> list[Text]:
     for prefix, item in rows:
         line = styled(prefix, "dim") + item.label
         if len(item.detail):
-            line = line.ljust(column) if len(line) < column else line + "  "
+            line = line.ljust(column) if len(line) + 2 <= column else line + "  "
             line = line + item.detail
         lines.append(line)
     return lines

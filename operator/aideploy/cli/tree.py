@@ -128,7 +128,7 @@ def _header(obj: Mapping[str, Any], now: datetime, said: _Said) -> list[Text]:
     latest = status.get("latestRecord")
     if latest:
         rows.append(("Latest record", f"{latest.get('name')} (sequence {latest.get('sequence')})"))
-    width = max(len(label) for label, _ in rows) + 3
+    width = len("Latest record:") + 2  # fixed: a frame's header does not shift in --watch
     lines = [styled(f"{label}:".ljust(width), "bold") + value for label, value in rows]
     stale = status.get("specDigest") != digest or status.get("observedGeneration") != metadata.get(
         "generation"
