@@ -225,6 +225,8 @@ def test_status_json_and_text(
             "blockedBy": ["approvals", "checklist"],
         },
         "verification": {
+            "digest": digest,
+            "startedAt": "2026-11-26T11:59:00Z",
             "probes": [
                 {
                     "name": "ready",
@@ -232,9 +234,9 @@ def test_status_json_and_text(
                     "result": "GREEN",
                     "value": "200",
                     "message": "ok",
-                    "at": "t",
+                    "at": "2026-11-26T11:59:01Z",
                 }
-            ]
+            ],
         },
         "lastGoodRelease": {"version": "1.3.0", "digest": "sha256:old", "template": {"spec": {}}},
         "stableRelease": {"id": "0a1b2c3d4e", "version": "1.3.0"},

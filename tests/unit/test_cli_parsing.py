@@ -221,7 +221,17 @@ def test_status_view_and_json() -> None:
                 "window": {"open": False, "nextOpen": "2026-11-26T22:00:00Z"},
             },
             "verification": {
-                "probes": [{"name": "ready", "kind": "http", "result": "GREEN", "message": "ok"}]
+                "digest": "sha256:aa",
+                "startedAt": "2026-11-26T11:59:00Z",
+                "probes": [
+                    {
+                        "name": "ready",
+                        "kind": "http",
+                        "result": "GREEN",
+                        "message": "ok",
+                        "at": "2026-11-26T11:59:01Z",
+                    }
+                ],
             },
             "currentRelease": {"version": "1.0.0", "digest": "sha256:aa", "template": {"big": 1}},
             "conditions": [

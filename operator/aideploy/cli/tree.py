@@ -17,6 +17,7 @@ from typing import Any
 
 from aideploy.api.constants import Phase
 from aideploy.api.digest import DIGEST_PREFIX, short_digest, spec_digest
+from aideploy.api.status import AIDeploymentStatus
 from aideploy.cli.ages import moment, relative
 from aideploy.cli.nodes import BAD, INFO, OK, WARN, Node, columns, layout, node
 from aideploy.cli.terminal import Text, printable_tree, styled
@@ -64,8 +65,17 @@ def phase_text(phase: Any) -> Text:
     return styled(f"{icon} {phase}", kind)
 
 
+def _as_operator_reads(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The object with its status read as the operator reads it: status has no schema in
+    the CRD, so a hand-edited field of the wrong shape is dropped here rather than
+    breaking the view."""
+    raw = obj.get("status")
+    status = AIDeploymentStatus.salvage(raw)[0].to_wire() if isinstance(raw, Mapping) else {}
+    return {**obj, "status": status}
+
+
 def render_tree(observed: Observed, now: datetime, colour: bool = False) -> list[str]:
-    obj = printable_tree(observed.obj)
+    obj = printable_tree(_as_operator_reads(observed.obj))
     deployments = printable_tree(observed.deployments) if observed.deployments is not None else None
     events = printable_tree(observed.events) if observed.events is not None else None
     status = obj.get("status") or {}
@@ -112,7 +122,8 @@ def _header(obj: Mapping[str, Any], now: datetime, said: _Said) -> list[Text]:
         ("Name", f"{metadata.get('name')} (namespace {metadata.get('namespace')})"),
         (
             "Model",
-            f"{model.get('name')} {model.get('version')} ({spec.get('riskLevel')} risk, "
+            f"{model.get('name', '-')} {model.get('version', '-')} "
+            f"({spec.get('riskLevel', '-')} risk, "
             f"{spec.get('environment') or 'production'}"
             + (f", {change} change" if change else "")
             + ")",

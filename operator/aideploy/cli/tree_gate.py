@@ -32,6 +32,8 @@ def gate_node(obj: Mapping[str, Any], now: datetime) -> Node:
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     gate = status.get("gate") or {}
+    if not status.get("phase"):
+        return node("Gate", styled("not evaluated yet", "dim"))
     parsed = _parsed(spec)
     lowered = bool(gate.get("floorLowered"))
     children = [_approvals_node(parsed, status, gate, now), _checklist_node(parsed, gate, lowered)]
@@ -170,8 +172,8 @@ def _window_node(
     if not window:
         return None
     zone = _zone(spec_window.get("timeZone"))
-    if window.get("freeze"):
-        freeze = window["freeze"]
+    freeze = window.get("freeze")
+    if isinstance(freeze, Mapping):
         until = _when(freeze.get("end"), zone, now)
         words = f"frozen until {until}" + (f": {freeze['reason']}" if freeze.get("reason") else "")
         return node(mark(False, "Window", waiting=True), words)

@@ -229,15 +229,22 @@ def _loop(
             return 1 if until else 0
         observed = Observed(objects[0], state["deployments"], state["events"])
         screen.draw(render_tree(observed, clock(), screen.colour))
-        if until and (objects[0].get("status") or {}).get("phase") == until:
+        if _reached(state, until):
             return 0
         try:
             item = updates.get(timeout=TICK_SECONDS if screen.tty else None)
         except queue.Empty:
             continue  # a tick: ages move on
         _apply(state, item)
-        while not updates.empty():  # a burst of changes is drawn once
+        # A burst of changes is drawn once, but never past the phase asked for: a phase
+        # passed through within the burst would otherwise never be seen.
+        while not updates.empty() and not _reached(state, until):
             _apply(state, updates.get_nowait())
+
+
+def _reached(state: dict[str, Any], until: str | None) -> bool:
+    objects = state["object"]
+    return bool(until and objects and (objects[0].get("status") or {}).get("phase") == until)
 
 
 def _apply(state: dict[str, Any], item: tuple[str, Any]) -> None:
