@@ -9,12 +9,15 @@ sleeps to let the view catch up.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import IO
@@ -151,3 +154,56 @@ def test_watch_of_an_object_that_does_not_exist_is_one_line(
     assert view.process.wait(timeout=30) == 1
     err = view.stderr()
     assert "not found" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_on_a_terminal_frames_are_redrawn_in_place_in_colour(
+    kube_cluster: ClusterHandle, rest: Rest, namespace: str, crds: list[str]
+) -> None:
+    """A pseudo-terminal, as a person's shell gives it: cleared and drawn from the top, in
+    colour; Ctrl-C ends it with 0 and no traceback."""
+    aid.create(rest, namespace, aid.manifest(NAME, make_spec("minimal"), full_checklist()))
+    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    aid.set_status(
+        rest, namespace, NAME, {"phase": "AwaitingApproval", "phaseTransitionTime": since}
+    )
+    main_fd, terminal_fd = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aideploy.cli", "status", NAME, "--watch", "-n", namespace],
+        env={**env, "KUBECONFIG": str(kube_cluster.kubeconfig)},
+        stdout=terminal_fd,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(terminal_fd)
+    seen: list[bytes] = []
+
+    def read() -> None:
+        with contextlib.suppress(OSError):  # EIO once the process has closed the terminal
+            while chunk := os.read(main_fd, 65536):
+                seen.append(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        wait_for(
+            lambda: b"AwaitingApproval" in b"".join(seen),
+            timeout=30,
+            message="the first frame on the terminal",
+        )
+        wait_for(
+            lambda: b"".join(seen).count(b"\x1b[H\x1b[2J") >= 2,
+            timeout=30,
+            message="a second frame (ages move on every second on a terminal)",
+        )
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        reader.join(timeout=10)
+        os.close(main_fd)
+    shown = b"".join(seen).decode("utf-8", "replace")
+    assert "\x1b[33m◷ AwaitingApproval\x1b[0m" in shown
+    assert process.stderr is not None and process.stderr.read() == ""
