@@ -225,6 +225,8 @@ def test_status_json_and_text(
             "blockedBy": ["approvals", "checklist"],
         },
         "verification": {
+            "digest": digest,
+            "startedAt": "2026-11-26T11:59:00Z",
             "probes": [
                 {
                     "name": "ready",
@@ -232,9 +234,9 @@ def test_status_json_and_text(
                     "result": "GREEN",
                     "value": "200",
                     "message": "ok",
-                    "at": "t",
+                    "at": "2026-11-26T11:59:01Z",
                 }
-            ]
+            ],
         },
         "lastGoodRelease": {"version": "1.3.0", "digest": "sha256:old", "template": {"spec": {}}},
         "stableRelease": {"id": "0a1b2c3d4e", "version": "1.3.0"},
@@ -263,10 +265,48 @@ def test_status_json_and_text(
     assert [t["weight"] for t in summary["traffic"]] == [100, 0]
     code, out, _ = run("status", NAME)
     assert code == 0
-    assert "Missing approvals:   system-owner, deployment-manager" in out
-    assert "ready  http  GREEN" in out
-    assert "Last good:  1.3.0  sha256:old" in out
-    assert "Serving:    1.3.0 (0a1b2c3d4e) 100%, 1.4.0 (9f8e7d6c5b) 0%, preview only" in out, out
+
+    def line(label: str) -> str:
+        return next(li for li in out.splitlines() if label in li)
+
+    assert "missing" in line("✖ system-owner") and "missing" in line("✖ deployment-manager")
+    assert "http  GREEN  200" in line("✔ ready")
+    assert "1.3.0" in line("↺ rollback target")
+    assert "release 0a1b2c3d4e  100% of traffic" in line("✔ stable 1.3.0")
+    assert "release 9f8e7d6c5b  0% of traffic (preview)" in line("● candidate 1.4.0"), out
+    assert "\x1b[" not in out  # not a terminal: no colour
+
+
+def test_list_shows_what_blocks_each_object(
+    run: Run, rest: Rest, namespace: str, example: dict[str, Any]
+) -> None:
+    aid.set_status(
+        rest,
+        namespace,
+        NAME,
+        {"phase": "AwaitingApproval", "gate": {"blockedBy": ["approvals", "checklist"]}},
+    )
+    code, out, err = run("list")
+    assert (code, err) == (0, "")
+    header, row = out.splitlines()
+    assert header.split() == [
+        "NAME",
+        "VERSION",
+        "SERVING",
+        "PHASE",
+        "DECISION",
+        "BLOCKED-BY",
+        "AGE",
+    ]
+    assert row.split()[:6] == [NAME, "1.4.0", "-", "AwaitingApproval", "-", "approvals,checklist"]
+    code, out, _ = run("list", "-A")
+    assert code == 0 and out.splitlines()[0].split()[0] == "NAMESPACE"
+    assert any(line.split()[:2] == [namespace, NAME] for line in out.splitlines())
+
+
+def test_list_of_an_empty_namespace(run: Run, namespace: str, crds: list[str]) -> None:
+    code, out, _ = run("list")
+    assert code == 0 and out == f"No aideployments found in namespace {namespace}.\n"
 
 
 def test_not_found(run: Run, namespace: str, crds: list[str]) -> None:

@@ -84,7 +84,7 @@ def test_the_readme_walkthrough_reaches_succeeded_rolled_back_and_held(
         )
         assert "Traceback" not in done.stderr
         # What a newcomer reads at each step.
-        assert "Phase:        Succeeded" in done.stdout
+        assert re.search(r"^Phase: +✔ Succeeded since ", done.stdout, re.MULTILINE)
         assert re.search(r"churn-demo .* 1\.1\.0 .* 1\.0\.0 +RolledBack +RED", done.stdout)
         assert "REC-AI-DEPLOY-004" in done.stdout  # the rollback's record, in history
     finally:

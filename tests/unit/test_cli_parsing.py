@@ -14,9 +14,10 @@ from aideploy.api.crd import render
 from aideploy.api.digest import spec_digest
 from aideploy.cli.checklist import entries_from_file
 from aideploy.cli.main import build_parser, main
-from aideploy.cli.views import render_status, status_summary
+from aideploy.cli.tree import Observed, render_tree
+from aideploy.cli.views import status_summary
 from tests.support.paths import CRDS_DIR
-from tests.unit.factories import make_spec
+from tests.unit.factories import NOW, make_spec
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -220,7 +221,17 @@ def test_status_view_and_json() -> None:
                 "window": {"open": False, "nextOpen": "2026-11-26T22:00:00Z"},
             },
             "verification": {
-                "probes": [{"name": "ready", "kind": "http", "result": "GREEN", "message": "ok"}]
+                "digest": "sha256:aa",
+                "startedAt": "2026-11-26T11:59:00Z",
+                "probes": [
+                    {
+                        "name": "ready",
+                        "kind": "http",
+                        "result": "GREEN",
+                        "message": "ok",
+                        "at": "2026-11-26T11:59:01Z",
+                    }
+                ],
             },
             "currentRelease": {"version": "1.0.0", "digest": "sha256:aa", "template": {"big": 1}},
             "conditions": [
@@ -238,16 +249,23 @@ def test_status_view_and_json() -> None:
     assert summary["statusUpToDate"] is True
     assert summary["currentRelease"] == {"version": "1.0.0", "digest": "sha256:aa"}
     json.dumps(summary)
-    text = "\n".join(render_status(summary))
+    lines = render_tree(Observed(obj), NOW)
+    text = "\n".join(lines)
     assert "AwaitingApproval" in text
-    assert "Missing approvals:   deployment-manager" in text
-    assert "Invalid checklist:   2.2 (System testing complete) is marked no" in text
-    assert "open=False, nextOpen=2026-11-26T22:00:00Z" in text
-    assert "ready  http  GREEN" in text
-    assert "\033[" not in text  # no colour when not a terminal
+
+    def line(*words: str) -> str:
+        return next(li for li in lines if all(w in li for w in words))
+
+    assert "missing" in line("✖ deployment-manager")
+    assert "is marked no" in line("✖ 2.2 System testing complete")
+    assert "missing" in line("✖ 2.1 Integration testing complete")
+    assert "closed" in line("◷ Window")  # a window in status, whatever its shape, in words
+    assert "http  GREEN" in line("✔ ready")
+    assert "\033[" not in text  # no colour unless asked
     stale = status_summary({**obj, "metadata": {**obj["metadata"], "generation": 3}})
     assert stale["statusUpToDate"] is False
-    assert "has not processed the current one" in "\n".join(render_status(stale))
+    stale_obj = {**obj, "metadata": {**obj["metadata"], "generation": 3}}
+    assert "has not processed this one yet" in "\n".join(render_tree(Observed(stale_obj), NOW))
 
 
 # CRDs

@@ -8,8 +8,8 @@ import pytest
 
 from aideploy.api.digest import spec_digest
 from aideploy.cli.terminal import printable, printable_tree
-from aideploy.cli.views import render_status, status_summary
-from tests.unit.factories import make_spec
+from aideploy.cli.tree import Observed, render_tree
+from tests.unit.factories import NOW, make_spec
 
 
 @pytest.mark.parametrize(
@@ -64,10 +64,12 @@ def test_status_view_prints_annotations_and_messages_inert() -> None:
             "conditions": [],
         },
     }
-    text = "\n".join(render_status(status_summary(obj)))
-    assert "\x1b" not in text and "\a" not in text and "\u202e" not in text and "\r" not in text
+    text = "\n".join(render_tree(Observed(obj), NOW, colour=True))
+    assert "\a" not in text and "\u202e" not in text and "\r" not in text
+    # The only escapes are the view's own colours; the ones in the comment are shown.
     assert "\\x1b[32mGREEN" in text and "mallory\\x07" in text
-    approvals = text[text.index("Approvals:") :].splitlines()
-    assert "AUTHENTICATED" in approvals[1]
-    column = approvals[1].index("AUTHENTICATED")
-    assert [line[column:].split()[0] for line in approvals[2:4]] == ["no", "yes"]
+    assert "\x1b[2K" not in text and "Waiting\\x1b[2K\\x0d for nothing" in text
+    mallory = next(line for line in text.splitlines() if "mallory" in line)
+    carol = next(line for line in text.splitlines() if "carol" in line)
+    assert "not authenticated" in mallory
+    assert "authenticated" in carol and "not authenticated" not in carol

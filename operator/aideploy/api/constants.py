@@ -194,6 +194,15 @@ CHECKLIST_ITEMS: Final[dict[str, str]] = {
     "5.6": "Support team briefed",
 }
 
+# CHK-AI-DEPLOY-001's sections, by the number its items start with.
+CHECKLIST_SECTIONS: Final[dict[str, str]] = {
+    "1": "Development",
+    "2": "Testing",
+    "3": "Documentation",
+    "4": "Compliance",
+    "5": "Operations",
+}
+
 # Appendix A offers "N/A" only in section 4 (compliance), and only outside high risk.
 NA_ALLOWED_SECTION: Final = "4"
 

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from aideploy.api.constants import CHECKLIST_ITEMS, Role
-from aideploy.cli import actions, checklist, undo, views
+from aideploy.api.constants import CHECKLIST_ITEMS, Phase, Role
+from aideploy.cli import actions, checklist, listing, undo, views
 from aideploy.cli.session import CliError, Session, UsageError
 from aideploy.cli.terminal import printable
 from aideploy.cli.verify import load_trusted_keys, verify
@@ -53,9 +53,29 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, parents=[common], help=help_text, description=help_text)
 
-    status = command("status", "phase, decision, what the gate waits for, probes, releases")
+    status = command(
+        "status",
+        "the gate, releases, probes and warnings as a tree; --watch follows every change",
+    )
     status.add_argument("name", metavar="NAME")
     status.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    status.add_argument(
+        "-w",
+        "--watch",
+        action="store_true",
+        help="draw again on every change of the object, its Deployments and Events (Ctrl-C ends)",
+    )
+    status.add_argument(
+        "--until",
+        metavar="PHASE",
+        choices=[p.value for p in Phase],
+        help="with --watch: stop (exit 0) once the phase is PHASE",
+    )
+
+    listing = command("list", "every AIDeployment: version, serving, phase, what blocks it")
+    listing.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="every namespace, not only -n's"
+    )
 
     approve = command("approve", "approve the current spec in a role")
     approve.add_argument("name", metavar="NAME")
@@ -156,6 +176,8 @@ def _run(args: argparse.Namespace) -> int:
             actions.check_digest_syntax(args.digest)
     if args.command == "check":
         args.entries = _check_entries(args)
+    if args.command == "status" and args.output == "json" and (args.watch or args.until):
+        raise UsageError("--watch and --until draw the tree: use them without -o json")
     trusted = load_trusted_keys(args.public_key) if args.command == "verify" else []
     session = Session(kubeconfig=args.kubeconfig, namespace=args.namespace)
     try:
@@ -167,9 +189,11 @@ def _run(args: argparse.Namespace) -> int:
 def _dispatch(
     session: Session, args: argparse.Namespace, trusted: Sequence[Ed25519PublicKey]
 ) -> int:
+    if args.command == "list":
+        return listing.list_deployments(session, args.all_namespaces)
     name: str = args.name
     if args.command == "status":
-        return views.status(session, name, args.output)
+        return views.status(session, name, args.output, args.watch, args.until)
     if args.command == "approve":
         return actions.approve(session, name, args.role, args.comment, args.digest, args.by)
     if args.command == "check":

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from aideploy.cli.session import CliError, Session
 from aideploy.cli.terminal import printable
-from aideploy.cli.views import READ_HINT, RECORDS_HINT, by_uid
+from aideploy.cli.views import RECORDS_HINT, by_uid
+from aideploy.cli.watch import READ_HINT
 from aideploy.records.signature import PublicKeyError, key_id, load_public_key
 from aideploy.records.verify import ChainBreak, signing_keys, verify_chain, verify_chains
 

@@ -8,24 +8,25 @@ spec digest is computed from the stored spec, the record chain from the records.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from aideploy.api.digest import short_digest, spec_digest
 from aideploy.api.spec import Result
 from aideploy.cli.session import CliError, Session
-from aideploy.cli.terminal import printable, printable_tree
+from aideploy.cli.terminal import colour_wanted, printable
+from aideploy.cli.tree import render_tree
+from aideploy.cli.watch import READ_HINT, observe_once, watch
 from aideploy.records.verify import deployment_uid
 
-READ_HINT = "reading needs RBAC permission to get and list aideployments.aideploy.io"
 RECORDS_HINT = "auditing needs RBAC permission to list aideploymentrecords.aideploy.io"
 _COLOURS = {Result.GREEN: "32", Result.AMBER: "33", Result.RED: "31", "True": "32", "False": "31"}
 
 
 def _colour() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    return colour_wanted(sys.stdout)
 
 
 def _paint(text: str) -> str:
@@ -105,173 +106,16 @@ def status_summary(obj: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _fields(rows: Sequence[tuple[str, Any]], indent: str = "") -> list[str]:
-    """`Label:  value` lines, values aligned; an empty label continues the row above."""
-    width = max(len(label) for label, _ in rows) + 1
-    return [
-        f"{indent}{(label + ':') if label else '':<{width}}  {_paint(printable(_text(value)))}"
-        for label, value in rows
-    ]
-
-
-def _probe_rows(probes: Sequence[Mapping[str, Any]]) -> list[list[str]]:
-    return [
-        [_text(p.get(k)) for k in ("name", "kind", "result", "value", "at", "message")]
-        for p in probes
-    ]
-
-
-def _gate_lines(gate: Mapping[str, Any]) -> list[str]:
-    invalid = list(gate.get("invalidChecklist") or []) or [None]
-    rows: list[tuple[str, Any]] = [
-        ("Missing approvals", gate.get("missingApprovals")),
-        ("Stale approvals", gate.get("staleApprovals")),
-        ("Missing checklist", gate.get("missingChecklist")),
-        *(("Invalid checklist" if i == 0 else "", p) for i, p in enumerate(invalid)),
-        ("Missing compliance", gate.get("missingCompliance")),
-        *(("Compliance problem", p) for p in gate.get("complianceProblems") or []),
-        ("Promotion", gate.get("promotion")),
-        ("Window", gate.get("window")),
-        ("Blocked by", gate.get("blockedBy")),
-    ]
-    return _fields(rows, "  ")
-
-
-def _release_line(release: Mapping[str, Any] | None) -> str:
-    if not release:
-        return "-"
-    at = release.get("deployedAt")
-    return f"{release.get('version')}  {release.get('digest')}" + (f"  deployed {at}" if at else "")
-
-
-def render_status(summary: Mapping[str, Any]) -> list[str]:
-    """The sections in the order an on-call reader asks: what is it, what does the gate wait
-    for, who approved, what did probes say, which release serves, what went wrong."""
-    summary = printable_tree(summary)
-    lines = _header_lines(summary)
-    lines += ["", "Gate:", *_gate_lines(summary["gate"])]
-    lines += _approval_lines(summary["approvals"])
-    lines += _probe_lines("Probes:", summary["probes"])
-    lines += _probe_lines("Monitoring signals:", (summary.get("monitoring") or {}).get("signals"))
-    lines += _release_lines(summary)
-    lines += _condition_lines(summary["conditions"])
-    latest = summary.get("latestRecord")
-    if latest:
-        lines += ["", f"Latest record: {latest.get('name')} (sequence {latest.get('sequence')})"]
-    return lines
-
-
-def _header_lines(summary: Mapping[str, Any]) -> list[str]:
-    model = summary["model"]
-    since = summary.get("phaseTransitionTime")
-    phase = summary.get("phase") or "- (the operator has not processed this object yet)"
-    lines = _fields(
-        [
-            ("Name", f"{summary['name']}  (namespace {summary['namespace']})"),
-            (
-                "Model",
-                f"{model['name']} {model['version']}  ({summary['riskLevel']} risk, "
-                f"{summary.get('environment') or 'production'}"
-                + (f", {summary['changeType']} change" if summary.get("changeType") else "")
-                + ")",
-            ),
-            ("Phase", f"{phase}" + (f"  since {since}" if since else "")),
-            ("Decision", summary.get("decision")),
-            ("Spec digest", summary["specDigest"]),
-            ("Message", summary.get("message")),
-        ]
-    )
-    if not summary["statusUpToDate"] and summary.get("phase"):
-        lines.append(
-            "  (status describes an older spec: the operator has not processed the current one yet)"
-        )
-    return lines
-
-
-def _approval_lines(approvals: list[Mapping[str, Any]]) -> list[str]:
-    if not approvals:
-        return []
-    rows = [
-        [
-            a.get("role", ""),
-            a.get("by", ""),
-            short_digest(str(a.get("digest", ""))),
-            _validity(a),
-            "yes" if a.get("authenticated") else "no",
-            _text(a.get("comment")),
-        ]
-        for a in approvals
-    ]
-    headers = ["ROLE", "BY", "DIGEST", "VALID", "AUTHENTICATED", "COMMENT"]
-    return ["", "Approvals:", *table(headers, rows, "  ")]
-
-
-def _validity(approval: Mapping[str, Any]) -> str:
-    """Why an approval does not count: for another spec (stale), or refused (its problem
-    is in the gate's message)."""
-    if approval.get("valid"):
-        return "yes"
-    return "no (refused)" if approval.get("problem") else "no (stale)"
-
-
-def _probe_lines(title: str, outcomes: list[Mapping[str, Any]] | None) -> list[str]:
-    if not outcomes:
-        return []
-    headers = ["NAME", "KIND", "RESULT", "VALUE", "AT", "MESSAGE"]
-    return ["", title, *table(headers, _probe_rows(outcomes), "  ")]
-
-
-def _traffic_line(traffic: Sequence[Mapping[str, Any]]) -> str:
-    """What users are served, first: the current release may not be it (a candidate being
-    verified beside it, or one rolled back)."""
-    if not traffic:
-        return "nothing"
-    return ", ".join(
-        f"{share.get('version')} ({share.get('release')}) {share.get('weight')}%"
-        + ("" if share.get("weight") else ", preview only")
-        for share in traffic
-    )
-
-
-def _release_lines(summary: Mapping[str, Any]) -> list[str]:
-    lines = [
-        "",
-        "Releases:",
-        *_fields(
-            [
-                ("Serving", _traffic_line(summary.get("traffic") or [])),
-                ("Current", _release_line(summary.get("currentRelease"))),
-                ("Last good", _release_line(summary.get("lastGoodRelease"))),
-            ],
-            "  ",
-        ),
-    ]
-    rollback = summary.get("rollback")
-    if rollback:
-        lines += [
-            "",
-            "Rollback:",
-            *_fields([(k, v) for k, v in rollback.items() if k != "verification"], "  "),
-        ]
-    return lines
-
-
-def _condition_lines(conditions: list[Mapping[str, Any]]) -> list[str]:
-    if not conditions:
-        return []
-    rows = [
-        [_text(c.get(k)) for k in ("type", "status", "reason", "lastTransitionTime", "message")]
-        for c in conditions
-    ]
-    return ["", "Conditions:", *table(["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"], rows, "  ")]
-
-
-def status(session: Session, name: str, output: str) -> int:
-    summary = status_summary(session.get_deployment(name, READ_HINT))
+def status(session: Session, name: str, output: str, follow: bool, until: str | None) -> int:
+    """`-o json` is the summary, once; text is the tree, once or followed (`--watch`)."""
     if output == "json":
+        summary = status_summary(session.get_deployment(name, READ_HINT))
         print(json.dumps(summary, indent=2, sort_keys=True))
-    else:
-        print("\n".join(render_status(summary)))
+        return 0
+    if follow or until:
+        return watch(session, name, until)
+    lines = render_tree(observe_once(session, name), datetime.now(UTC), colour_wanted(sys.stdout))
+    print("\n".join(lines))
     return 0
 
 

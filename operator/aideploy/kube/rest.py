@@ -7,7 +7,7 @@ renamed by generated model classes; this wrapper is all the operator needs of th
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kubernetes import client
@@ -71,3 +71,47 @@ class Rest:
                 raise ApiError(response.status, "", text) from None
         decoded: dict[str, Any] = json.loads(text) if text else {}
         return decoded
+
+    def watch(
+        self, path: str, query: Sequence[tuple[str, str]], timeout_seconds: int
+    ) -> Iterator[dict[str, Any]]:
+        """The watch events of a collection (`{"type": ..., "object": ...}`), as the
+        apiserver sends them, one JSON document a line, until it ends the watch after
+        `timeout_seconds` or the connection drops. Raises ApiError on a non-2xx answer."""
+        _method, url, header_params, _body, _post = self._api_client.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=[*query, ("watch", "true"), ("timeoutSeconds", str(timeout_seconds))],
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self._api_client.call_api(
+            "GET",
+            url,
+            header_params=header_params,
+            # Connecting is bounded like any request; reading waits out the watch.
+            _request_timeout=(self._timeout, timeout_seconds + self._timeout),
+        )
+        raw = response.response  # urllib3's, unread: the client does not preload it
+        try:
+            if not 200 <= response.status < 300:
+                text = raw.data.decode("utf-8", "replace")
+                try:
+                    status = json.loads(text)
+                    raise ApiError(
+                        response.status,
+                        str(status.get("reason", "")),
+                        str(status.get("message", text)),
+                    )
+                except ValueError:
+                    raise ApiError(response.status, "", text) from None
+            pending = b""
+            for chunk in raw.stream(65536, decode_content=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        event: dict[str, Any] = json.loads(line)
+                        yield event
+        finally:
+            raw.release_conn()
