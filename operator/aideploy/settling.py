@@ -53,7 +53,7 @@ class Settling:
         #: instead of reading it again: kept for an object not yet reconciled by this
         #: process (at a start, the listed objects: a GET each saved) and for a settled
         #: object someone changed (an approval). Packed: at a start every object is
-        #: pending at once, and its JSON is a fifth of its decoded size.
+        #: pending at once, and its JSON is about a quarter of its decoded size.
         self._bodies: dict[ObjectKey, bytes] = {}
         #: Objects whose reconciles this process has started (their later events are
         #: read fresh unless they bring a person's change to a settled object).
