@@ -22,6 +22,7 @@ from aideploy.api.status import ProbeOutcome
 from aideploy.api.times import rfc3339
 from aideploy.carry_out import Writer
 from aideploy.controller import ObjectKey
+from aideploy.kube.child_lists import ChildLists
 from aideploy.kube.children import read_children, read_records, read_staging
 from aideploy.kube.observe import observe
 from aideploy.kube.resources import ConflictError, Resources
@@ -116,6 +117,8 @@ class Reconciler:
         self._results: dict[ObjectKey, tuple[datetime, ProbeRun]] = {}
         #: Objects as this process wrote them with nothing left to do (aideploy.settling).
         self._settling = Settling()
+        #: Children of objects reconciled at the same time, read with shared lists.
+        self._lists = ChildLists(resources)
 
     def woken_by_event(
         self, key: ObjectKey, resource_version: object, body: dict[str, Any] | None = None
@@ -181,7 +184,7 @@ class Reconciler:
             return waiting
         observed = obj["metadata"].get("resourceVersion")
         children, staging, records = await asyncio.gather(
-            read_children(self._resources, obj),
+            read_children(self._resources, obj, self._lists),
             read_staging(self._resources, obj),
             read_records(self._resources, obj, wake.changed),
         )
@@ -338,7 +341,7 @@ class Reconciler:
         only if it is for the release the fresh object still rolls out."""
         metadata = obj["metadata"]
         for attempt in range(1, RESULT_ATTEMPTS + 1):
-            children = await read_children(self._resources, obj)
+            children = await read_children(self._resources, obj, self._lists)
             observation = observe(
                 obj,
                 children,

@@ -13,6 +13,7 @@ those. Bookkeeping only: no I/O, no clock (times are passed in).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,11 +49,15 @@ class Settling:
         #: Why each object is due for a reconcile: the resourceVersion of the watch events
         #: that woke it, or None once anything else did (then it is reconciled in full).
         self._woken: dict[ObjectKey, str | None] = {}
-        #: The latest event's object, kept only for a settled object someone changed (an
-        #: approval, say): its reconcile starts from it instead of reading it again. Not
-        #: kept otherwise (at a cold start every object is pending: that would be all of
-        #: them at once).
-        self._bodies: dict[ObjectKey, dict[str, Any]] = {}
+        #: The latest event's object, as compact JSON, for a reconcile to start from
+        #: instead of reading it again: kept for an object not yet reconciled by this
+        #: process (at a start, the listed objects: a GET each saved) and for a settled
+        #: object someone changed (an approval). Packed: at a start every object is
+        #: pending at once, and its JSON is about a quarter of its decoded size.
+        self._bodies: dict[ObjectKey, bytes] = {}
+        #: Objects whose reconciles this process has started (their later events are
+        #: read fresh unless they bring a person's change to a settled object).
+        self._taken: set[ObjectKey] = set()
 
     def event(
         self, key: ObjectKey, resource_version: object, body: dict[str, Any] | None = None
@@ -60,16 +65,16 @@ class Settling:
         """A watch event of the object itself, at this resourceVersion."""
         if not isinstance(resource_version, str) or not resource_version:
             self.nudge(key)
+            self._bodies.pop(key, None)
             return
         if key not in self._woken or self._woken[key] is not None:
             self._woken[key] = resource_version
         settled = self._settled.get(key)
-        if (
-            body is not None
-            and settled is not None
-            and settled.resource_version != resource_version
+        if body is not None and (
+            key not in self._taken
+            or (settled is not None and settled.resource_version != resource_version)
         ):
-            self._bodies[key] = body
+            self._bodies[key] = json.dumps(body, separators=(",", ":")).encode()
         else:
             self._bodies.pop(key, None)
 
@@ -80,10 +85,14 @@ class Settling:
     def take(self, key: ObjectKey, now: datetime) -> Wake:
         """At the start of a reconcile: what woke the object, consumed. A reconcile woken
         by its timer alone (no event since the last) is never skipped."""
+        self._taken.add(key)
         woken = self._woken.pop(key, None)
-        body = self._bodies.pop(key, None)
+        packed = self._bodies.pop(key, None)
+        body = None if packed is None else json.loads(packed)
         settled = self._settled.get(key)
-        if woken is None or settled is None:
+        if settled is None:
+            return Wake(skip=False, body=body)
+        if woken is None:
             return Wake(skip=False)
         if settled.resource_version != woken:
             return Wake(skip=False, changed=True, body=body)
@@ -103,3 +112,4 @@ class Settling:
         self._settled.pop(key, None)
         self._woken.pop(key, None)
         self._bodies.pop(key, None)
+        self._taken.discard(key)

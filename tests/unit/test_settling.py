@@ -35,6 +35,10 @@ def forget(s: Settling) -> None:
     s.forget(KEY)
 
 
+def taken(s: Settling) -> None:
+    s.take(KEY, NOW)
+
+
 @pytest.mark.parametrize(
     ("steps", "wake"),
     [
@@ -96,16 +100,27 @@ BODY = {"metadata": {"name": "prod", "resourceVersion": "6"}}
     [
         # A person's change to a settled object: its reconcile starts from the event's body.
         ([settle("5"), lambda s: s.event(KEY, "6", BODY)], True),
-        # Our own write's event is skipped, and nothing else keeps a body (at a cold
-        # start every object is pending: that would be all of them in memory at once).
+        # An object this process has not reconciled yet (at a start, as listed): its
+        # first reconcile starts from the event's body, even after a child's event.
+        ([lambda s: s.event(KEY, "6", BODY)], True),
+        ([lambda s: s.event(KEY, "6", BODY), nudge], True),
+        # Our own write's event is skipped.
         ([settle("5"), lambda s: s.event(KEY, "5", BODY)], False),
-        ([lambda s: s.event(KEY, "6", BODY)], False),
+        # Once reconciled and not settled, the object is read fresh.
+        ([taken, lambda s: s.event(KEY, "6", BODY)], False),
+        ([taken, unsettle, lambda s: s.event(KEY, "6", BODY)], False),
+        # ...but a person's change to a settled object still starts from the event.
+        ([taken, settle("5"), lambda s: s.event(KEY, "6", BODY)], True),
+        # A forgotten object (deleted) starts over.
+        ([taken, forget, lambda s: s.event(KEY, "6", BODY)], True),
         # A later event without one (or our own) drops the earlier body: never stale.
         ([settle("5"), lambda s: s.event(KEY, "6", BODY), event("7")], False),
+        ([lambda s: s.event(KEY, "6", BODY), event("7")], False),
+        ([lambda s: s.event(KEY, "6", BODY), event(None)], False),
     ],
 )
 def test_which_events_bodies_are_kept(steps: list[Step], kept: bool) -> None:
     settling = Settling()
     for step in steps:
         step(settling)
-    assert (settling.take(KEY, NOW).body is BODY) is kept
+    assert (settling.take(KEY, NOW).body == BODY) is kept

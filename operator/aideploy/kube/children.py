@@ -7,10 +7,12 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from aideploy.api.constants import KIND
+from aideploy.api.constants import KIND, LABEL_DEPLOYMENT
+from aideploy.kube.child_lists import ChildLists, Listed
 from aideploy.kube.observe import owner_of, workloads
 from aideploy.kube.resources import Resources
 from aideploy.logic.topology import Workloads, preview_name
+from aideploy.logic.workload import Owner
 
 
 def route_name(obj: dict[str, Any]) -> str | None:
@@ -23,10 +25,14 @@ def route_name(obj: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-async def read_children(resources: Resources, obj: dict[str, Any]) -> Workloads:
+async def read_children(
+    resources: Resources, obj: dict[str, Any], lists: ChildLists | None = None
+) -> Workloads:
     """The Deployments labelled as this object's, the one named after it (which may be
-    someone else's), and the stable and preview Services. Read at once, not one after
-    the other: these reads are most of the time from an approval to its Deployment."""
+    someone else's), and the stable and preview Services. From a list shared with other
+    objects of the namespace when `lists` has one (aideploy.kube.child_lists), else read
+    at once, not one after the other: these reads are most of the time from an approval
+    to its Deployment."""
     owner = owner_of(obj)
     get = resources.get
     route = route_name(obj)
@@ -36,17 +42,41 @@ async def read_children(resources: Resources, obj: dict[str, Any]) -> Workloads:
             return None
         return await asyncio.to_thread(get, "HTTPRoute", owner.namespace, route)
 
-    listed, named, stable, preview, found_route = await asyncio.gather(
-        asyncio.to_thread(resources.list_children, "Deployment", owner.namespace, owner.name),
-        asyncio.to_thread(get, "Deployment", owner.namespace, owner.name),
-        asyncio.to_thread(get, "Service", owner.namespace, owner.name),
-        asyncio.to_thread(get, "Service", owner.namespace, preview_name(owner)),
-        read_route(),
-    )
-    if named is not None and all(d["metadata"]["name"] != owner.name for d in listed):
-        listed.append(named)
-    services = [s for s in (stable, preview) if s is not None]
-    return replace(workloads(owner, listed, services), route=found_route)
+    async def read_own() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        listed = None if lists is None else await lists.read(owner.namespace)
+        if listed is not None:
+            return from_lists(owner, listed)
+        labelled, named, stable, preview = await asyncio.gather(
+            asyncio.to_thread(resources.list_children, "Deployment", owner.namespace, owner.name),
+            asyncio.to_thread(get, "Deployment", owner.namespace, owner.name),
+            asyncio.to_thread(get, "Service", owner.namespace, owner.name),
+            asyncio.to_thread(get, "Service", owner.namespace, preview_name(owner)),
+        )
+        if named is not None and all(d["metadata"]["name"] != owner.name for d in labelled):
+            labelled.append(named)
+        return labelled, [s for s in (stable, preview) if s is not None]
+
+    (deployments, services), found_route = await asyncio.gather(read_own(), read_route())
+    return replace(workloads(owner, deployments, services), route=found_route)
+
+
+def from_lists(owner: Owner, listed: Listed) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the four GETs would have answered, picked from the namespace's lists: the
+    Deployments labelled as the owner's, then the one named after it if not labelled so;
+    the stable, then the preview Service."""
+    labelled = [
+        d
+        for d in listed.deployments
+        if ((d["metadata"].get("labels") or {}).get(LABEL_DEPLOYMENT)) == owner.name
+    ]
+    labelled += [
+        d
+        for d in listed.deployments
+        if d["metadata"]["name"] == owner.name and all(d is not mine for mine in labelled)
+    ]
+    by_name = {s["metadata"]["name"]: s for s in listed.services}
+    wanted = (owner.name, preview_name(owner))
+    return labelled, [by_name[name] for name in wanted if name in by_name]
 
 
 async def read_staging(resources: Resources, obj: dict[str, Any]) -> dict[str, Any] | None:

@@ -96,6 +96,16 @@ class Resources:
         )
         return list((answer or {}).get("items") or [])
 
+    def list_kind(self, kind: str, namespace: str, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """Up to `limit` objects of `kind` in the namespace (a quorum read, as fresh as a
+        GET), and whether there were more (then the items are not all of them)."""
+        answer = self._rest.request(
+            "GET", _COLLECTIONS[kind].format(namespace=namespace), query=[("limit", str(limit))]
+        )
+        answer = answer or {}
+        more = bool((answer.get("metadata") or {}).get("continue"))
+        return list(answer.get("items") or []), more
+
     def scale_to_zero(self, namespace: str, name: str) -> None:
         """A merge patch, not an apply: an apply of `replicas` alone would drop the rest of
         what the operator applied to the Deployment."""

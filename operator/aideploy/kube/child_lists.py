@@ -1,0 +1,104 @@
+"""Children of many objects read with one list per namespace instead of four GETs each.
+
+At a cold start every object is reconciled once, dozens at a time, and each read its
+children with four GETs (its labelled Deployments, the Deployment named after it, its
+stable and preview Services): most of the apiserver's work. Requests in one namespace
+that wait at the same time share one list of its Deployments and one of its Services.
+A list is issued only after every request it answers was made, so it is as fresh as
+their GETs would have been, and it holds every object of the kind, so a Deployment or
+Service of the same name that the object does not own is found as a GET finds it.
+
+A list is worth it only while the namespace is small next to the batch: each is
+bounded (`limit`) by what the GETs it replaces cost. A namespace found larger answers
+None (the callers make their GETs) and is not listed again until a batch is large
+enough. A request alone also answers None: a single approval keeps its four GETs, made
+at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from aideploy.kube.resources import Resources
+
+#: Listed items that cost about what one object's four GETs cost (the apiserver's CPU
+#: per listed item is a fraction of a GET's).
+ITEMS_PER_OBJECT = 8
+#: Fewer requests than this waiting at once make their GETs.
+MIN_BATCH = 2
+
+
+@dataclass(frozen=True)
+class Listed:
+    """Every Deployment and Service in a namespace, read after the request was made."""
+
+    deployments: tuple[dict[str, Any], ...]
+    services: tuple[dict[str, Any], ...]
+
+
+class ChildLists:
+    def __init__(self, resources: Resources) -> None:
+        self._resources = resources
+        self._waiting: dict[str, list[asyncio.Future[Listed | None]]] = {}
+        self._draining: dict[str, asyncio.Task[None]] = {}
+        #: Items last found in each namespace (both kinds), or a lower bound when a
+        #: bounded list did not hold them all.
+        self._sizes: dict[str, int] = {}
+
+    async def read(self, namespace: str) -> Listed | None:
+        """The namespace's Deployments and Services, listed after this call; None when
+        the caller should make its own GETs."""
+        future: asyncio.Future[Listed | None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(namespace, []).append(future)
+        if namespace not in self._draining:
+            self._draining[namespace] = asyncio.create_task(
+                self._drain(namespace), name=f"child-lists:{namespace}"
+            )
+        return await future
+
+    async def _drain(self, namespace: str) -> None:
+        """Serve the waiting requests one batch at a time; those made while a list is in
+        flight wait for the next one."""
+        try:
+            while True:
+                await asyncio.sleep(0)  # requests made in the same turn join the batch
+                batch = self._waiting.pop(namespace, [])
+                if not batch:
+                    return
+                try:
+                    listed = await self._list(namespace, len(batch))
+                except Exception as error:  # each caller sees what its GETs would have
+                    for future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for future in batch:
+                    if not future.done():
+                        future.set_result(listed)
+        finally:
+            del self._draining[namespace]
+            for future in self._waiting.pop(namespace, []):  # only when cancelled
+                future.cancel()
+
+    async def _list(self, namespace: str, requests: int) -> Listed | None:
+        budget = requests * ITEMS_PER_OBJECT
+        if requests < MIN_BATCH or self._sizes.get(namespace, 0) > budget:
+            return None
+        (deployments, more_deployments), (services, more_services) = await asyncio.gather(
+            asyncio.to_thread(self._resources.list_kind, "Deployment", namespace, budget),
+            asyncio.to_thread(self._resources.list_kind, "Service", namespace, budget),
+        )
+        if more_deployments or more_services:
+            self._sizes[namespace] = budget + 1
+            return None
+        self._sizes[namespace] = len(deployments) + len(services)
+        return Listed(tuple(deployments), tuple(services))
+
+    async def stop(self) -> None:
+        for task in list(self._draining.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
