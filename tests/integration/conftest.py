@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 
+from aideploy.cli.main import main
 from aideploy.kube.crds import apply_crds
 from aideploy.kube.rest import Rest
 from tests.support.aid import CRDS_DIR
@@ -21,6 +22,25 @@ from tests.support.operator import OperatorProcess, running
 @pytest.fixture(scope="session")
 def rest(kube_api: client.ApiClient) -> Rest:
     return Rest(kube_api)
+
+
+@pytest.fixture
+def run(
+    kube_cluster: ClusterHandle, namespace: str, crds: list[str], capsys: pytest.CaptureFixture[str]
+) -> Callable[..., tuple[int, str, str]]:
+    """`run("status", NAME)` -> (exit code, stdout, stderr): `kubectl aideploy` in process,
+    in the test's namespace, as the cluster's admin (or with `kubeconfig=` as another
+    user). Whatever it is asked, it never answers with a traceback."""
+
+    def invoke(*argv: str, kubeconfig: Path | None = None) -> tuple[int, str, str]:
+        capsys.readouterr()
+        path = kubeconfig or kube_cluster.kubeconfig
+        code = main([*argv, "--kubeconfig", str(path), "-n", namespace])
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err
+        return code, captured.out, captured.err
+
+    return invoke
 
 
 @pytest.fixture(scope="session")

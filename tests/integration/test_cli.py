@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from aideploy.api.digest import short_digest, spec_digest
-from aideploy.cli.main import main
 from aideploy.cli.session import Session
 from aideploy.kube.rest import Rest
 from tests.support import aid
@@ -25,22 +24,6 @@ pytestmark = pytest.mark.integration
 
 NAME = "churn-predictor"  # examples/minimal-risk.yaml
 Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def run(
-    kube_cluster: ClusterHandle, namespace: str, crds: list[str], capsys: pytest.CaptureFixture[str]
-) -> Run:
-    """`run("status", NAME)` -> (exit code, stdout, stderr), as the cluster's admin."""
-
-    def invoke(*argv: str, kubeconfig: Path | None = None) -> tuple[int, str, str]:
-        capsys.readouterr()
-        path = kubeconfig or kube_cluster.kubeconfig
-        code = main([*argv, "--kubeconfig", str(path), "-n", namespace])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return invoke
 
 
 @pytest.fixture

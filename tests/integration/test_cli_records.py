@@ -12,31 +12,17 @@ import pytest
 
 from aideploy.api.digest import short_digest, spec_digest
 from aideploy.api.records import RecordType
-from aideploy.cli.main import main
 from aideploy.kube.records import list_records, record_collection, write_record
 from aideploy.kube.rest import Rest
 from aideploy.records import DeploymentRef, build_record, next_link
 from tests.support import aid
-from tests.support.cluster import ClusterHandle, wait_for
+from tests.support.cluster import wait_for
 from tests.unit.factories import NOW, make_spec
 
 pytestmark = pytest.mark.integration
 
 TYPES = [RecordType.PLAN, RecordType.APPROVAL, RecordType.DEPLOYMENT_LOG, RecordType.CLOSURE]
 Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def run(
-    kube_cluster: ClusterHandle, namespace: str, crds: list[str], capsys: pytest.CaptureFixture[str]
-) -> Run:
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main([*argv, "--kubeconfig", str(kube_cluster.kubeconfig), "-n", namespace])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return invoke
 
 
 def deployment_with_records(

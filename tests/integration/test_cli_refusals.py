@@ -13,32 +13,14 @@ from typing import Any
 import pytest
 
 from aideploy.api.digest import spec_digest
-from aideploy.cli.main import main
 from aideploy.cli.session import Session
 from aideploy.kube.rest import Rest
 from tests.support import aid
-from tests.support.cluster import ClusterHandle
 
 pytestmark = pytest.mark.integration
 
 NAME = "churn-predictor"  # examples/minimal-risk.yaml
 Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def run(
-    kube_cluster: ClusterHandle, namespace: str, crds: list[str], capsys: pytest.CaptureFixture[str]
-) -> Run:
-    """`run("rollback", NAME, ...)` -> (exit code, stdout, stderr), as the cluster's admin."""
-
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main([*argv, "--kubeconfig", str(kube_cluster.kubeconfig), "-n", namespace])
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err
-        return code, captured.out, captured.err
-
-    return invoke
 
 
 @pytest.fixture

@@ -17,13 +17,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from aideploy.cli.main import main
 from aideploy.kube.records import list_records, record_collection
 from aideploy.kube.rest import Rest
 from aideploy.records import record_hash
 from aideploy.records.signature import RecordSigner
 from tests.support import aid
-from tests.support.cluster import ClusterHandle, wait_for
+from tests.support.cluster import wait_for
 from tests.support.operator import OperatorProcess
 from tests.unit.factories import full_checklist, make_spec
 
@@ -31,17 +30,6 @@ pytestmark = pytest.mark.integration
 
 NAME = "scorer"
 Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def run(kube_cluster: ClusterHandle, namespace: str, capsys: pytest.CaptureFixture[str]) -> Run:
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main([*argv, "--kubeconfig", str(kube_cluster.kubeconfig), "-n", namespace])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return invoke
 
 
 def operator_public_key(provenance_key_file: Path, into: Path) -> str:

@@ -4,11 +4,11 @@ serving release keeps serving. The commands run in-process, as the cluster's adm
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from aideploy.cli.main import main
 from aideploy.kube.rest import Rest
 from tests.integration.test_verification_rollback import (
     NAME,
@@ -21,12 +21,14 @@ from tests.integration.test_verification_rollback import (
 )
 from tests.support import aid
 from tests.support.backend import VersionedBackend
-from tests.support.cluster import ClusterHandle, wait_for
+from tests.support.cluster import wait_for
 from tests.support.kubelet import SimulatedNode
 from tests.support.modelserver import ModelServer
 from tests.support.operator import OperatorProcess
 
 pytestmark = pytest.mark.integration
+
+Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
@@ -39,21 +41,10 @@ def without_release_id(template: dict[str, Any]) -> dict[str, Any]:
     return {**template, "metadata": {**template["metadata"], "labels": labels}}
 
 
-def cli(
-    cluster: ClusterHandle, namespace: str, capsys: pytest.CaptureFixture[str], *argv: str
-) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main([*argv, "--kubeconfig", str(cluster.kubeconfig), "-n", namespace])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
-
-
 def test_undo_after_a_red_rollout_brings_the_last_good_release_back_through_the_gate(
     rest: Rest,
     namespace: str,
-    kube_cluster: ClusterHandle,
-    capsys: pytest.CaptureFixture[str],
+    run: Run,
     operator: OperatorProcess,
     node: SimulatedNode,
     model_server: ModelServer,
@@ -63,13 +54,13 @@ def test_undo_after_a_red_rollout_brings_the_last_good_release_back_through_the_
     deploy(rest, namespace, first)
     wait_phase(rest, namespace, "Succeeded")
     good_template = template_of(rest, namespace)
-    code, _, err = cli(kube_cluster, namespace, capsys, "undo", NAME)
+    code, _, err = run("undo", NAME)
     assert code == 1 and "already is version 1.0.0" in err  # nothing to undo yet
 
     backend.modes["2.0.0"] = "wrong"
     deploy(rest, namespace, spec(model_server, "2.0.0"))
     wait_phase(rest, namespace, "RolledBack")
-    code, out, _ = cli(kube_cluster, namespace, capsys, "undo", NAME)
+    code, out, _ = run("undo", NAME)
     assert code == 0, out
     assert "asks for version 1.0.0 again" in out and "system-owner" in out
     undone: dict[str, Any] = aid.get(rest, namespace, NAME)["spec"]
@@ -95,8 +86,7 @@ def test_undo_after_a_red_rollout_brings_the_last_good_release_back_through_the_
 def test_abort_while_held_keeps_the_serving_release(
     rest: Rest,
     namespace: str,
-    kube_cluster: ClusterHandle,
-    capsys: pytest.CaptureFixture[str],
+    run: Run,
     operator: OperatorProcess,
     node: SimulatedNode,
     model_server: ModelServer,
@@ -105,7 +95,7 @@ def test_abort_while_held_keeps_the_serving_release(
     deploy(rest, namespace, spec(model_server, "1.0.0"))
     wait_phase(rest, namespace, "Succeeded")
     good_template = template_of(rest, namespace)
-    code, _, err = cli(kube_cluster, namespace, capsys, "abort", NAME, "--reason", "x")
+    code, _, err = run("abort", NAME, "--reason", "x")
     assert code == 1 and "already live" not in err and "no rollout to abort" not in err
     assert "completed its watch" in err
 
@@ -114,13 +104,11 @@ def test_abort_while_held_keeps_the_serving_release(
     body["verification"]["probes"] = probes(model_server, amber_latency="100ms")[:1]
     deploy(rest, namespace, body)
     wait_phase(rest, namespace, "Held")
-    code, out, _ = cli(
-        kube_cluster, namespace, capsys, "abort", NAME, "--reason", "wrong day for it"
-    )
+    code, out, _ = run("abort", NAME, "--reason", "wrong day for it")
     assert code == 0 and "1.0.0 keeps serving" in out
     status = wait_phase(rest, namespace, "RolledBack")
     rolled_back = aid.condition(status, "RolledBack")
     assert "aborted: wrong day for it" in rolled_back["message"]
     assert template_of(rest, namespace) == good_template
-    code, _, err = cli(kube_cluster, namespace, capsys, "abort", NAME, "--reason", "again")
+    code, _, err = run("abort", NAME, "--reason", "again")
     assert code == 1 and "already rolled back" in err
