@@ -24,7 +24,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from aideploy.api.constants import GROUP, PLURAL, RECORD_PLURAL, VERSION
-from aideploy.kube.client import make_api_client
+from aideploy.kube.client import kubeconfig_env_is_stale, make_api_client
 from aideploy.kube.records import list_records
 from aideploy.kube.rest import ApiError, Rest
 
@@ -58,8 +58,7 @@ def _kubeconfig_path(explicit: str | None) -> str | None:
         return explicit
     env = os.environ.get("KUBECONFIG", "")
     if env:
-        paths = [p for p in env.split(os.pathsep) if p]
-        if paths and not any(Path(p).is_file() for p in paths):
+        if kubeconfig_env_is_stale(env):
             raise CliError(
                 f"KUBECONFIG names {env}, which does not exist: start the cluster it belongs "
                 "to, or export KUBECONFIG (or pass --kubeconfig) with a kubeconfig that exists"

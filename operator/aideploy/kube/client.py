@@ -8,6 +8,14 @@ from typing import cast
 from kubernetes import client, config
 
 
+def kubeconfig_env_is_stale(value: str) -> bool:
+    """KUBECONFIG names files and none of them exists: what a stopped local cluster's
+    kubeconfig, or a typo, leaves behind. The client would then report "no configuration
+    found"; the operator and the plugin each say what to do instead."""
+    paths = [p for p in value.split(os.pathsep) if p]
+    return bool(paths) and not any(os.path.isfile(p) for p in paths)
+
+
 def make_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     """From the given kubeconfig, KUBECONFIG or ~/.kube/config when present, else the
     in-cluster service account."""

@@ -19,7 +19,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.config.config_exception import ConfigException
 
-from aideploy.kube.client import make_api_client
+from aideploy.kube.client import kubeconfig_env_is_stale, make_api_client
 from aideploy.kube.rest import ApiError, Rest
 
 logger = logging.getLogger(__name__)
@@ -38,15 +38,12 @@ class NoClusterError(Exception):
 
 def api_client() -> client.ApiClient:
     """The operator's client, or NoClusterError naming what is missing."""
-    path = os.environ.get("KUBECONFIG")
-    if path:
-        missing = [p for p in path.split(os.pathsep) if p and not os.path.exists(p)]
-        if missing and len(missing) == len([p for p in path.split(os.pathsep) if p]):
-            raise NoClusterError(
-                f"KUBECONFIG names {', '.join(missing)}, which does not exist: point it at a "
-                "cluster's kubeconfig, or unset it and use `make run` for the local control "
-                "plane"
-            )
+    path = os.environ.get("KUBECONFIG", "")
+    if kubeconfig_env_is_stale(path):
+        raise NoClusterError(
+            f"KUBECONFIG names {path}, which does not exist: point it at a cluster's "
+            "kubeconfig, or unset it and use `make run` for the local control plane"
+        )
     try:
         return make_api_client()
     except ConfigException as error:
