@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from kubernetes import client, watch
 
@@ -55,24 +55,34 @@ def _last_approval(name: str) -> dict[str, str]:
     return {TRIGGER: approvals_for(make_spec("minimal"))[TRIGGER]}
 
 
-class DeploymentWatch:
-    """When each owner's first Deployment was seen (by its aideploy.io/deployment or app
-    label), on this process's clock."""
+class _BackgroundWatch:
+    """A watch of one namespace on a thread of its own, for as long as the `with` block."""
 
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
-        self.seen_at: dict[str, float] = {}
         self._api = api
         self._namespace = namespace
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> DeploymentWatch:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class DeploymentWatch(_BackgroundWatch):
+    """When each owner's first Deployment was seen (by its aideploy.io/deployment or app
+    label), on this process's clock."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        super().__init__(api, namespace)
+        self.seen_at: dict[str, float] = {}
 
     def _run(self) -> None:
         apps = client.AppsV1Api(self._api)
@@ -159,26 +169,15 @@ def _create_many(rest: Rest, namespace: str, names: list[str]) -> None:
         list(pool.map(lambda name: aid.create(rest, namespace, _waiting_manifest(name)), names))
 
 
-class PhaseWatch:
+class PhaseWatch(_BackgroundWatch):
     """Which AIDeployments in a namespace have a phase, kept by a watch. Listing every
     object twice a second instead (10,000 objects, tens of MB each time) took a share of
     the apiserver's CPU, and of this process's, that grew with the number of objects:
     the figure measured the poll as much as the operator."""
 
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        super().__init__(api, namespace)
         self.phased: set[str] = set()
-        self._api = api
-        self._namespace = namespace
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> PhaseWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
     def _run(self) -> None:
         custom = client.CustomObjectsApi(self._api)
