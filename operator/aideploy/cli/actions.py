@@ -71,7 +71,7 @@ def check_digest_syntax(given: str) -> None:
         )
 
 
-def _status(obj: dict[str, Any]) -> AIDeploymentStatus:
+def status_of(obj: dict[str, Any]) -> AIDeploymentStatus:
     """The status as the operator last wrote it, read as the operator reads it."""
     return AIDeploymentStatus.salvage(obj.get("status") or {})[0]
 
@@ -84,7 +84,7 @@ def _warn_if_not_required(obj: dict[str, Any], role: Role, current: str) -> None
     spec = _parsed_spec(obj)
     if spec is None:
         return
-    status = _status(obj)
+    status = status_of(obj)
     lowered = bool(status.spec_digest == current and status.gate and status.gate.floor_lowered)
     required = [r.value for r in approval_roles(spec, lowered)]
     if role.value not in required:
@@ -134,7 +134,7 @@ def approve(
     obj = session.get_deployment(name, APPROVE_HINT)
     current = spec_digest(obj.get("spec") or {})
     if digest is not None and not digest_matches(digest, current):
-        raise _digest_mismatch(name, digest, current, _status(obj))
+        raise _digest_mismatch(name, digest, current, status_of(obj))
     _warn_if_not_required(obj, role, current)
     value = f"{current}; by={who}" + (f"; {comment.strip()}" if comment.strip() else "")
     for _attempt in range(APPROVE_ATTEMPTS):
@@ -175,7 +175,7 @@ def _phase(obj: dict[str, Any]) -> str:
 Refusal = Callable[[AIDeploymentStatus, str], str | None]
 
 
-def _request(
+def request_action(
     session: Session, name: str, annotation: dict[str, str], refusal: Refusal, what: str
 ) -> dict[str, Any]:
     """Write a one-shot request only when the operator's own rule says it will act on
@@ -183,7 +183,7 @@ def _request(
     moved in between is checked again. Returns the object as checked."""
     for _attempt in range(APPROVE_ATTEMPTS):
         obj = session.get_deployment(name, DECIDE_HINT)
-        why = refusal(_status(obj), spec_digest(obj.get("spec") or {}))
+        why = refusal(status_of(obj), spec_digest(obj.get("spec") or {}))
         if why is not None:
             raise CliError(
                 f"cannot {what} aideployment {name}: {why}. See kubectl aideploy status "
@@ -209,10 +209,10 @@ def _request(
 def go_live(session: Session, name: str, decision: str) -> int:
     """`aideploy.io/go-live`: the release manager's decision on a held verification;
     refused (exit 1) unless the object is Held on its current spec."""
-    obj = _request(
+    obj = request_action(
         session, name, {GO_LIVE_ANNOTATION: decision}, go_live_refusal, "decide the go-live of"
     )
-    release = _status(obj).current_release
+    release = status_of(obj).current_release
     version = f" of version {release.version}" if release else ""
     print(printable(f"go-live decision for aideployment {name}{version}: {decision}"))
     return 0
@@ -223,10 +223,10 @@ def rollback(session: Session, name: str, reason: str) -> int:
     refused (exit 1) when the operator would ignore it."""
     if not reason.strip():
         raise UsageError("--reason must say why (it goes into the rollback record)")
-    obj = _request(
+    obj = request_action(
         session, name, {ROLLBACK_ANNOTATION: reason.strip()}, rollback_refusal, "roll back"
     )
-    status = _status(obj)
+    status = status_of(obj)
     release = status.current_release
     target = status.last_good_release
     assert release is not None  # rollback_refusal said so

@@ -7,7 +7,7 @@ from typing import Any
 from aideploy.api.constants import ROLLBACK_ANNOTATION
 from aideploy.api.digest import short_digest, spec_digest
 from aideploy.api.spec import AIDeploymentSpec
-from aideploy.cli.actions import _request, _status, warn
+from aideploy.cli.actions import request_action, status_of, warn
 from aideploy.cli.session import CliError, ConflictError, Session, UsageError
 from aideploy.cli.terminal import printable
 from aideploy.logic.change import approval_roles
@@ -24,7 +24,7 @@ def undo(session: Session, name: str) -> int:
     for _attempt in range(UNDO_ATTEMPTS):
         obj = session.get_deployment(name, UNDO_HINT)
         spec = obj.get("spec") or {}
-        planned = undo_spec(spec, _status(obj), spec_digest(spec))
+        planned = undo_spec(spec, status_of(obj), spec_digest(spec))
         if isinstance(planned, str):
             raise CliError(f"cannot undo aideployment {name}: {planned}; nothing was written")
         try:
@@ -54,14 +54,14 @@ def abort(session: Session, name: str, reason: str) -> int:
     """Stop the rollout under way: the candidate goes, the serving release stays."""
     if not reason.strip():
         raise UsageError("--reason must say why (it goes into the rollback record)")
-    obj = _request(
+    obj = request_action(
         session,
         name,
         {ROLLBACK_ANNOTATION: f"aborted: {reason.strip()}"},
         abort_refusal,
         "abort the rollout of",
     )
-    status = _status(obj)
+    status = status_of(obj)
     current = status.current_release
     assert current is not None  # abort_refusal said so
     serving = status.stable_release
