@@ -214,8 +214,9 @@ def _lifecycle(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     return rollout.follow(draft, spec, release)
 
 
-def _gate_conditions(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> None:
-    messages = next_step.gate_messages(draft.obs.owner, spec, gate, draft.digest)
+def _gate_conditions(
+    draft: Draft, spec: AIDeploymentSpec, gate: GateResult, messages: next_step.GateMessages
+) -> None:
     draft.condition(
         ConditionType.APPROVED,
         gate.approved,
@@ -249,12 +250,15 @@ def _gate(draft: Draft, spec: AIDeploymentSpec) -> Plan:
     if not isinstance(change_type, ChangeType):  # a StrEnum: test for it, not for str
         return _failed(draft, change_type)
     gate = _evaluate_gate(draft, spec, change_type)
+    # Said once, in the gate's conditions and, while it is closed, in the status message.
+    messages = next_step.gate_messages(draft.obs.owner, spec, gate, draft.digest)
+    _gate_conditions(draft, spec, gate, messages)
     window = _window_condition(draft, spec)
     # The release serving now (if any) keeps serving, untouched, while the gate is closed.
     serving = rollout.serving_release(draft.status)
     still_serving = f" Version {serving.version} keeps serving." if serving is not None else ""
     if not gate.passed:
-        return _gate_closed(draft, spec, gate, window, still_serving)
+        return _gate_closed(draft, spec, gate, messages, window, still_serving)
     if window is not None and not window.open:
         frozen = window.freeze is not None
         expedite = not frozen and spec.expedite is None and change_type is ChangeType.PATCH
@@ -310,7 +314,6 @@ def _evaluate_gate(draft: Draft, spec: AIDeploymentSpec, change_type: ChangeType
         promotion=promotion,
         policy=obs.approval_policy,
     )
-    _gate_conditions(draft, spec, gate)
     draft.updates["approvals"] = gate.approvals
     return gate
 
@@ -319,10 +322,10 @@ def _gate_closed(
     draft: Draft,
     spec: AIDeploymentSpec,
     gate: GateResult,
+    messages: next_step.GateMessages,
     window: WindowState | None,
     still_serving: str,
 ) -> Plan:
-    messages = next_step.gate_messages(draft.obs.owner, spec, gate, draft.digest)
     blocked = [
         message
         for ok, message in (
