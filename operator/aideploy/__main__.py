@@ -284,10 +284,6 @@ def _preflight(args: argparse.Namespace) -> ApiClient | int:
             return 2
     try:
         api = preflight.api_client()
-    except preflight.NoClusterError as error:
-        print(f"aideploy-operator: {error}", file=sys.stderr)
-        return 2
-    try:
         version = preflight.wait_for_apiserver(api)
     except preflight.NoClusterError as error:
         print(f"aideploy-operator: {error}", file=sys.stderr)
