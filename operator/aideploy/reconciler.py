@@ -25,6 +25,7 @@ from aideploy.controller import ObjectKey
 from aideploy.kube.child_lists import ChildLists
 from aideploy.kube.children import read_children, read_records, read_staging
 from aideploy.kube.observe import observe
+from aideploy.kube.record_lists import RecordLists
 from aideploy.kube.resources import ConflictError, Resources
 from aideploy.kube.writes import TRANSPORT, WriteRefusedError
 from aideploy.logic.gate import ApprovalPolicy
@@ -119,6 +120,8 @@ class Reconciler:
         self._settling = Settling()
         #: Children of objects reconciled at the same time, read with shared lists.
         self._lists = ChildLists(resources)
+        #: Records of objects approved at the same time, read with shared lists.
+        self._record_lists = RecordLists(resources)
 
     def woken_by_event(
         self, key: ObjectKey, resource_version: object, body: dict[str, Any] | None = None
@@ -186,7 +189,7 @@ class Reconciler:
         children, staging, records = await asyncio.gather(
             read_children(self._resources, obj, self._lists),
             read_staging(self._resources, obj),
-            read_records(self._resources, obj, wake.changed),
+            read_records(self._resources, obj, wake.changed, self._record_lists),
         )
         observation = self._observe(key, obj, children, staging)
         plan = decide(observation)

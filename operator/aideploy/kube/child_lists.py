@@ -18,17 +18,17 @@ at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 from aideploy.kube.resources import Resources
+from aideploy.kube.shared_lists import MIN_BATCH, SharedLists
 
 #: Listed items that cost about what one object's four GETs cost (the apiserver's CPU
 #: per listed item is a fraction of a GET's).
 ITEMS_PER_OBJECT = 8
-#: Fewer requests than this waiting at once make their GETs.
-MIN_BATCH = 2
+
+__all__ = ["ITEMS_PER_OBJECT", "MIN_BATCH", "ChildLists", "Listed"]
 
 
 @dataclass(frozen=True)
@@ -39,53 +39,17 @@ class Listed:
     services: tuple[dict[str, Any], ...]
 
 
-class ChildLists:
+class ChildLists(SharedLists[Listed]):
     def __init__(self, resources: Resources) -> None:
+        super().__init__()
         self._resources = resources
-        self._waiting: dict[str, list[asyncio.Future[Listed | None]]] = {}
-        self._draining: dict[str, asyncio.Task[None]] = {}
         #: Items last found in each namespace (both kinds), or a lower bound when a
         #: bounded list did not hold them all.
         self._sizes: dict[str, int] = {}
 
-    async def read(self, namespace: str) -> Listed | None:
-        """The namespace's Deployments and Services, listed after this call; None when
-        the caller should make its own GETs."""
-        future: asyncio.Future[Listed | None] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(namespace, []).append(future)
-        if namespace not in self._draining:
-            self._draining[namespace] = asyncio.create_task(
-                self._drain(namespace), name=f"child-lists:{namespace}"
-            )
-        return await future
-
-    async def _drain(self, namespace: str) -> None:
-        """Serve the waiting requests one batch at a time; those made while a list is in
-        flight wait for the next one."""
-        try:
-            while True:
-                await asyncio.sleep(0)  # requests made in the same turn join the batch
-                batch = self._waiting.pop(namespace, [])
-                if not batch:
-                    return
-                try:
-                    listed = await self._list(namespace, len(batch))
-                except Exception as error:  # each caller sees what its GETs would have
-                    for future in batch:
-                        if not future.done():
-                            future.set_exception(error)
-                    continue
-                for future in batch:
-                    if not future.done():
-                        future.set_result(listed)
-        finally:
-            del self._draining[namespace]
-            for future in self._waiting.pop(namespace, []):  # only when cancelled
-                future.cancel()
-
     async def _list(self, namespace: str, requests: int) -> Listed | None:
         budget = requests * ITEMS_PER_OBJECT
-        if requests < MIN_BATCH or self._sizes.get(namespace, 0) > budget:
+        if self._sizes.get(namespace, 0) > budget:
             return None
         (deployments, more_deployments), (services, more_services) = await asyncio.gather(
             asyncio.to_thread(self._resources.list_kind, "Deployment", namespace, budget),
@@ -96,9 +60,3 @@ class ChildLists:
             return None
         self._sizes[namespace] = len(deployments) + len(services)
         return Listed(tuple(deployments), tuple(services))
-
-    async def stop(self) -> None:
-        for task in list(self._draining.values()):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

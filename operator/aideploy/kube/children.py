@@ -10,6 +10,8 @@ from typing import Any
 from aideploy.api.constants import KIND, LABEL_DEPLOYMENT
 from aideploy.kube.child_lists import ChildLists, Listed
 from aideploy.kube.observe import owner_of, workloads
+from aideploy.kube.record_lists import RecordLists
+from aideploy.kube.records import records_of
 from aideploy.kube.resources import Resources
 from aideploy.logic.topology import Workloads, preview_name
 from aideploy.logic.workload import Owner
@@ -89,11 +91,15 @@ async def read_staging(resources: Resources, obj: dict[str, Any]) -> dict[str, A
 
 
 async def read_records(
-    resources: Resources, obj: dict[str, Any], wanted: bool
+    resources: Resources, obj: dict[str, Any], wanted: bool, lists: RecordLists | None = None
 ) -> list[dict[str, Any]] | None:
     """The object's records when `wanted` (read beside its children when a plan is likely
-    to write records), else None (read later, if the plan writes any)."""
+    to write records), else None (read later, if the plan writes any). From a list shared
+    with other objects of the namespace when `lists` has one (aideploy.kube.record_lists)."""
     if not wanted:
         return None
     owner = owner_of(obj)
+    listed = None if lists is None else await lists.read(owner.namespace)
+    if listed is not None:
+        return records_of(listed, owner.name, owner.uid)
     return await asyncio.to_thread(resources.list_records, owner.namespace, owner.name, owner.uid)

@@ -96,6 +96,15 @@ def list_records(
         if not continue_token:
             break
 
+    return records_of(items, deployment_name, uid)
+
+
+def records_of(
+    items: list[dict[str, Any]], deployment_name: str | None, uid: str | None
+) -> list[dict[str, Any]]:
+    """Those of `items` that belong to the AIDeployment (by name and/or uid, as the hash
+    covers them), sorted by sequence."""
+
     def wanted(record: dict[str, Any]) -> bool:
         deployment = (record.get("spec") or {}).get("deployment") or {}
         if deployment_name is not None and deployment.get("name") != deployment_name:
@@ -107,3 +116,13 @@ def list_records(
         return (sequence if isinstance(sequence, int) else 0, record["metadata"]["name"])
 
     return sorted(filter(wanted, items), key=order)
+
+
+def list_namespace_records(
+    rest: Rest, namespace: str, limit: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """Up to `limit` records of the namespace (a quorum read), and whether there were
+    more (then the items are not all of them)."""
+    answer = rest.request("GET", record_collection(namespace), query=[("limit", str(limit))]) or {}
+    more = bool((answer.get("metadata") or {}).get("continue"))
+    return list(answer.get("items") or []), more

@@ -17,7 +17,7 @@ from aideploy.kube.events import (
     EventKey,
     transition_event_name,
 )
-from aideploy.kube.records import list_records, write_record
+from aideploy.kube.records import list_namespace_records, list_records, write_record
 from aideploy.kube.rest import ApiError, Rest
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,11 @@ class Resources:
 
     def list_records(self, namespace: str, name: str, uid: str) -> list[dict[str, Any]]:
         return list_records(self._rest, namespace, name, uid)
+
+    def list_namespace_records(
+        self, namespace: str, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        return list_namespace_records(self._rest, namespace, limit)
 
     def write_record(self, manifest: dict[str, Any]) -> dict[str, Any]:
         return write_record(self._rest, manifest)
