@@ -8,6 +8,7 @@ under a hard timeout so a broken queue fails instead of hanging.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -178,3 +179,28 @@ def test_promotion_index_wakes_the_dependents_of_a_staging_object() -> None:
     index.record(("ns", "prod-a"), "")  # promotion removed from its spec
     index.forget(("ns", "prod-b"))
     assert index.dependents(("ns", "staging")) == []
+
+
+HANDLER_CONTEXT: contextvars.ContextVar[object] = contextvars.ContextVar("handler_context")
+
+
+def test_a_worker_keeps_nothing_of_the_context_that_triggered_it() -> None:
+    """kopf triggers workers from its handler's context, whose variables hold the watch
+    event's body: a worker parked for the object's lifetime must not keep a copy."""
+    seen: list[object] = []
+    reconciled = asyncio.Event()
+
+    async def reconcile(key: ObjectKey) -> timedelta | None:
+        seen.append(HANDLER_CONTEXT.get(None))
+        reconciled.set()
+        return None
+
+    async def test() -> None:
+        controller = Controller(reconcile)
+        HANDLER_CONTEXT.set({"object": "a whole body"})
+        controller.trigger(KEY)
+        await reconciled.wait()
+        await controller.stop()
+
+    run(test)
+    assert seen == [None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from typing import Generic, TypeVar
 
 Answer = TypeVar("Answer")
@@ -29,7 +30,9 @@ class SharedLists(Generic[Answer]):
         self._waiting.setdefault(namespace, []).append(future)
         if namespace not in self._draining:
             self._draining[namespace] = asyncio.create_task(
-                self._drain(namespace), name=f"{type(self).__name__}:{namespace}"
+                self._drain(namespace),
+                name=f"{type(self).__name__}:{namespace}",
+                context=contextvars.Context(),  # not the first caller's
             )
         return await future
 
