@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Self, TypedDict, get_args
 
@@ -39,15 +40,14 @@ class StatusModel(BaseModel):
     ) -> tuple[dict[str, Any], list[str]]:
         """`raw` without the keys this model does not know, at every level; and the dotted
         paths of those dropped."""
-        names = {field.alias or name: name for name, field in cls.model_fields.items()}
+        fields = _fields_of(cls)
         kept: dict[str, Any] = {}
         dropped: list[str] = []
         for key, value in raw.items():
-            name = names.get(key, key if key in cls.model_fields else None)
-            if name is None:
+            if key not in fields:
                 dropped.append(f"{path}{key}")
                 continue
-            nested = _nested_model(cls.model_fields[name].annotation)
+            nested = fields[key]
             if nested is not None and isinstance(value, Mapping):
                 value, lost = nested.known_fields(value, f"{path}{key}.")
                 dropped += lost
@@ -61,6 +61,18 @@ class StatusModel(BaseModel):
                 value = items
             kept[key] = value
         return kept, dropped
+
+
+@functools.cache
+def _fields_of(model: type[StatusModel]) -> dict[str, type[StatusModel] | None]:
+    """Each key a status model reads (its alias, or its name), with the model nested in
+    it: worked out once per model, not on every read of every object's status."""
+    fields: dict[str, type[StatusModel] | None] = {}
+    for name, field in model.model_fields.items():
+        nested = _nested_model(field.annotation)
+        fields[name] = nested
+        fields[field.alias or name] = nested
+    return fields
 
 
 def _nested_model(annotation: Any) -> type[StatusModel] | None:
