@@ -5,7 +5,7 @@ its orchestration."""
 from __future__ import annotations
 
 from aideploy.api.times import parse_time
-from aideploy.logic.inventory import registration_state
+from aideploy.logic.inventory import live_registration
 from aideploy.logic.plan import Observation, Plan
 from aideploy.metrics import Metrics
 
@@ -34,9 +34,7 @@ def observe_metrics(metrics: Metrics, obs: Observation, plan: Plan) -> None:
             "environment": str(spec.get("environment") or "production"),
             "risk_level": risk,
             "version": new.stable_release.version if new.stable_release else "",
-            "registration": registration_state(
-                (spec.get("compliance") or {}).get("euDatabaseRegistration"), risk
-            ),
+            "registration": live_registration(spec, obs.annotations),
             "phase": new.phase.value,
         },
     )

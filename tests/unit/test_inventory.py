@@ -31,7 +31,16 @@ APPROVALS = [
 ]
 
 
-def chain(uid: str, name: str = "churn", final: str = "Succeeded", start: int = 0) -> list[Any]:
+RELEASE = {"version": "1.2.0", "digest": "sha256:aa", "deployedAt": "2026-11-26T12:05:00Z"}
+
+
+def chain(
+    uid: str,
+    name: str = "churn",
+    final: str = "Succeeded",
+    start: int = 0,
+    more: tuple[tuple[RecordType, dict[str, Any]], ...] = (),
+) -> list[Any]:
     ref = DeploymentRef("ml", name, uid, 1, spec_digest(make_spec(risk="high")))
     contents = [
         (
@@ -48,11 +57,9 @@ def chain(uid: str, name: str = "churn", final: str = "Succeeded", start: int = 
         ),
         (
             RecordType.CLOSURE,
-            {
-                "finalPhase": final,
-                "release": {"version": "1.2.0", "deployedAt": "2026-11-26T12:05:00Z"},
-            },
+            {"finalPhase": final, "release": RELEASE, "retrospective": "outstanding"},
         ),
+        *more,
     ]
     written: list[Any] = []
     for index, (kind, content) in enumerate(contents):
@@ -140,6 +147,33 @@ def test_a_deleted_object_is_listed_as_removed_from_its_records() -> None:
     assert [a.by for a in row.approvers] == ["alice", "bob"]
 
 
+def test_the_retrospective_is_outstanding_until_recorded_for_the_last_closure() -> None:
+    (row,) = inventory_rows([live()], chain("uid-live"))
+    assert row.retrospective == "outstanding"
+    retro = {"release": RELEASE, "retrospective": {"url": "https://wiki/r1"}}
+    (row,) = inventory_rows([live()], chain("uid-live", more=((RecordType.RETROSPECTIVE, retro),)))
+    assert row.retrospective == "https://wiki/r1"
+    # A retrospective of an earlier release does not close the newest one.
+    older = {"release": {**RELEASE, "digest": "sha256:00"}, "retrospective": {"url": "u"}}
+    (row,) = inventory_rows([live()], chain("uid-live", more=((RecordType.RETROSPECTIVE, older),)))
+    assert row.retrospective == "outstanding"
+    (row,) = inventory_rows([live(phase="Deploying")], [])
+    assert row.retrospective == ""
+
+
+def test_a_registration_recorded_after_go_live_wins_over_the_spec() -> None:
+    registered = {"registration": {"state": "registered", "id": "EU-DB-9"}}
+    records = chain("uid-live", more=((RecordType.REGISTRATION, registered),))
+    (row,) = inventory_rows([live()], records)
+    assert row.registration == "registered EU-DB-9"
+    (removed,) = inventory_rows([], records)
+    assert removed.registration == "registered EU-DB-9"
+    annotated = live()
+    annotated["metadata"]["annotations"] = {"aideploy.io/eu-registration": "EU-DB-7; by=c"}
+    (row,) = inventory_rows([annotated], [])
+    assert row.registration == "registered EU-DB-7"
+
+
 def test_a_deleted_object_that_ended_rolled_back_served_nothing() -> None:
     (row,) = inventory_rows([], chain("uid-gone", final="RolledBack"))
     assert (row.serving, row.since) == ("", "")
@@ -196,6 +230,7 @@ def test_json_is_a_list_of_objects_with_camel_case_keys() -> None:
         "approvers",
         "registration",
         "openRollbacks",
+        "retrospective",
         "phase",
         "removed",
         "lastRecord",

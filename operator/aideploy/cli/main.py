@@ -19,7 +19,16 @@ from collections.abc import Sequence
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from aideploy.api.constants import CHECKLIST_ITEMS, Phase, Role
-from aideploy.cli import actions, checklist, evidence, inventory, listing, undo, views
+from aideploy.cli import (
+    actions,
+    checklist,
+    evidence,
+    inventory,
+    listing,
+    postdeploy,
+    undo,
+    views,
+)
 from aideploy.cli.session import CliError, Session, UsageError
 from aideploy.cli.terminal import printable
 from aideploy.cli.verify import load_trusted_keys, verify
@@ -151,6 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
         "key each record names",
     )
 
+    register = command(
+        "register",
+        "record the EU database registration id after go-live (high-risk production)",
+    )
+    register.add_argument("name", metavar="NAME")
+    register.add_argument("--id", required=True, help="the id the EU database gave")
+    register.add_argument("--by", help="who records it (default: the kubeconfig's user)")
+
+    close_command = command(
+        "close", "add the deployment retrospective to the closure record (step 20)"
+    )
+    close_command.add_argument("name", metavar="NAME")
+    close_command.add_argument(
+        "--retrospective", required=True, help="where the retrospective is (URL, document)"
+    )
+    close_command.add_argument("--lessons", default="", help="the lessons learned, in short")
+    close_command.add_argument("--by", help="who closes (default: the kubeconfig's user)")
+
     _evidence_commands(
         command("evidence", "export the records as a signed file; verify one offline")
     )
@@ -239,6 +266,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "digest":
         return actions.digest(args.filename)
     # Refuse a wrong command line before connecting: the answer does not depend on the cluster.
+    if args.command == "register":
+        postdeploy.check_registration_id(args.id)
     if args.command == "approve":
         actions.check_role(args.role)
         if args.digest is not None:
@@ -285,6 +314,10 @@ def _dispatch(
         return undo.undo(session, name)
     if args.command == "promote":
         return actions.promote(session, name)
+    if args.command == "register":
+        return postdeploy.register(session, name, args.id, args.by)
+    if args.command == "close":
+        return postdeploy.close(session, name, args.retrospective, args.lessons, args.by)
     if args.command == "history":
         return views.history(session, name, args.output)
     if args.command == "verify":

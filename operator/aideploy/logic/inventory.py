@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from aideploy.api.constants import Phase, RiskLevel
+from aideploy.api.constants import REGISTRATION_ANNOTATION, Phase, RiskLevel
 from aideploy.api.records import RecordType
 
 REMOVED: Final = "Removed"
@@ -32,6 +32,7 @@ HEADERS: Final = (
     "APPROVED-BY",
     "REGISTRATION",
     "OPEN-ROLLBACKS",
+    "RETROSPECTIVE",
     "PHASE",
     "LAST-RECORD",
 )
@@ -60,6 +61,7 @@ class InventoryRow:
     approvers: tuple[Approver, ...]
     registration: str
     open_rollbacks: int
+    retrospective: str  # its URL, "outstanding" once closed without one, "" before closure
     phase: str
     last_record: str  # "<sequence> <type> <createdAt>" of the newest record, "" for none
 
@@ -80,6 +82,7 @@ class InventoryRow:
             "; ".join(a.text() for a in self.approvers) or "-",
             self.registration,
             str(self.open_rollbacks),
+            self.retrospective or "-",
             self.phase,
             self.last_record or "-",
         ]
@@ -100,6 +103,7 @@ class InventoryRow:
             ],
             "registration": self.registration,
             "openRollbacks": self.open_rollbacks,
+            "retrospective": self.retrospective or None,
             "phase": self.phase,
             "removed": self.removed,
             "lastRecord": self.last_record or None,
@@ -115,6 +119,33 @@ def registration_state(value: Any, risk_level: str) -> str:
     if text.lower() in REGISTRATION_STATES:
         return text.lower()
     return f"registered {text}"
+
+
+def live_registration(spec: Mapping[str, Any], annotations: Mapping[str, str]) -> str:
+    """A live object's registration: the id recorded after go-live (`kubectl aideploy
+    register`), else what the spec states."""
+    recorded = annotations.get(REGISTRATION_ANNOTATION, "").partition(";")[0].strip()
+    if recorded:
+        return f"registered {recorded}"
+    risk = str(spec.get("riskLevel") or "")
+    return registration_state((spec.get("compliance") or {}).get("euDatabaseRegistration"), risk)
+
+
+def _recorded_registration(records: Sequence[Mapping[str, Any]]) -> str:
+    recorded = _newest(records, RecordType.REGISTRATION).get("registration") or {}
+    return f"registered {recorded['id']}" if recorded.get("id") else ""
+
+
+def _retrospective(records: Sequence[Mapping[str, Any]]) -> str:
+    """The newest closure's retrospective: its URL once recorded, else outstanding."""
+    closure = _newest(records, RecordType.CLOSURE)
+    if not closure:
+        return ""
+    retrospective = _newest(records, RecordType.RETROSPECTIVE)
+    closed = (closure.get("release") or {}).get("digest")
+    if retrospective and (retrospective.get("release") or {}).get("digest") == closed:
+        return str((retrospective.get("retrospective") or {}).get("url") or "recorded")
+    return "outstanding"
 
 
 def _spec(record: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -172,10 +203,10 @@ def _live_row(obj: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> I
         serving=serving,
         since=since,
         approvers=_approvers(records),
-        registration=registration_state(
-            (spec.get("compliance") or {}).get("euDatabaseRegistration"), risk
-        ),
+        registration=_recorded_registration(records)
+        or live_registration(spec, metadata.get("annotations") or {}),
         open_rollbacks=open_rollbacks,
+        retrospective=_retrospective(records),
         phase=str(status.get("phase") or "-"),
         last_record=_last_record(records),
     )
@@ -202,8 +233,10 @@ def _removed_row(namespace: str, records: Sequence[Mapping[str, Any]]) -> Invent
         serving=str(release.get("version") or "") if served else "",
         since=str(release.get("deployedAt") or "") if served else "",
         approvers=_approvers(records),
-        registration=registration_state(compliance.get("euDatabaseRegistration"), risk),
+        registration=_recorded_registration(records)
+        or registration_state(compliance.get("euDatabaseRegistration"), risk),
         open_rollbacks=0,
+        retrospective=_retrospective(records),
         phase=REMOVED,
         last_record=_last_record(records),
     )
