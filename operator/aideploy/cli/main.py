@@ -220,7 +220,10 @@ def _evidence_commands(parser: argparse.ArgumentParser) -> None:
         help="the operator's provenance key file (as mounted in its pod), whose record key signs",
     )
     check = actions_.add_parser(
-        "verify", help="check a bundle offline: hashes, chain, signatures, retention"
+        "verify",
+        parents=[common],
+        help="check a bundle offline: hashes, chain, signatures, retention (-n and "
+        "--kubeconfig are ignored: no cluster is read)",
     )
     check.add_argument("file", metavar="FILE", help="the bundle, or - for stdin")
     check.add_argument(
@@ -236,7 +239,9 @@ def _evidence_commands(parser: argparse.ArgumentParser) -> None:
         default=3653,
         help="each record must be kept at least this long (default: 10 years, section 8.1)",
     )
-    key = actions_.add_parser("public-key", help="print the public key that checks bundles")
+    key = actions_.add_parser(
+        "public-key", parents=[common], help="print the public key that checks bundles"
+    )
     key.add_argument("--signing-key", metavar="FILE", help="the operator's provenance key file")
 
 
