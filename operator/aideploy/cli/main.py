@@ -14,7 +14,7 @@ import contextlib
 import io
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -160,6 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
         "key each record names",
     )
 
+    _after_go_live_commands(command)
+
+    digest = command("digest", "the spec digest of a manifest, as the operator computes it")
+    digest.add_argument("-f", "--filename", required=True, help="manifest file, or - for stdin")
+    return parser
+
+
+def _after_go_live_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """register, close, evidence and inventory: the post-deployment steps 17, 18, 20."""
     register = command(
         "register",
         "record the EU database registration id after go-live (high-risk production)",
@@ -194,10 +203,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only -n's namespace (default: every namespace you can read)",
     )
-
-    digest = command("digest", "the spec digest of a manifest, as the operator computes it")
-    digest.add_argument("-f", "--filename", required=True, help="manifest file, or - for stdin")
-    return parser
 
 
 def _evidence_commands(parser: argparse.ArgumentParser) -> None:
