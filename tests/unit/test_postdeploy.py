@@ -109,6 +109,13 @@ def test_the_retrospective_is_recorded_once_and_its_annotation_consumed() -> Non
     written = [r for r in sim.cluster.record_objects if r["spec"]["type"] == "retrospective"]
     assert written[0]["spec"]["recordId"] == "REC-AI-DEPLOY-CLOSE"
     assert intact(sim)
+    # The next release starts without it: its own retrospective is outstanding.
+    second = make_spec("minimal", version="2.0.0")
+    sim.set_spec(second, {**sim.annotations, **approvals_for(second)})
+    sim.settle()
+    assert sim.phase() == "Succeeded"
+    assert sim.status.condition("Closed") is None
+    assert contents(sim, "closure")[-1]["retrospective"] == "outstanding"
 
 
 def test_a_rolled_back_deployment_gets_its_retrospective_too() -> None:
