@@ -5,6 +5,7 @@ its orchestration."""
 from __future__ import annotations
 
 from aideploy.api.times import parse_time
+from aideploy.logic.inventory import live_registration
 from aideploy.logic.plan import Observation, Plan
 from aideploy.metrics import Metrics
 
@@ -24,6 +25,19 @@ def observe_metrics(metrics: Metrics, obs: Observation, plan: Plan) -> None:
     key = (obs.owner.namespace, obs.owner.name)
     if new.phase is None:
         return
+    spec = obs.raw_spec
+    risk = str(spec.get("riskLevel") or "")
+    metrics.set_inventory(
+        key,
+        {
+            "system": str(spec.get("system") or ""),
+            "environment": str(spec.get("environment") or "production"),
+            "risk_level": risk,
+            "version": new.stable_release.version if new.stable_release else "",
+            "registration": live_registration(spec, obs.annotations),
+            "phase": new.phase.value,
+        },
+    )
     metrics.set_object_state(
         key,
         new.phase.value,

@@ -58,6 +58,15 @@ RED_REASONS: Final = frozenset({"probe", "signal", "deadline"})
 #: Probe results and verification decisions: the one vocabulary, aideploy.api.spec.Result.
 RESULTS: Final[tuple[str, ...]] = tuple(r.value for r in Result)
 RECONCILE_RESULTS: Final = ("ok", "conflict", "error")
+#: The labels of aideploy_ai_system_info after namespace and name, in this order.
+INVENTORY_LABELS: Final = (
+    "system",
+    "environment",
+    "risk_level",
+    "version",
+    "registration",
+    "phase",
+)
 #: What refused a write (aideploy.logic.write_failure.describe), and what was written.
 WRITE_FAILURE_CAUSES: Final = (
     "quota",
@@ -202,6 +211,16 @@ class _StateCollector(Collector):
                 since.add_metric([namespace, name, state.phase, state.decision], state.since)
         yield since
 
+        inventory = GaugeMetricFamily(
+            f"{PREFIX}_ai_system_info",
+            "The AI System Inventory: 1 per AIDeployment, its identity in the labels (system, "
+            "environment, risk level, version served, EU database registration, phase).",
+            labels=["namespace", "name", *INVENTORY_LABELS],
+        )
+        for (namespace, name), labels in sorted(self._metrics.inventory().items()):
+            inventory.add_metric([namespace, name, *labels], 1)
+        yield inventory
+
 
 class Metrics:
     """The operator's metrics, in a registry of their own.
@@ -216,6 +235,7 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._lock = threading.Lock()
         self._objects: dict[ObjectKey, ObjectState] = {}
+        self._inventory: dict[ObjectKey, tuple[str, ...]] = {}
         # When each object's gate opened and when it went RED, as seen by this process:
         # used when the caller cannot pass the time from the status (lost on restart, and
         # then that one observation is skipped rather than guessed).
@@ -310,10 +330,21 @@ class Metrics:
         with self._lock:
             self._objects[key] = state
 
+    def set_inventory(self, key: ObjectKey, labels: dict[str, str]) -> None:
+        """The object's inventory entry (labels named by INVENTORY_LABELS; missing ones
+        empty), for aideploy_ai_system_info."""
+        with self._lock:
+            self._inventory[key] = tuple(labels.get(label, "") for label in INVENTORY_LABELS)
+
+    def inventory(self) -> dict[ObjectKey, tuple[str, ...]]:
+        with self._lock:
+            return dict(self._inventory)
+
     def forget(self, key: ObjectKey) -> None:
         """The object is gone (deleted, or no longer watched): drop it from every gauge."""
         with self._lock:
             self._objects.pop(key, None)
+            self._inventory.pop(key, None)
             self._approved_at.pop(key, None)
             self._rollback_started.pop(key, None)
 

@@ -29,6 +29,7 @@ CONFIG = ApproversConfig.model_validate(
             "deployment-manager": {"users": ["carol"]},
         },
         "goLive": {"groups": ["sre"]},
+        "registration": {"users": ["bob"]},
         "operator": {"users": ["system:serviceaccount:aideploy:operator"]},
     }
 )
@@ -111,6 +112,27 @@ DENIALS = [
         {},
         {"aideploy.io/rollback": "because"},
         ["aideploy.io/rollback"],
+    ),
+    (
+        "registration id recorded by someone not in approvers.registration",
+        ALICE,
+        {},
+        {"aideploy.io/eu-registration": "EU-DB-1; by=alice"},
+        ["aideploy.io/eu-registration", "registration", "users bob"],
+    ),
+    (
+        "registration id changed by someone not in approvers.registration",
+        CAROL,
+        {"aideploy.io/eu-registration": "EU-DB-1; by=bob"},
+        {"aideploy.io/eu-registration": "EU-DB-2; by=carol"},
+        ["aideploy.io/eu-registration"],
+    ),
+    (
+        "registration id removed by someone not in approvers.registration",
+        CAROL,
+        {"aideploy.io/eu-registration": "EU-DB-1; by=bob"},
+        {},
+        ["aideploy.io/eu-registration"],
     ),
 ]
 
@@ -207,6 +229,18 @@ def test_checklist_items_are_stamped_and_unrestricted_unless_configured() -> Non
         KEY,
     )
     assert not denied.allowed and "checklist" in denied.message
+
+
+def test_a_holder_of_registration_records_the_id_and_nobody_is_restricted_unless_configured() -> (
+    None
+):
+    registered = obj(HIGH, {"aideploy.io/eu-registration": "EU-DB-1; by=bob"})
+    assert review("UPDATE", BOB, obj(HIGH), registered, CONFIG, NOW, KEY).allowed
+    unrestricted = CONFIG.model_copy(update={"registration": None})
+    assert review("UPDATE", ALICE, obj(HIGH), registered, unrestricted, NOW, KEY).allowed
+    # Unchanged, it is no one's business: another change by a non-holder passes.
+    approved = obj(HIGH, {"aideploy.io/eu-registration": "EU-DB-1; by=bob", "x": "y"})
+    assert review("UPDATE", ALICE, registered, approved, CONFIG, NOW, KEY).allowed
 
 
 def test_the_operator_may_do_anything() -> None:

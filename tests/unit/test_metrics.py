@@ -248,3 +248,34 @@ def test_serve_exposes_the_text_format() -> None:
     assert "# TYPE aideploy_rollbacks_total counter" in text
     assert "# TYPE aideploy_approval_wait_seconds histogram" in text
     assert "process_resident_memory_bytes" in text
+
+
+def test_the_inventory_is_one_info_series_per_object_until_forgotten(metrics: Metrics) -> None:
+    metrics.set_inventory(
+        ("ml", "churn"),
+        {
+            "system": "churn-predictor",
+            "environment": "production",
+            "risk_level": "high",
+            "version": "1.2.0",
+            "registration": "registered EU-DB-1",
+            "phase": "Succeeded",
+        },
+    )
+    metrics.set_inventory(("ml", "churn"), {"system": "churn-predictor", "phase": "Monitoring"})
+    metrics.set_inventory(("ml", "fraud"), {"system": "fraud", "phase": "AwaitingApproval"})
+    series = [(n, labels) for n, labels, _ in samples(metrics) if n == "aideploy_ai_system_info"]
+    assert [labels["name"] for _, labels in series] == ["churn", "fraud"]
+    assert series[0][1] == {
+        "namespace": "ml",
+        "name": "churn",
+        "system": "churn-predictor",
+        "environment": "",
+        "risk_level": "",
+        "version": "",
+        "registration": "",
+        "phase": "Monitoring",
+    }
+    metrics.forget(("ml", "churn"))
+    assert value(metrics, "aideploy_ai_system_info", **series[1][1]) == 1.0
+    assert [n for n, labels, _ in samples(metrics) if labels.get("name") == "churn"] == []

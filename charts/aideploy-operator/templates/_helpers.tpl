@@ -140,7 +140,7 @@ set (absent means unrestricted).
       "requireAuthenticatedApprovals" (default false $a.requireAuthenticatedApprovals)
       "lowerGate" (dict "riskLevels" (default list (default dict $a.lowerGate).riskLevels))
       "podPolicy" (include "aideploy.podPolicy" $a | fromYaml) -}}
-{{- range $key := list "checklist" "goLive" "recordRetention" -}}
+{{- range $key := list "checklist" "goLive" "registration" "recordRetention" -}}
 {{- with (index $a $key) -}}
 {{- $_ := set $config $key (dict "users" (default list .users) "groups" (default list .groups)) -}}
 {{- end -}}

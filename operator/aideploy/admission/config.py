@@ -86,6 +86,9 @@ class ApproversConfig(_Model):
     roles: dict[Role, Subjects] = {}
     checklist: Subjects | None = None
     go_live: Subjects | None = None
+    #: Who may record the EU database registration id (aideploy.io/eu-registration,
+    #: `kubectl aideploy register`); not set: anyone who may update the AIDeployment.
+    registration: Subjects | None = None
     separation_of_duties: SeparationOfDuties = Field(default_factory=SeparationOfDuties)
     operator: Subjects = Field(default_factory=Subjects)
     require_authenticated_approvals: bool = False

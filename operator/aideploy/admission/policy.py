@@ -38,6 +38,7 @@ from aideploy.api.constants import (
     CHECKLIST_PREFIX,
     GO_LIVE_ANNOTATION,
     PROVENANCE_PREFIX,
+    REGISTRATION_ANNOTATION,
     ROLLBACK_ANNOTATION,
     Role,
 )
@@ -168,6 +169,7 @@ def review(
         updates.update(_review_approvals(request, old_annotations, new_annotations))
         updates.update(_review_checklist(request, old_annotations, new_annotations))
         _review_go_live(request, old_annotations, new_annotations)
+        _review_registration(request, old_annotations, new_annotations)
     except _DeniedError as denied:
         return denied.review
     if spec_changed:
@@ -280,6 +282,15 @@ def _review_go_live(request: _Request, old: Mapping[str, str], new: Mapping[str,
             denial = _restricted(request.config.go_live, request.requester, key, "goLive")
             if denial is not None:
                 raise _DeniedError(denial)
+
+
+def _review_registration(request: _Request, old: Mapping[str, str], new: Mapping[str, str]) -> None:
+    """Recording, changing or removing the id: all are the registration holders'."""
+    key = REGISTRATION_ANNOTATION
+    if old.get(key) != new.get(key):
+        denial = _restricted(request.config.registration, request.requester, key, "registration")
+        if denial is not None:
+            raise _DeniedError(denial)
 
 
 def _restricted(

@@ -25,6 +25,11 @@ GO_LIVE_PROCEED: Final = "proceed"
 GO_LIVE_ROLLBACK: Final = "rollback"
 ROLLBACK_ANNOTATION: Final = "aideploy.io/rollback"
 PROMOTE_ANNOTATION: Final = "aideploy.io/promote"
+#: The EU database registration id, once given (`kubectl aideploy register`): "<id>; by=<who>".
+REGISTRATION_ANNOTATION: Final = "aideploy.io/eu-registration"
+#: The deployment retrospective (`kubectl aideploy close`), one-shot: a JSON object
+#: {"url", "lessons", "by"}, consumed once on record.
+RETROSPECTIVE_ANNOTATION: Final = "aideploy.io/retrospective"
 
 # Labels the operator puts on its children. The selector uses only the deployment label,
 # because a Deployment's selector is immutable and the model version changes per release.
@@ -67,6 +72,10 @@ class ConditionType(StrEnum):
     RELEASES_TRUSTED = "ReleasesTrusted"
     #: False while the apiserver refuses one of the operator's writes (absent until then).
     WRITES_ACCEPTED = "WritesAccepted"
+    #: High-risk production after go-live: whether the EU database registration id is known.
+    REGISTERED = "Registered"
+    #: True once the deployment retrospective is on record (absent until then).
+    CLOSED = "Closed"
 
 
 class Reason(StrEnum):
@@ -134,6 +143,11 @@ class Reason(StrEnum):
     CANARY_PAUSED = "CanaryPaused"
     ANALYSIS_RED = "AnalysisRed"
     TRAFFIC_ROUTING_UNAVAILABLE = "TrafficRoutingUnavailable"
+    # Post-deployment (steps 18 and 20).
+    REGISTRATION_PENDING = "RegistrationPending"
+    REGISTERED = "Registered"
+    RETROSPECTIVE_RECORDED = "RetrospectiveRecorded"
+    INVALID_RETROSPECTIVE = "InvalidRetrospective"
 
 
 class Role(StrEnum):

@@ -2,7 +2,10 @@
 
 The procedure numbers four records (REC-AI-DEPLOY-001 to -004). Closing a deployment is a
 record point of the operator's lifecycle but has no number in the procedure, so it gets an
-id that cannot be mistaken for a future numbered record: REC-AI-DEPLOY-CLOSE.
+id that cannot be mistaken for a future numbered record: REC-AI-DEPLOY-CLOSE; so does the
+EU database registration of step 18, REC-AI-DEPLOY-REG. The retrospective of step 20 is a
+second record under REC-AI-DEPLOY-CLOSE: records are immutable, so it is appended to the
+chain rather than written into the closure.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ class RecordType(StrEnum):
     DEPLOYMENT_LOG = "deployment-log"
     ROLLBACK = "rollback"
     CLOSURE = "closure"
+    REGISTRATION = "registration"
+    RETROSPECTIVE = "retrospective"
 
 
 RECORD_IDS: Final[dict[RecordType, str]] = {
@@ -29,6 +34,11 @@ RECORD_IDS: Final[dict[RecordType, str]] = {
     RecordType.DEPLOYMENT_LOG: "REC-AI-DEPLOY-003",
     RecordType.ROLLBACK: "REC-AI-DEPLOY-004",
     RecordType.CLOSURE: "REC-AI-DEPLOY-CLOSE",
+    # Step 18: the EU database registration id, recorded after go-live.
+    RecordType.REGISTRATION: "REC-AI-DEPLOY-REG",
+    # Step 20: the retrospective completes the closure (its record cannot be edited), so it
+    # is filed under the closure's id.
+    RecordType.RETROSPECTIVE: "REC-AI-DEPLOY-CLOSE",
 }
 
 # Section 8.1: every record is kept 10 years. 3653 days covers the leap days of any decade.
@@ -42,7 +52,8 @@ PREVIOUS_HASH_PATTERN: Final = r"^(sha256:[0-9a-f]{64})?$"
 
 def _record_id(value: str) -> str:
     if value not in RECORD_IDS.values():
-        raise ValueError(f"{value!r} is not one of {', '.join(RECORD_IDS.values())}")
+        known = ", ".join(dict.fromkeys(RECORD_IDS.values()))
+        raise ValueError(f"{value!r} is not one of {known}")
     return value
 
 
@@ -103,7 +114,7 @@ class RecordSpec(_Wire):
         str,
         AfterValidator(_record_id),
         Field(
-            json_schema_extra={"enum": list(RECORD_IDS.values())},
+            json_schema_extra={"enum": list(dict.fromkeys(RECORD_IDS.values()))},
             description="The procedure's record number (section 8), e.g. REC-AI-DEPLOY-002.",
         ),
     ]

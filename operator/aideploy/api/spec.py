@@ -253,7 +253,13 @@ class Compliance(SpecModel):
         str | None, about(f"{_REFERENCE} to the EU declaration of conformity.")
     ] = None
     eu_database_registration: Annotated[
-        str | None, about("The system's EU database registration (its id, or its state).")
+        str | None,
+        about(
+            "The system's EU database registration: its state, prepared or submitted (a "
+            "high-risk production deployment needs at least prepared), or the id the EU "
+            "database gave, which means registered. An id given after go-live is recorded "
+            "with `kubectl aideploy register` instead, without a spec change."
+        ),
     ] = None
     ce_marking: Annotated[bool | None, about("Whether the CE marking is affixed.")] = None
     instructions_for_use: Annotated[

@@ -14,12 +14,21 @@ import contextlib
 import io
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from aideploy.api.constants import CHECKLIST_ITEMS, Phase, Role
-from aideploy.cli import actions, checklist, listing, undo, views
+from aideploy.cli import (
+    actions,
+    checklist,
+    evidence,
+    inventory,
+    listing,
+    postdeploy,
+    undo,
+    views,
+)
 from aideploy.cli.session import CliError, Session, UsageError
 from aideploy.cli.terminal import printable
 from aideploy.cli.verify import load_trusted_keys, verify
@@ -151,9 +160,106 @@ def build_parser() -> argparse.ArgumentParser:
         "key each record names",
     )
 
+    _after_go_live_commands(command)
+
     digest = command("digest", "the spec digest of a manifest, as the operator computes it")
     digest.add_argument("-f", "--filename", required=True, help="manifest file, or - for stdin")
     return parser
+
+
+def _after_go_live_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """register, close, evidence and inventory: the post-deployment steps 17, 18, 20."""
+    register = command(
+        "register",
+        "record the EU database registration id after go-live (high-risk production)",
+    )
+    register.add_argument("name", metavar="NAME")
+    register.add_argument("--id", required=True, help="the id the EU database gave")
+    register.add_argument("--by", help="who records it (default: the kubeconfig's user)")
+
+    close_command = command(
+        "close", "add the deployment retrospective to the closure record (step 20)"
+    )
+    close_command.add_argument("name", metavar="NAME")
+    close_command.add_argument(
+        "--retrospective", required=True, help="where the retrospective is (URL, document)"
+    )
+    close_command.add_argument("--lessons", default="", help="the lessons learned, in short")
+    close_command.add_argument("--by", help="who closes (default: the kubeconfig's user)")
+
+    _evidence_commands(
+        command("evidence", "export the records as a signed file; verify one offline")
+    )
+    inventory_command = command(
+        "inventory",
+        "the AI systems: where, at which risk, which version since when, approved by whom, "
+        "registered or not (deleted ones too, from their records)",
+    )
+    inventory_command.add_argument(
+        "-o", "--output", choices=["table", "json", "csv"], default="table"
+    )
+    inventory_command.add_argument(
+        "--namespace-only",
+        action="store_true",
+        help="only -n's namespace (default: every namespace you can read)",
+    )
+
+
+def _evidence_commands(parser: argparse.ArgumentParser) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    _connection_options(common, argparse.SUPPRESS)
+    actions_ = parser.add_subparsers(dest="evidence_command", required=True, metavar="ACTION")
+    export = actions_.add_parser(
+        "export",
+        parents=[common],
+        help="write the record chain(s), their hashes and head, Events and object, signed",
+    )
+    export.add_argument("name", metavar="NAME", nargs="?")
+    export.add_argument("--all", action="store_true", help="every chain in the namespace")
+    export.add_argument(
+        "-o", "--output", metavar="FILE", required=True, help="file, or - for stdout"
+    )
+    export.add_argument(
+        "--signing-key",
+        metavar="FILE",
+        help="the operator's provenance key file (as mounted in its pod), whose record key signs",
+    )
+    check = actions_.add_parser(
+        "verify",
+        parents=[common],
+        help="check a bundle offline: hashes, chain, signatures, retention (-n and "
+        "--kubeconfig are ignored: no cluster is read)",
+    )
+    check.add_argument("file", metavar="FILE", help="the bundle, or - for stdin")
+    check.add_argument(
+        "--key",
+        metavar="PUB",
+        action="append",
+        default=[],
+        help="the operator's public key: a PEM file or the base64 key",
+    )
+    check.add_argument(
+        "--min-retention-days",
+        type=int,
+        default=3653,
+        help="each record must be kept at least this long (default: 10 years, section 8.1)",
+    )
+    key = actions_.add_parser(
+        "public-key", parents=[common], help="print the public key that checks bundles"
+    )
+    key.add_argument("--signing-key", metavar="FILE", help="the operator's provenance key file")
+
+
+def _evidence(args: argparse.Namespace) -> int | None:
+    """The evidence actions that need no cluster; None for export, which does."""
+    if args.evidence_command == "verify":
+        return evidence.verify(args.file, args.key, args.min_retention_days, evidence.utc_now())
+    if args.evidence_command == "public-key":
+        return evidence.public_key(args.signing_key)
+    if bool(args.name) == bool(args.all):
+        raise UsageError("give NAME or --all (every chain in the namespace), one of them")
+    args.signer = evidence.load_signer(args.signing_key)
+    return None
 
 
 def _check_entries(args: argparse.Namespace) -> dict[str, str]:
@@ -170,12 +276,18 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "digest":
         return actions.digest(args.filename)
     # Refuse a wrong command line before connecting: the answer does not depend on the cluster.
+    if args.command == "register":
+        postdeploy.check_registration_id(args.id)
     if args.command == "approve":
         actions.check_role(args.role)
         if args.digest is not None:
             actions.check_digest_syntax(args.digest)
     if args.command == "check":
         args.entries = _check_entries(args)
+    if args.command == "evidence":
+        done = _evidence(args)
+        if done is not None:
+            return done
     if args.command == "status" and args.output == "json" and (args.watch or args.until):
         raise UsageError("--watch and --until draw the tree: use them without -o json")
     trusted = load_trusted_keys(args.public_key) if args.command == "verify" else []
@@ -191,6 +303,10 @@ def _dispatch(
 ) -> int:
     if args.command == "list":
         return listing.list_deployments(session, args.all_namespaces)
+    if args.command == "inventory":
+        return inventory.inventory(session, args.output, args.namespace_only)
+    if args.command == "evidence":
+        return evidence.export(session, args.name, args.output, args.signer, evidence.utc_now())
     name: str = args.name
     if args.command == "status":
         return views.status(session, name, args.output, args.watch, args.until)
@@ -208,6 +324,10 @@ def _dispatch(
         return undo.undo(session, name)
     if args.command == "promote":
         return actions.promote(session, name)
+    if args.command == "register":
+        return postdeploy.register(session, name, args.id, args.by)
+    if args.command == "close":
+        return postdeploy.close(session, name, args.retrospective, args.lessons, args.by)
     if args.command == "history":
         return views.history(session, name, args.output)
     if args.command == "verify":

@@ -18,7 +18,7 @@ from aideploy.api.records import RecordType
 from aideploy.api.spec import AIDeploymentSpec, Result
 from aideploy.api.status import Release, RollbackStatus
 from aideploy.api.times import parse_time, rfc3339
-from aideploy.logic import strategy
+from aideploy.logic import postdeploy, strategy
 from aideploy.logic.plan import Draft, Plan, release_summary
 from aideploy.logic.record_content import closure_content, rollback_content
 from aideploy.logic.verdict import probe_request, worst
@@ -111,6 +111,7 @@ def start(
 def follow(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     """RollingBack: wait for the restored Deployment, then verify it."""
     _consume_annotations(draft)
+    postdeploy.retrospective(draft, spec, release, (draft.status.phase or Phase.ROLLED_BACK).value)
     record = draft.status.rollback
     target = draft.status.last_good_release
     if record is None or target is None:  # a status edited by hand; start over safely
@@ -203,7 +204,8 @@ def _record(
             summary=message,
             release=release_summary(release),
             traffic_steps=strategy.traffic_steps(draft, release),
-        ),
+        )
+        | (postdeploy.closure_fields(draft.spec, draft.obs.annotations) if draft.spec else {}),
     )
 
 
@@ -228,6 +230,7 @@ def settled(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
     record, not kept from status, so that an interlude (an invalid spec reverted, say) does
     not leave a stale Failed behind; the restored release keeps being maintained."""
     _consume_annotations(draft)
+    postdeploy.retrospective(draft, spec, release, (draft.status.phase or Phase.ROLLED_BACK).value)
     record = draft.status.rollback
     target = draft.status.last_good_release
     restorable = (

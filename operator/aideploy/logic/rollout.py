@@ -26,7 +26,7 @@ from aideploy.api.status import (
     VerificationStatus,
 )
 from aideploy.api.times import parse_time, rfc3339
-from aideploy.logic import canary, next_step, rollback, strategy
+from aideploy.logic import canary, next_step, postdeploy, rollback, strategy
 from aideploy.logic.plan import Draft, Plan, release_summary
 from aideploy.logic.record_content import closure_content, deployment_log_content
 from aideploy.logic.verdict import describe, probe_request, worst
@@ -277,8 +277,10 @@ def succeed(draft: Draft, spec: AIDeploymentSpec, release: Release, message: str
             summary=message,
             release=release_summary(release),
             traffic_steps=strategy.traffic_steps(draft, release),
-        ),
+        )
+        | postdeploy.closure_fields(spec, draft.obs.annotations),
     )
+    postdeploy.registered(draft, spec, release)
     return draft.finish(Phase.SUCCEEDED, message)
 
 
@@ -340,8 +342,11 @@ def _held_message(draft: Draft) -> str:
 
 
 def serving(draft: Draft, spec: AIDeploymentSpec, release: Release) -> Plan:
-    """Succeeded: keep the child as released; report (not act on) lost availability."""
+    """Succeeded: keep the child as released; report (not act on) lost availability;
+    record the registration id and the retrospective when given."""
     strategy.settled_live(draft, spec, release)
+    postdeploy.registered(draft, spec, release)
+    postdeploy.retrospective(draft, spec, release, Phase.SUCCEEDED.value)
     progress = draft.progress(release)
     ready = draft.status.condition(ConditionType.READY)
     if progress is not None and progress.complete:

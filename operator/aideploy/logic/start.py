@@ -17,6 +17,8 @@ from aideploy.logic.record_content import approval_content, closure_content, pla
 
 def start_rollout(draft: Draft, spec: AIDeploymentSpec, gate: GateResult) -> Plan:
     _retire_previous(draft, spec)
+    # The retrospective closed the release before this one: this one has none yet.
+    draft.conditions = [c for c in draft.conditions if c.type != ConditionType.CLOSED]
     release = Release(
         version=spec.model.version,
         digest=draft.digest,
