@@ -53,7 +53,8 @@ class FakeResources:
         self.lists: list[tuple[str, int]] = []
         self.size = size
 
-    def list_namespace_records(self, namespace: str, limit: int) -> tuple[list[Any], bool]:
+    def list_kind(self, kind: str, namespace: str, limit: int) -> tuple[list[Any], bool]:
+        assert kind == "AIDeploymentRecord"
         self.lists.append((namespace, limit))
         items = [record(f"r{n}", "x", "u", n) for n in range(min(self.size, limit))]
         return items, self.size > limit

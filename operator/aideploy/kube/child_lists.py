@@ -22,13 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from aideploy.kube.resources import Resources
-from aideploy.kube.shared_lists import MIN_BATCH, SharedLists
+from aideploy.kube.shared_lists import SharedLists
 
 #: Listed items that cost about what one object's four GETs cost (the apiserver's CPU
 #: per listed item is a fraction of a GET's).
 ITEMS_PER_OBJECT = 8
-
-__all__ = ["ITEMS_PER_OBJECT", "MIN_BATCH", "ChildLists", "Listed"]
 
 
 @dataclass(frozen=True)

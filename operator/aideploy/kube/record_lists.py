@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from aideploy.api.constants import RECORD_KIND
 from aideploy.kube.resources import Resources
 from aideploy.kube.shared_lists import SharedLists
 
@@ -40,7 +41,7 @@ class RecordLists(SharedLists[list[dict[str, Any]]]):
         if self._sizes.get(namespace, 0) > budget:
             return None
         items, more = await asyncio.to_thread(
-            self._resources.list_namespace_records, namespace, budget
+            self._resources.list_kind, RECORD_KIND, namespace, budget
         )
         if more:
             self._sizes[namespace] = budget + 1

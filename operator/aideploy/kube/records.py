@@ -116,13 +116,3 @@ def records_of(
         return (sequence if isinstance(sequence, int) else 0, record["metadata"]["name"])
 
     return sorted(filter(wanted, items), key=order)
-
-
-def list_namespace_records(
-    rest: Rest, namespace: str, limit: int
-) -> tuple[list[dict[str, Any]], bool]:
-    """Up to `limit` records of the namespace (a quorum read), and whether there were
-    more (then the items are not all of them)."""
-    answer = rest.request("GET", record_collection(namespace), query=[("limit", str(limit))]) or {}
-    more = bool((answer.get("metadata") or {}).get("continue"))
-    return list(answer.get("items") or []), more

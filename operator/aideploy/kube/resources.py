@@ -8,7 +8,16 @@ from typing import Any
 
 import urllib3
 
-from aideploy.api.constants import FIELD_MANAGER, GROUP, KIND, LABEL_DEPLOYMENT, PLURAL, VERSION
+from aideploy.api.constants import (
+    FIELD_MANAGER,
+    GROUP,
+    KIND,
+    LABEL_DEPLOYMENT,
+    PLURAL,
+    RECORD_KIND,
+    RECORD_PLURAL,
+    VERSION,
+)
 from aideploy.api.times import rfc3339
 from aideploy.kube.events import (
     Bump,
@@ -17,7 +26,7 @@ from aideploy.kube.events import (
     EventKey,
     transition_event_name,
 )
-from aideploy.kube.records import list_namespace_records, list_records, write_record
+from aideploy.kube.records import list_records, write_record
 from aideploy.kube.rest import ApiError, Rest
 
 logger = logging.getLogger(__name__)
@@ -31,6 +40,7 @@ _COLLECTIONS = {
     "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments",
     "Service": "/api/v1/namespaces/{namespace}/services",
     KIND: f"/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/{PLURAL}",
+    RECORD_KIND: f"/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/{RECORD_PLURAL}",
     "HTTPRoute": "/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes",
 }
 
@@ -80,11 +90,6 @@ class Resources:
 
     def list_records(self, namespace: str, name: str, uid: str) -> list[dict[str, Any]]:
         return list_records(self._rest, namespace, name, uid)
-
-    def list_namespace_records(
-        self, namespace: str, limit: int
-    ) -> tuple[list[dict[str, Any]], bool]:
-        return list_namespace_records(self._rest, namespace, limit)
 
     def write_record(self, manifest: dict[str, Any]) -> dict[str, Any]:
         return write_record(self._rest, manifest)
