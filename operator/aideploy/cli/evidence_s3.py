@@ -71,7 +71,7 @@ def parse_s3_url(url: str) -> S3Target:
     """`s3://bucket/key` -> S3Target; a UsageError naming what is wrong otherwise."""
     example = "give it as s3://BUCKET/KEY, e.g. s3://audit-evidence/credit/2026-12-06.bundle.json"
     parts = urlsplit(url)
-    if parts.scheme != "s3":
+    if parts.scheme != "s3" or not url.startswith("s3:"):  # urlsplit lower-cases "S3:"
         raise UsageError(f"--s3 {url!r} is not an s3:// URL: {example}")
     if parts.query or parts.fragment or "?" in url or "#" in url:
         raise UsageError(f"--s3 {url!r} has a query or fragment, which S3 keys do not: {example}")
