@@ -1,18 +1,13 @@
 """`evidence export --s3`'s upload against a real S3 HTTP endpoint on loopback: moto's
-ThreadedMotoServer (moto[server], from PyPI), which boto3 talks to over real HTTP with
-SigV4-signed requests, multipart uploads, object metadata, versioning and Object Lock.
-
-It is the most faithful S3-compatible server the project's registries offer: MinIO's server
-is not packaged on PyPI, Debian or npm (only its client libraries are), and Ceph's RADOS
-gateway needs a whole Ceph cluster. No Kubernetes is needed: the bundle is made as the
-export makes it (records/bundle.py), uploaded, downloaded with boto3 and checked with the
-offline `kubectl aideploy evidence verify`."""
+ThreadedMotoServer (tests/support/s3server.py says why it is the most faithful server the
+project's registries offer). No Kubernetes is needed: the bundle is made as the export
+makes it (records/bundle.py), uploaded, downloaded with boto3 and checked with the offline
+`kubectl aideploy evidence verify`."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,12 +16,12 @@ from pathlib import Path
 import boto3
 import botocore.exceptions
 import pytest
-from moto.server import ThreadedMotoServer
 
 from aideploy.cli.evidence_s3 import S3Target, upload
 from aideploy.cli.main import main
 from aideploy.cli.session import CliError
 from tests.support.modelserver import free_port
+from tests.support.s3server import aws_test_env, s3_server
 from tests.unit.test_cli_evidence import operator_signer, write_bundle
 
 pytestmark = pytest.mark.component
@@ -37,27 +32,13 @@ _buckets = itertools.count()
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with s3_server() as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The standard AWS chain, from the environment alone: no ~/.aws, no instance metadata
-    (which would be a request off this machine)."""
-    for name in [n for n in os.environ if n.startswith("AWS_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    aws_test_env(monkeypatch, tmp_path)
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
 
 
