@@ -72,6 +72,7 @@ def test_bad_s3_urls_are_usage_errors_naming_the_fault(url: str, words: str) -> 
         ("ftp://s3.example.com", False),
         ("http://", False),
         ("http://host:99999", False),
+        ("http://key:secret@host:9000", False),
     ],
 )
 def test_the_endpoint_must_be_an_http_url(endpoint: str | None, good: bool) -> None:

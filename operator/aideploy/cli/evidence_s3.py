@@ -103,6 +103,11 @@ def check_endpoint(endpoint: str | None) -> str | None:
             f"--s3-endpoint {endpoint!r} is not an http(s):// URL: give the S3-compatible "
             "server's address, e.g. https://s3.example.com or http://127.0.0.1:9000"
         )
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(
+            "--s3-endpoint has credentials in it, which would be printed with any error: "
+            "give them through the AWS chain (AWS_ACCESS_KEY_ID, AWS_PROFILE) instead"
+        )
     try:
         parts.port  # noqa: B018 - a port out of range raises here
     except ValueError:
