@@ -238,11 +238,16 @@ def upload(
             "export again, and check what else writes that key"
         )
     retained = head.get("ObjectLockRetainUntilDate")
-    if lock and (head.get("ObjectLockMode") != "COMPLIANCE" or retained is None):
+    if lock and (
+        head.get("ObjectLockMode") != "COMPLIANCE"
+        or retained is None
+        or retain_until is None
+        or retained < retain_until
+    ):
         raise CliError(
-            f"{target} was written but has no COMPLIANCE retention (mode "
-            f"{head.get('ObjectLockMode')}): the server ignored Object Lock; check that the "
-            "bucket has Object Lock enabled"
+            f"{target} was written but is not retained in COMPLIANCE mode until "
+            f"{retain_until} (mode {head.get('ObjectLockMode')}, until {retained}): the server "
+            "ignored Object Lock; check that the bucket has Object Lock enabled"
         )
     until = retained.astimezone(UTC) if lock and retained is not None else None
     return Uploaded(target, size, digest, head.get("VersionId"), until)
