@@ -1,19 +1,23 @@
 """Issue 16 end to end against the real apiserver and the real operator: a high-risk
 lifecycle, then the inventory (CLI and metrics), register, close, the signed evidence
-export and its offline verification; then the AIDeployment is deleted and the inventory
+export and its offline verification (from a file, and from an S3 bucket: moto's server on
+loopback, tests/support/s3server.py); then the AIDeployment is deleted and the inventory
 still lists the system, as removed, from its records, whose bundle still exports."""
 
 from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import io
 import json
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from aideploy.api.constants import REGISTRATION_ANNOTATION
@@ -24,6 +28,7 @@ from tests.support.cluster import ClusterHandle, wait_for
 from tests.support.kubelet import SimulatedNode
 from tests.support.modelserver import free_port
 from tests.support.operator import OperatorProcess
+from tests.support.s3server import aws_test_env, s3_server
 from tests.unit.factories import COMPLIANCE, full_checklist, make_spec
 
 pytestmark = pytest.mark.integration
@@ -69,6 +74,18 @@ def signing_operator(
         print(f"---- operator log ----\n{process.log_text()[-20000:]}")
 
 
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """moto's S3 server on loopback, with buckets `evidence` and `evidence-locked` (Object
+    Lock enabled), and the AWS environment pointed at nothing else."""
+    aws_test_env(monkeypatch, tmp_path)
+    with s3_server() as endpoint:
+        client = boto3.client("s3", endpoint_url=endpoint)
+        client.create_bucket(Bucket="evidence")
+        client.create_bucket(Bucket="evidence-locked", ObjectLockEnabledForBucket=True)
+        yield endpoint
+
+
 def scrape_inventory(port: int) -> list[dict[str, str]]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
@@ -109,6 +126,7 @@ def test_inventory_register_close_export_and_verify_survive_deletion(
     metrics_port: int,
     tmp_path: Path,
     run: Run,
+    s3_endpoint: str,
 ) -> None:
     compliance = {**COMPLIANCE, "euDatabaseRegistration": "submitted"}
     spec = make_spec("high", compliance=compliance)
@@ -189,6 +207,51 @@ def test_inventory_register_close_export_and_verify_survive_deletion(
     code, out, err = run("evidence", "verify", str(bundle), "--key", str(key_file))
     assert (code, err) == (0, ""), err
     assert f"{NAME}: {count} records" in out
+
+    # The same export, to a file and an S3 bucket at once; downloaded, it verifies offline.
+    key = f"{namespace}/{NAME}.bundle.json"
+    both = tmp_path / "both.json"
+    code, out, err = run(
+        "evidence", "export", NAME, "-o", str(both), "--s3", f"s3://evidence/{key}",
+        "--s3-endpoint", s3_endpoint, "--signing-key", str(provenance_key_file),
+    )  # fmt: skip
+    assert (code, err) == (0, ""), err
+    digest = hashlib.sha256(both.read_bytes()).hexdigest()
+    exported, uploaded = out.splitlines()
+    assert exported.startswith(f"exported {count} records in 1 chain to {both} and s3://evidence/")
+    assert uploaded == (
+        f"uploaded to bucket evidence key {key}: {both.stat().st_size} bytes, sha256 {digest}"
+    )
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    head = s3.head_object(Bucket="evidence", Key=key)
+    assert (head["ContentType"], head["Metadata"]["sha256"]) == ("application/json", digest)
+    downloaded = tmp_path / "downloaded.json"
+    s3.download_file("evidence", key, str(downloaded))
+    assert hashlib.sha256(downloaded.read_bytes()).hexdigest() == digest
+    code, out, err = run("evidence", "verify", str(downloaded), "--key", str(key_file))
+    assert (code, err) == (0, ""), err
+    assert f"{NAME}: {count} records" in out
+    # Under Object Lock, kept (COMPLIANCE) until the newest record's retainUntil.
+    newest = max(
+        datetime.fromisoformat(r["spec"]["retainUntil"])
+        for r in list_records(rest, namespace, NAME)
+    )
+    code, out, err = run(
+        "evidence", "export", NAME, "--s3", f"s3://evidence-locked/{key}", "--s3-object-lock",
+        "--s3-endpoint", s3_endpoint, "--signing-key", str(provenance_key_file),
+    )  # fmt: skip
+    assert (code, err) == (0, ""), err
+    assert out.rstrip().endswith(f"retained (COMPLIANCE) until {newest.isoformat()}")
+    head = s3.head_object(Bucket="evidence-locked", Key=key)
+    assert (head["ObjectLockMode"], head["ObjectLockRetainUntilDate"]) == ("COMPLIANCE", newest)
+    # A bucket that does not exist: one line, naming it, and nothing reported as uploaded.
+    code, out, err = run(
+        "evidence", "export", NAME, "--s3", "s3://no-such-bucket/x.json", "--s3-endpoint",
+        s3_endpoint, "--signing-key", str(provenance_key_file),
+    )  # fmt: skip
+    assert (code, out) == (1, "")
+    (line,) = err.splitlines()
+    assert line.startswith(f"error: bucket no-such-bucket does not exist at {s3_endpoint}")
 
     # Deleted: the records stay, the inventory lists the system as removed, and the chain
     # still exports (now without the object) and verifies.

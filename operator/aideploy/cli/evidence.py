@@ -8,6 +8,9 @@ file, so it runs where that file is, normally in the operator's pod:
     kubectl -n aideploy-system exec deploy/aideploy-operator -- kubectl-aideploy evidence \\
       export NAME -n NAMESPACE --signing-key /etc/aideploy/provenance/key -o - > NAME.bundle
 
+`export --s3 s3://BUCKET/KEY` also (or instead) writes the bundle to an S3-compatible bucket
+(cli/evidence_s3.py), optionally under Object Lock until the newest record's retainUntil.
+
 `verify` needs only the public key (`evidence public-key`, or `aideploy-operator
 --print-record-public-key`): it reads the file, never the cluster.
 """
@@ -17,12 +20,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aideploy.admission.provenance import load_key
 from aideploy.api.constants import KIND
+from aideploy.cli.evidence_s3 import S3Target, upload
 from aideploy.cli.session import CliError, Session, UsageError
 from aideploy.cli.terminal import printable
 from aideploy.cli.verify import load_trusted_keys
@@ -99,31 +104,86 @@ def _chains(session: Session, name: str | None, records: list[dict[str, Any]]) -
     return exports
 
 
+@dataclass(frozen=True)
+class S3Export:
+    """Where --s3 sends the bundle, and whether under Object Lock."""
+
+    target: S3Target
+    endpoint: str | None = None
+    object_lock: bool = False
+
+
+def retain_until(chains: Sequence[ChainExport]) -> datetime:
+    """The latest retainUntil of the records bundled: the bundle must be kept as long as
+    the record kept longest (normally the newest)."""
+    dates = []
+    for chain in chains:
+        for record in chain.records:
+            value = (record.get("spec") or {}).get("retainUntil")
+            try:
+                dates.append(datetime.fromisoformat(str(value)))
+            except ValueError:
+                continue
+    if not dates:
+        raise CliError(
+            "--s3-object-lock: no record has a readable retainUntil to retain the bundle "
+            "until; export without --s3-object-lock and set the bucket's default retention"
+        )
+    return max(dates)
+
+
 def export(
-    session: Session, name: str | None, output: str, signer: RecordSigner, now: datetime
+    session: Session,
+    name: str | None,
+    output: str | None,
+    signer: RecordSigner,
+    now: datetime,
+    s3: S3Export | None = None,
 ) -> int:
     """Write the bundle of one AIDeployment (every chain of that name: a deleted and
-    re-created namesake has its own), or of the whole namespace when `name` is None."""
+    re-created namesake has its own), or of the whole namespace when `name` is None, to
+    `output` (a file, or - for stdout) and/or the S3 bucket."""
     records = session.records(name, RECORDS_HINT)
     chains = _chains(session, name, records)
     data = envelope_bytes(sign_envelope(statement(session.namespace, chains, now), signer))
     if output == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
-    else:
+    elif output is not None:
         try:
             Path(output).write_bytes(data)
         except OSError as error:
             raise CliError(f"cannot write {output}: {error.strerror or error}") from None
+    uploaded = None
+    if s3 is not None:
+        until = retain_until(chains) if s3.object_lock else None
+        uploaded = upload(data, s3.target, s3.endpoint, until)
     count = sum(len(c.records) for c in chains)
+    places = [("stdout" if output == "-" else output)] if output is not None else []
+    places += [str(s3.target)] if s3 is not None else []
+    report = sys.stderr if output == "-" else sys.stdout
     print(
         printable(
             f"exported {count} record{'s' if count != 1 else ''} in {len(chains)} "
-            f"chain{'s' if len(chains) != 1 else ''} to {output if output != '-' else 'stdout'}, "
+            f"chain{'s' if len(chains) != 1 else ''} to {' and '.join(places)}, "
             f"signed by {signer.key_id}"
         ),
-        file=sys.stderr if output == "-" else sys.stdout,
+        file=report,
     )
+    if uploaded is not None:
+        retained = (
+            f", retained (COMPLIANCE) until {uploaded.retained_until.isoformat()}"
+            if uploaded.retained_until is not None
+            else ""
+        )
+        version = f", version {uploaded.version_id}" if uploaded.version_id else ""
+        print(
+            printable(
+                f"uploaded to bucket {uploaded.target.bucket} key {uploaded.target.key}: "
+                f"{uploaded.size} bytes, sha256 {uploaded.sha256}{version}{retained}"
+            ),
+            file=report,
+        )
     return 0
 
 

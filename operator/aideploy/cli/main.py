@@ -23,6 +23,7 @@ from aideploy.cli import (
     actions,
     checklist,
     evidence,
+    evidence_s3,
     inventory,
     listing,
     postdeploy,
@@ -216,8 +217,23 @@ def _evidence_commands(parser: argparse.ArgumentParser) -> None:
     )
     export.add_argument("name", metavar="NAME", nargs="?")
     export.add_argument("--all", action="store_true", help="every chain in the namespace")
+    export.add_argument("-o", "--output", metavar="FILE", help="file, or - for stdout")
     export.add_argument(
-        "-o", "--output", metavar="FILE", required=True, help="file, or - for stdout"
+        "--s3",
+        metavar="URL",
+        help="also (or instead of -o) upload to an S3-compatible bucket, s3://BUCKET/KEY; "
+        "credentials and region from the standard AWS chain (AWS_* variables, ~/.aws, a role)",
+    )
+    export.add_argument(
+        "--s3-endpoint",
+        metavar="URL",
+        help="an S3-compatible server's URL (default: AWS S3 of the configured region)",
+    )
+    export.add_argument(
+        "--s3-object-lock",
+        action="store_true",
+        help="write the object under Object Lock, COMPLIANCE mode, until the newest "
+        "record's retainUntil (the bucket must have Object Lock enabled)",
     )
     export.add_argument(
         "--signing-key",
@@ -258,6 +274,19 @@ def _evidence(args: argparse.Namespace) -> int | None:
         return evidence.public_key(args.signing_key)
     if bool(args.name) == bool(args.all):
         raise UsageError("give NAME or --all (every chain in the namespace), one of them")
+    if args.output is None and args.s3 is None:
+        raise UsageError("give -o FILE (- for stdout), --s3 s3://BUCKET/KEY, or both")
+    if args.s3 is None and (args.s3_endpoint is not None or args.s3_object_lock):
+        raise UsageError("--s3-endpoint and --s3-object-lock go with --s3 s3://BUCKET/KEY")
+    args.s3_export = (
+        evidence.S3Export(
+            evidence_s3.parse_s3_url(args.s3),
+            evidence_s3.check_endpoint(args.s3_endpoint),
+            args.s3_object_lock,
+        )
+        if args.s3 is not None
+        else None
+    )
     args.signer = evidence.load_signer(args.signing_key)
     return None
 
@@ -306,7 +335,9 @@ def _dispatch(
     if args.command == "inventory":
         return inventory.inventory(session, args.output, args.namespace_only)
     if args.command == "evidence":
-        return evidence.export(session, args.name, args.output, args.signer, evidence.utc_now())
+        return evidence.export(
+            session, args.name, args.output, args.signer, evidence.utc_now(), args.s3_export
+        )
     name: str = args.name
     if args.command == "status":
         return views.status(session, name, args.output, args.watch, args.until)
