@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from aideploy.api.constants import (
 )
 from aideploy.config import OperatorConfig, current
 from aideploy.controller import Controller, PromotionIndex
-from aideploy.kube.client import make_api_client
+from aideploy.kube.client import IO_THREADS, make_api_client
 from aideploy.kube.resources import Resources
 from aideploy.kube.rest import Rest
 from aideploy.kube.webhook import NamespacedWebhookServer
@@ -88,6 +90,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         metrics.serve(config.metrics_port)
         logger.info("metrics served on port %d at /metrics", config.metrics_port)
     memo["metrics"] = metrics
+    # Every apiserver call runs in the loop's default executor (asyncio.to_thread).
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(IO_THREADS, thread_name_prefix="aideploy-io")
+    )
     rest = Rest(make_api_client())
     reconciler = Reconciler(
         Resources(rest),

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import cast
+from typing import Final
 
 from kubernetes import client, config
+
+#: Requests the operator has in flight at once: its blocking calls run in this many
+#: threads (see io_executor), each with a kept connection. Python's default, CPU count
+#: plus four, kept 6 requests going on a 2-CPU node while 64 first reconciles waited.
+IO_THREADS: Final = int(os.environ.get("AIDEPLOY_IO_THREADS", "") or 16)
 
 
 def kubeconfig_env_is_stale(value: str) -> bool:
@@ -21,7 +26,12 @@ def make_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     in-cluster service account."""
     path = kubeconfig or os.environ.get("KUBECONFIG")
     default = os.path.expanduser("~/.kube/config")
+    configuration = client.Configuration()
     if path or os.path.exists(default):
-        return cast(client.ApiClient, config.new_client_from_config(config_file=path or None))  # type: ignore[no-untyped-call]
-    config.load_incluster_config()  # type: ignore[no-untyped-call]
-    return client.ApiClient()
+        config.load_kube_config(config_file=path or None, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    else:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    # One kept connection per thread: a smaller pool discards connections, and each
+    # new one is a TLS handshake.
+    configuration.connection_pool_maxsize = max(IO_THREADS, configuration.connection_pool_maxsize)
+    return client.ApiClient(configuration)
