@@ -1,6 +1,11 @@
-"""The floor for `make bench`: a bare kopf operator that makes the same two writes ours
-makes when the last approval arrives (the approval record, then the Deployment's apply),
-with the same HTTP client, and nothing else: no gate, no status, no Events.
+"""The floors for `make bench`: a bare kopf operator that makes the same writes ours makes,
+with the same HTTP client, and nothing else.
+
+- by default, when the last approval arrives: the approval record, then the Deployment's
+  apply (no gate, no status, no Events);
+- with BARE_OPERATOR_MODE=cold-start, for every object it is told of: a status write (a
+  PUT of the whole object, as ours makes it) and an Event, the two writes of our cold
+  start, with as many requests in flight as ours.
 
 Run by tests/bench/scale.py as `kopf run --standalone --namespace NS tests/bench/bare_operator.py`.
 """
@@ -9,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +23,7 @@ import kopf
 
 from aideploy.api.constants import FIELD_MANAGER, GROUP, PLURAL, VERSION
 from aideploy.api.records import RecordType
-from aideploy.kube.client import make_api_client
+from aideploy.kube.client import IO_THREADS, make_api_client
 from aideploy.kube.records import write_record
 from aideploy.kube.rest import Rest
 from aideploy.records import DeploymentRef, build_record
@@ -25,6 +32,9 @@ from aideploy.records import DeploymentRef, build_record
 TRIGGER = "approval.aideploy.io/deployment-manager"
 
 READY = "bare operator started"
+#: The status message the cold-start floor writes: the benchmark waits for all to have it.
+COLD_MARK = "bare kopf cold start"
+COLD_START = os.environ.get("BARE_OPERATOR_MODE") == "cold-start"
 
 _rest: Rest | None = None
 _done: set[tuple[str, str]] = set()
@@ -35,6 +45,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     global _rest
     settings.posting.enabled = False
     _rest = Rest(make_api_client())
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(IO_THREADS))
     # WARNING: kopf without --verbose shows nothing less, and the benchmark waits for it.
     logging.getLogger("bare_operator").warning(READY)
 
@@ -76,10 +87,51 @@ def _writes(namespace: str, name: str, uid: str, generation: int, digest: str) -
     )
 
 
+def _cold_writes(obj: dict[str, Any]) -> None:
+    assert _rest is not None
+    metadata = obj["metadata"]
+    namespace, name = metadata["namespace"], metadata["name"]
+    status = {**(obj.get("status") or {}), "message": COLD_MARK}
+    _rest.request(
+        "PUT",
+        f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status",
+        body={**obj, "status": status},
+    )
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _rest.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/events",
+        body={
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{name}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": obj["apiVersion"],
+                "kind": obj["kind"],
+                "name": name,
+                "namespace": namespace,
+                "uid": metadata["uid"],
+            },
+            "reason": "AwaitingApproval",
+            "message": COLD_MARK,
+            "type": "Normal",
+            "source": {"component": "bare-kopf"},
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        },
+    )
+
+
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def changed(body: kopf.Body, **_: Any) -> None:
     metadata = body.metadata
     key = (str(metadata.namespace), str(metadata.name))
+    if COLD_START:
+        if key not in _done and body.status.get("message") != COLD_MARK:
+            _done.add(key)
+            await asyncio.to_thread(_cold_writes, dict(body))
+        return
     if TRIGGER not in (metadata.annotations or {}) or key in _done:
         return
     _done.add(key)

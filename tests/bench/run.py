@@ -157,6 +157,13 @@ def _scale(
         f"{scaled['cold_start_seconds'] / scaled['cold_start_floor_seconds']:.1f}x)",
     )
     figures.add(
+        "the same writes from a bare kopf operator (its list, watch and handler per object)",
+        scaled["cold_start_bare_kopf_seconds"],
+        "s",
+        f"{scaled['cold_start_bare_kopf_seconds']:.1f} s (ratio "
+        f"{scaled['cold_start_seconds'] / scaled['cold_start_bare_kopf_seconds']:.1f}x)",
+    )
+    figures.add(
         f"idle writes to {objects} settled objects in {idle:.0f} s",
         scaled["idle_writes"],
         "writes",
