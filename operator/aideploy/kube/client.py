@@ -8,9 +8,10 @@ from typing import Final
 from kubernetes import client, config
 
 #: Requests the operator has in flight at once: its blocking calls run in this many
-#: threads (see io_executor), each with a kept connection. Python's default, CPU count
-#: plus four, kept 6 requests going on a 2-CPU node while 64 first reconciles waited.
-IO_THREADS: Final = int(os.environ.get("AIDEPLOY_IO_THREADS", "") or 16)
+#: threads (the loop's default executor, set in handlers.configure), each with a kept
+#: connection. Python's default, CPU count plus four, kept 6 requests going on a 2-CPU
+#: node while 64 first reconciles waited.
+IO_THREADS: Final = max(16, min(32, (os.cpu_count() or 1) + 4))
 
 
 def kubeconfig_env_is_stale(value: str) -> bool:

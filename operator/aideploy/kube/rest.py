@@ -59,7 +59,7 @@ class Rest:
         Straight to the client's connection pool: its generated request path re-reads the
         credentials, scans the proxy environment and walks the body once more on every
         call, a third of the operator's CPU per write at a cold start of thousands."""
-        headers = {**self._api_client.default_headers, "Accept": accept, **self._credentials()}
+        headers = {**self._api_client.default_headers, "Accept": accept}
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
@@ -67,12 +67,14 @@ class Rest:
         url = self._host + path
         if query:
             url += "?" + urlencode(list(query), quote_via=quote)
-        response = self._send(method, url, headers, data)
-        if response.status == 401 and self._credentials_at is not None:
-            # A token that expired since it was read: read it again, once.
+        sent = self._credentials()
+        response = self._send(method, url, {**headers, **sent}, data)
+        if response.status == 401:
+            # Perhaps a token rotated since it was last read: sent again only if the
+            # configuration now gives another one.
             self._credentials_at = None
-            headers.update(self._credentials())
-            response = self._send(method, url, headers, data)
+            if (fresh := self._credentials()) != sent:
+                response = self._send(method, url, {**headers, **fresh}, data)
         if method == "GET" and response.status == 404:
             return None
         text = response.data.decode("utf-8") if response.data else ""
@@ -102,8 +104,8 @@ class Rest:
 
     def _credentials(self) -> dict[str, str]:
         """The Authorization header, read through the client's configuration (which runs
-        exec plugins and re-reads rotated service-account tokens) at most once every few
-        seconds, and at once after a 401."""
+        exec plugins and re-reads rotated service-account tokens on its own schedule) at
+        most once every few seconds, and again after a 401."""
         now = time.monotonic()
         if self._credentials_at is None or now - self._credentials_at > CREDENTIALS_SECONDS:
             setting = self._api_client.configuration.auth_settings().get("BearerToken")
