@@ -1,7 +1,7 @@
 """The CRDs' structural schemas (AIDeployment, AIDeploymentRecord, AIDeploymentNotifier).
 Their specs are generated from their pydantic models (api/structural.py). `make crds`
-writes them, as documents of crds/aideployment.yaml; a test fails when the committed file differs, and
-another feeds the same manifests to the apiserver and to the models.
+writes them, as documents of crds/aideployment.yaml; a test fails when the committed
+file differs, and another feeds the same manifests to the apiserver and to the models.
 """
 
 from __future__ import annotations
@@ -222,7 +222,12 @@ def aideploymentnotifier_crd() -> dict[str, Any]:
         "started, verified, live, rolled back, closed) as CDEvents or chat messages."
     )
     return _crd(
-        NOTIFIER_KIND, NOTIFIER_PLURAL, "aidn", columns, properties, status=True,
+        NOTIFIER_KIND,
+        NOTIFIER_PLURAL,
+        "aidn",
+        columns,
+        properties,
+        status=True,
         description=description,
     )
 

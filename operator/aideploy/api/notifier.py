@@ -51,7 +51,7 @@ class _Wire(BaseModel):
 
 class SecretKeyRef(_Wire):
     name: Annotated[
-        str, Field(min_length=1, max_length=253, description="A Secret in the notifier's namespace.")
+        str, Field(min_length=1, max_length=253, description="In the notifier's namespace.")
     ]
     key: Annotated[str, Field(min_length=1, max_length=253, description="The key in its data.")]
 
@@ -66,7 +66,7 @@ class SecretValue(_Wire):
 class CloudEventsSink(_Wire):
     url: Annotated[
         SecretValue,
-        Field(description="The endpoint, from a Secret: CloudEvents HTTP binding, structured mode."),
+        Field(description="The endpoint, from a Secret (HTTP binding, structured mode)."),
     ]
 
 
@@ -121,7 +121,7 @@ class LabelSelector(_Wire):
 class Reminders(_Wire):
     interval: Annotated[
         Duration | None,
-        Field(description="Remind the sinks while approvals are missing, this often; off if unset."),
+        Field(description="Remind the sinks this often while approvals miss; off if unset."),
     ] = None
     escalate_after: Annotated[
         Duration | None,

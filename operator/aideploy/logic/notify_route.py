@@ -1,0 +1,145 @@
+"""Which AIDeployments a sink hears about, what it has yet to hear, and the cursor that
+says how far it got.
+
+A cursor is kept per sink and AIDeployment (uid) in the notifier's status: the position
+of the next record event to deliver, and for the approval requests of the digest now
+waited on, how many were delivered. Delivering an event and then moving the cursor makes
+delivery at-least-once; the event's stable id lets a receiver drop the repeat.
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aideploy.api.constants import Phase
+from aideploy.api.notifier import EventKind, LabelSelector, Sink
+from aideploy.api.times import parse_time
+from aideploy.logic.next_step import command
+from aideploy.logic.notify_events import Notification, Position, Subject, Waiting
+from aideploy.logic.workload import Owner
+
+
+@dataclass(frozen=True)
+class Cursor:
+    sequence: int = 0
+    index: int = 0
+    #: The digest whose approval requests `approvals` counts.
+    approval: str = ""
+    approvals: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "sequence": self.sequence,
+            "index": self.index,
+            "approval": self.approval,
+            "approvals": self.approvals,
+        }
+
+    @classmethod
+    def from_wire(cls, raw: Mapping[str, Any] | None) -> Cursor | None:
+        if not isinstance(raw, Mapping):
+            return None
+        try:
+            return cls(
+                sequence=int(raw.get("sequence", 0)),
+                index=int(raw.get("index", 0)),
+                approval=str(raw.get("approval", "")),
+                approvals=int(raw.get("approvals", 0)),
+            )
+        except (TypeError, ValueError):
+            return None
+
+    @property
+    def position(self) -> Position:
+        return Position(self.sequence, self.index)
+
+    def after(self, notification: Notification) -> Cursor:
+        """The cursor once `notification` is delivered (or skipped: not for this sink)."""
+        if notification.position is not None:
+            position = notification.position
+            return Cursor(position.sequence, position.index + 1, self.approval, self.approvals)
+        digest = notification.subject.digest
+        count = self.approvals + 1 if digest == self.approval else 1
+        return Cursor(self.sequence, self.index, digest, count)
+
+
+def start_cursor(records: Sequence[Mapping[str, Any]], since: datetime) -> Cursor:
+    """Where a sink that has no cursor yet for an AIDeployment starts: at its first record
+    written since the notifier exists (`since`), so that a new notifier does not replay
+    years of history, and a restart (the cursor then exists) neither."""
+    for record in records:
+        spec = record.get("spec") or {}
+        created = spec.get("createdAt")
+        if isinstance(created, str) and parse_time(created) >= since:
+            return Cursor(sequence=int(spec.get("sequence", 0)))
+    last = max((int((r.get("spec") or {}).get("sequence", 0)) for r in records), default=0)
+    return Cursor(sequence=last + 1)
+
+
+def pending(
+    record_events: Sequence[Notification],
+    approval_events: Sequence[Notification],
+    cursor: Cursor,
+) -> list[Notification]:
+    """The events not delivered yet, in order: those of the records past the cursor, then
+    the approval requests (and reminders) due for the digest now waited on."""
+    out = [n for n in record_events if n.position is not None and n.position >= cursor.position]
+    if approval_events:
+        digest = approval_events[0].subject.digest
+        done = cursor.approvals if digest == cursor.approval else 0
+        out.extend(approval_events[done:])
+    return out
+
+
+def selects(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.match_labels.items())
+
+
+def sink_takes(sink: Sink, kind: EventKind, risk_level: str) -> bool:
+    """Whether `sink` is sent this kind of event of an AIDeployment of that risk level."""
+    if sink.events and kind not in sink.events:
+        return False
+    return not sink.risk_levels or risk_level in {r.value for r in sink.risk_levels}
+
+
+def waiting_of(obj: Mapping[str, Any], cluster: str) -> Waiting | None:
+    """The AIDeployment's wait for approvals, from its status; None when not waiting."""
+    status = obj.get("status") or {}
+    if status.get("phase") != Phase.AWAITING_APPROVAL.value:
+        return None
+    since_text = status.get("phaseTransitionTime")
+    digest = status.get("specDigest")
+    if not since_text or not digest:
+        return None
+    metadata = obj.get("metadata") or {}
+    owner = Owner(
+        name=str(metadata.get("name", "")),
+        namespace=str(metadata.get("namespace", "")),
+        uid=str(metadata.get("uid", "")),
+    )
+    missing = tuple(str(r) for r in (status.get("gate") or {}).get("missingApprovals") or [])
+    latest = status.get("latestRecord") or {}
+    model = (obj.get("spec") or {}).get("model") or {}
+    return Waiting(
+        subject=Subject(
+            cluster, owner.namespace, owner.name, owner.uid, str(model.get("version", "")), digest
+        ),
+        since=parse_time(since_text),
+        missing_roles=missing,
+        approve_commands=tuple(command(owner, "approve", "--role", role) for role in missing),
+        record_hash=str(latest.get("hash", "")),
+        record_sequence=int(latest.get("sequence", 0) or 0),
+    )
+
+
+def risk_of(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("spec") or {}).get("riskLevel", ""))
+
+
+def labels_of(obj: Mapping[str, Any]) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("labels") or {})

@@ -1,0 +1,444 @@
+"""Notifications (issue 15): the event each transition makes, its stable id, the sinks'
+selection and cursors, and the bodies sent (CDEvents, Slack, Teams)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from aideploy.api.notifier import EventKind, NotifierSpec, Sink, Template
+from aideploy.logic import notify_events as ev
+from aideploy.logic.notify_events import (
+    Subject,
+    Waiting,
+    approval_notifications,
+    record_notifications,
+)
+from aideploy.logic.notify_render import cloudevent, slack, teams, webhook_body
+from aideploy.logic.notify_route import (
+    Cursor,
+    pending,
+    selects,
+    sink_takes,
+    start_cursor,
+    waiting_of,
+)
+
+UID = "uid-1"
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def rec(sequence: int, type_: str, content: dict[str, Any], minute: int = 0) -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"scorer-{sequence}"},
+        "spec": {
+            "type": type_,
+            "sequence": sequence,
+            "hash": f"sha256:{sequence:064x}",
+            "createdAt": f"2026-01-01T12:{minute:02d}:00Z",
+            "deployment": {"name": "scorer", "uid": UID},
+            "content": content,
+        },
+    }
+
+
+def plan(seq: int, version: str, amber: str = "hold", minute: int = 0) -> dict[str, Any]:
+    content = {
+        "specDigest": f"sha256:{version}",
+        "model": {"name": "m", "version": version},
+        "verification": {"amberPolicy": amber},
+    }
+    return rec(seq, "plan", content, minute)
+
+
+APPROVAL = {
+    "specDigest": "sha256:1.0.0",
+    "requiredRoles": ["system-owner"],
+    "approvals": [
+        {"role": "system-owner", "by": "alice", "authenticated": True, "valid": True},
+        {"role": "system-owner", "by": "mallory", "valid": False},
+    ],
+}
+RELEASE_1 = {"version": "1.0.0", "digest": "sha256:1.0.0"}
+RELEASE_2 = {"version": "2.0.0", "digest": "sha256:2.0.0"}
+GREEN_LOG = {
+    "release": RELEASE_1,
+    "steps": [{"step": "go-live decision", "at": "x"}],
+    "probes": [{"name": "golden", "result": "GREEN", "value": "0.99"}],
+    "decision": "GREEN",
+}
+
+
+def log(decision: str, release: dict[str, str] = RELEASE_1, **extra: Any) -> dict[str, Any]:
+    return {**GREEN_LOG, "release": release, "decision": decision, **extra}
+
+
+def types_of(records: list[dict[str, Any]]) -> list[str]:
+    return [n.type for n in record_notifications(records, "prod", "ns")]
+
+
+LIFECYCLE = [
+    plan(1, "1.0.0"),
+    rec(2, "approval", APPROVAL),
+    rec(3, "deployment-log", GREEN_LOG),
+    rec(4, "closure", {"finalPhase": "Succeeded", "release": RELEASE_1, "summary": "ok"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("records", "expected"),
+    [
+        pytest.param(
+            LIFECYCLE,
+            [
+                ev.APPROVAL_GIVEN,
+                ev.SERVICE_DEPLOYED,
+                ev.TESTSUITERUN_FINISHED,
+                ev.SERVICE_PUBLISHED,
+                ev.DEPLOYMENT_CLOSED,
+            ],
+            id="first rollout: deployed, verified GREEN, live, closed",
+        ),
+        pytest.param(
+            [*LIFECYCLE, plan(5, "2.0.0"), rec(6, "approval", APPROVAL)],
+            [
+                ev.APPROVAL_GIVEN,
+                ev.SERVICE_DEPLOYED,
+                ev.TESTSUITERUN_FINISHED,
+                ev.SERVICE_PUBLISHED,
+                ev.DEPLOYMENT_CLOSED,
+                ev.APPROVAL_GIVEN,
+                ev.SERVICE_UPGRADED,
+            ],
+            id="second rollout is an upgrade",
+        ),
+        pytest.param(
+            [plan(1, "1.0.0"), rec(2, "deployment-log", log("AMBER"))],
+            [ev.TESTSUITERUN_FINISHED],
+            id="AMBER held: verified, not live",
+        ),
+        pytest.param(
+            [plan(1, "1.0.0", amber="proceed"), rec(2, "deployment-log", log("AMBER"))],
+            [ev.TESTSUITERUN_FINISHED, ev.SERVICE_PUBLISHED],
+            id="AMBER with amberPolicy proceed goes live",
+        ),
+        pytest.param(
+            [
+                plan(1, "1.0.0"),
+                rec(
+                    2,
+                    "deployment-log",
+                    log("AMBER", steps=[{"step": "go-live decision by annotation", "at": "x"}]),
+                ),
+            ],
+            [ev.SERVICE_PUBLISHED],
+            id="go-live by annotation: live, no second verification",
+        ),
+        pytest.param(
+            [
+                plan(1, "1.0.0"),
+                rec(
+                    2,
+                    "deployment-log",
+                    {"release": RELEASE_1, "steps": [], "verification": "none configured"},
+                ),
+            ],
+            [ev.SERVICE_PUBLISHED],
+            id="no probes: live unverified",
+        ),
+        pytest.param(
+            [
+                plan(1, "2.0.0"),
+                rec(2, "deployment-log", log("RED", RELEASE_2)),
+                rec(
+                    3,
+                    "rollback",
+                    {"trigger": "probe", "reason": "RED", "from": RELEASE_2, "to": RELEASE_1},
+                ),
+            ],
+            [ev.TESTSUITERUN_FINISHED, ev.SERVICE_ROLLEDBACK],
+            id="RED verification rolls back",
+        ),
+        pytest.param(
+            [
+                rec(
+                    1, "rollback", {"trigger": "signal", "reason": "latency RED", "from": RELEASE_2}
+                ),
+                rec(2, "closure", {"finalPhase": "RolledBack"}),
+            ],
+            [ev.INCIDENT_DETECTED, ev.SERVICE_ROLLEDBACK, ev.DEPLOYMENT_CLOSED],
+            id="monitoring RED: incident, then rollback",
+        ),
+        pytest.param(
+            [rec(1, "registration", {}), rec(2, "retrospective", {})],
+            [],
+            id="registration and retrospective tell nobody",
+        ),
+    ],
+)
+def test_each_transition_maps_to_its_cdevents_type(
+    records: list[dict[str, Any]], expected: list[str]
+) -> None:
+    assert types_of(records) == expected
+
+
+def test_every_event_carries_subject_record_and_schema() -> None:
+    events = record_notifications(LIFECYCLE, "prod", "ns")
+    given, started, finished, live, closed = events
+    assert given.subject == Subject("prod", "ns", "scorer", UID, "1.0.0", "sha256:1.0.0")
+    assert given.record_hash == LIFECYCLE[1]["spec"]["hash"] and given.record_sequence == 2
+    assert given.schema_uri.endswith("approval.given.0.1.0.json")
+    assert started.schema_uri == ""  # a CDEvents type has its published schema
+    assert [a["approver"] for a in given.content["approvals"]] == ["alice"]
+    assert given.content["approvals"][0]["authenticated"] is True
+    assert (
+        finished.content["verdict"] == "GREEN" and finished.content["probes"][0]["value"] == "0.99"
+    )
+    assert closed.record_hash == LIFECYCLE[3]["spec"]["hash"]
+    assert live.time == "2026-01-01T12:00:00Z"
+
+
+def test_ids_are_stable_and_distinct() -> None:
+    first = [n.id for n in record_notifications(LIFECYCLE, "prod", "ns")]
+    again = [n.id for n in record_notifications([dict(r) for r in LIFECYCLE], "prod", "ns")]
+    assert first == again
+    assert len(set(first)) == len(first)
+    # More history does not change the ids of the events before it.
+    longer = record_notifications([*LIFECYCLE, plan(5, "2.0.0")], "prod", "ns")
+    assert [n.id for n in longer][: len(first)] == first
+
+
+def waiting(**extra: Any) -> Waiting:
+    subject = Subject("prod", "ns", "scorer", UID, "2.0.0", "sha256:2")
+    return Waiting(
+        subject,
+        T0,
+        ("system-owner",),
+        ("kubectl aideploy approve scorer -n ns --role system-owner",),
+        **extra,
+    )
+
+
+@pytest.mark.parametrize(
+    ("minutes", "remind", "escalate", "requests", "escalations", "expected"),
+    [
+        (0, None, None, True, False, ["request"]),
+        (90, None, None, True, False, ["request"]),  # reminders are off by default
+        (25, 10, None, True, False, ["request", "reminder-1", "reminder-2"]),
+        (25, 10, 15, True, True, ["request", "reminder-1", "escalation", "reminder-2"]),
+        (25, 10, 15, False, True, ["escalation"]),  # the escalation sink hears only that
+        (14, 10, 15, False, True, []),
+    ],
+)
+def test_approval_requests_reminders_and_escalation(
+    minutes: int,
+    remind: int | None,
+    escalate: int | None,
+    requests: bool,
+    escalations: bool,
+    expected: list[str],
+) -> None:
+    events = approval_notifications(
+        waiting(),
+        T0 + timedelta(minutes=minutes),
+        remind_every=timedelta(minutes=remind) if remind else None,
+        escalate_after=timedelta(minutes=escalate) if escalate else None,
+        requests=requests,
+        escalations=escalations,
+    )
+    names = {
+        ev.event_id(UID, "approval", "sha256:2", n): n
+        for n in ["request", "escalation", *[f"reminder-{i}" for i in range(1, 5)]]
+    }
+    assert [names[e.id] for e in events] == expected
+    assert all(e.type == ev.APPROVAL_REQUESTED for e in events)
+
+
+def test_an_approval_request_says_what_is_missing_and_the_command() -> None:
+    (request,) = approval_notifications(
+        waiting(), T0, remind_every=None, escalate_after=None, requests=True, escalations=False
+    )
+    assert request.content["missingRoles"] == ["system-owner"]
+    assert request.content["approve"] == [
+        "kubectl aideploy approve scorer -n ns --role system-owner"
+    ]
+    assert request.content["digest"] == "sha256:2"
+    assert request.schema_uri.endswith("approval.requested.0.1.0.json")
+
+
+def awaiting(phase: str = "AwaitingApproval") -> dict[str, Any]:
+    return {
+        "metadata": {"name": "scorer", "namespace": "ns", "uid": UID},
+        "spec": {"model": {"version": "2.0.0"}, "riskLevel": "high"},
+        "status": {
+            "phase": phase,
+            "phaseTransitionTime": "2026-01-01T12:00:00Z",
+            "specDigest": "sha256:2",
+            "gate": {"missingApprovals": ["system-owner", "deployment-manager"]},
+            "latestRecord": {"name": "r", "sequence": 4, "hash": "sha256:abc"},
+        },
+    }
+
+
+def test_waiting_is_read_from_the_status() -> None:
+    found = waiting_of(awaiting(), "prod")
+    assert found is not None
+    assert found.since == T0 and found.record_hash == "sha256:abc" and found.record_sequence == 4
+    assert (
+        found.approve_commands[1]
+        == "kubectl aideploy approve scorer -n ns --role deployment-manager"
+    )
+    assert waiting_of(awaiting("Deploying"), "prod") is None
+
+
+def test_the_cursor_delivers_each_event_once_in_order() -> None:
+    events = record_notifications(LIFECYCLE, "prod", "ns")
+    requests = approval_notifications(
+        waiting(),
+        T0 + timedelta(minutes=25),
+        remind_every=timedelta(minutes=10),
+        escalate_after=None,
+        requests=True,
+        escalations=False,
+    )
+    cursor = Cursor()
+    delivered = []
+    for _ in range(3):  # each pass delivers one event only: the cursor carries the rest over
+        todo = pending(events, requests, Cursor.from_wire(cursor.to_wire()) or Cursor())
+        delivered.append(todo[0].id)
+        cursor = cursor.after(todo[0])
+    todo = pending(events, requests, cursor)
+    for event in todo:
+        delivered.append(event.id)
+        cursor = cursor.after(event)
+    assert delivered == [e.id for e in [*events, *requests]]
+    assert pending(events, requests, cursor) == []
+    # A new digest waited on starts its own count.
+    other = approval_notifications(
+        Waiting(Subject("prod", "ns", "scorer", UID, "3", "sha256:3"), T0, (), ()),
+        T0,
+        remind_every=None,
+        escalate_after=None,
+        requests=True,
+        escalations=False,
+    )
+    assert pending(events, other, cursor) == other
+
+
+def test_a_new_notifier_starts_at_the_records_written_since_it_exists() -> None:
+    records = [
+        plan(1, "1.0.0", minute=0),
+        rec(2, "approval", APPROVAL, minute=5),
+        rec(3, "closure", {}, minute=9),
+    ]
+    assert start_cursor(records, T0 + timedelta(minutes=5)) == Cursor(sequence=2)
+    assert start_cursor(records, T0 + timedelta(minutes=30)) == Cursor(sequence=4)
+    assert start_cursor([], T0) == Cursor(sequence=1)
+    assert Cursor.from_wire({"sequence": "x"}) is None
+
+
+def sink(**extra: Any) -> Sink:
+    return Sink.model_validate(
+        {"name": "s", "cloudEvents": {"url": {"secretKeyRef": {"name": "n", "key": "k"}}}, **extra}
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "kind", "risk", "taken"),
+    [
+        ({}, EventKind.LIVE, "high", True),
+        ({"events": ["live"]}, EventKind.LIVE, "minimal", True),
+        ({"events": ["live"]}, EventKind.CLOSED, "minimal", False),
+        ({"riskLevels": ["high"]}, EventKind.CLOSED, "high", True),
+        ({"riskLevels": ["high"]}, EventKind.CLOSED, "limited", False),
+    ],
+)
+def test_sinks_select_by_event_and_risk(
+    extra: dict[str, Any], kind: EventKind, risk: str, taken: bool
+) -> None:
+    assert sink_takes(sink(**extra), kind, risk) is taken
+
+
+def test_notifiers_select_by_label() -> None:
+    spec = NotifierSpec.model_validate(
+        {"selector": {"matchLabels": {"team": "a"}}, "sinks": [sink().model_dump(by_alias=True)]}
+    )
+    assert selects(spec.selector, {"team": "a", "x": "y"})
+    assert not selects(spec.selector, {"team": "b"})
+    assert selects(NotifierSpec(sinks=[sink()]).selector, {})
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"sinks": []},
+        {"sinks": [{"name": "s"}]},  # neither kind
+        {
+            "sinks": [
+                {
+                    "name": "s",
+                    "cloudEvents": {"url": {"secretKeyRef": {"name": "n", "key": "k"}}},
+                    "webhook": {"url": {"secretKeyRef": {"name": "n", "key": "k"}}},
+                }
+            ]
+        },
+        {"sinks": [{"name": "s", "cloudEvents": {"url": "https://in.clear/"}}]},  # never in clear
+        {"sinks": [sink().model_dump(by_alias=True), sink().model_dump(by_alias=True)]},
+        {"sinks": [sink().model_dump(by_alias=True)], "reminders": {"escalateTo": "nobody"}},
+    ],
+)
+def test_invalid_notifiers_are_refused(raw: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        NotifierSpec.model_validate(raw)
+
+
+def test_the_cloudevent_is_a_cdevent_with_the_subject_and_record() -> None:
+    given, started, finished, *_ = record_notifications(LIFECYCLE, "prod", "ns")
+    attributes, data = cloudevent(started)
+    assert attributes["id"] == started.id == data["context"]["id"]
+    assert attributes["type"] == "dev.cdevents.service.deployed.0.2.0"
+    assert attributes["source"] == "/clusters/prod/namespaces/ns/aideployments/scorer"
+    assert attributes["subject"] == "ns/scorer"
+    assert data["context"]["specversion"] == "0.5.1"
+    assert data["subject"]["type"] == "service"
+    assert data["subject"]["content"]["artifactId"] == "pkg:generic/scorer@1.0.0"
+    custom = data["customData"]["aideploy"]
+    assert (
+        custom["cluster"],
+        custom["namespace"],
+        custom["name"],
+        custom["version"],
+        custom["digest"],
+    ) == ("prod", "ns", "scorer", "1.0.0", "sha256:1.0.0")
+    assert custom["record"] == {"hash": LIFECYCLE[1]["spec"]["hash"], "sequence": 2}
+    assert cloudevent(given)[1]["context"]["schemaUri"].startswith("https://")
+    assert cloudevent(finished)[1]["subject"]["content"]["outcome"] == "pass"
+
+
+def test_chat_templates_name_where_what_and_the_command() -> None:
+    (request,) = approval_notifications(
+        waiting(), T0, remind_every=None, escalate_after=None, requests=True, escalations=False
+    )
+    body = slack(request)
+    assert body["text"] == "Approval requested: prod/ns/scorer 2.0.0"
+    section = body["blocks"][0]["text"]["text"]
+    assert "Missing roles: system-owner" in section
+    assert "Run: kubectl aideploy approve scorer -n ns --role system-owner" in section
+    assert "sha256:2" in section
+    card = teams(request)["attachments"][0]
+    assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    texts = [b["text"] for b in card["content"]["body"]]
+    assert texts[0] == "Approval requested: prod/ns/scorer 2.0.0"
+    assert any("kubectl aideploy approve" in t for t in texts)
+    assert webhook_body(request, Template.CLOUDEVENT)["id"] == request.id
+
+
+@pytest.mark.parametrize("kind_index", range(5))
+def test_every_event_renders_in_every_template(kind_index: int) -> None:
+    event = record_notifications(LIFECYCLE, "prod", "ns")[kind_index]
+    for template in Template:
+        body = webhook_body(event, template)
+        assert event.subject.name in str(body)
