@@ -132,7 +132,10 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("a real union", {"anyOf": [{"type": "string"}, {"type": "integer"}]}),
     ("a union with null", {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]}),
     ("a oneOf of schemas", {"oneOf": [{"type": "string"}, {"type": "integer"}]}),
-    ("additionalProperties of objects", {"type": "object", "additionalProperties": {"type": "object", "properties": {}}}),
+    (
+        "additionalProperties of objects",
+        {"type": "object", "additionalProperties": {"type": "object", "properties": {}}},
+    ),
     ("an unknown keyword", {"type": "array", "uniqueItems": True}),
     ("an unknown ref", {"$ref": "#/$defs/Nope"}),
     (

@@ -24,6 +24,13 @@ NOTIFIER_PLURAL: Final = "aideploymentnotifiers"
 
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
+#: The condition each sink has in status.sinks.<name>.conditions, and its reasons.
+CONDITION_DELIVERING: Final = "Delivering"
+REASON_DELIVERED: Final = "EventsDelivered"
+REASON_UNREACHABLE: Final = "SinkUnreachable"
+REASON_REJECTED: Final = "SinkRejectedEvent"
+REASON_SECRET_MISSING: Final = "SecretMissing"
+
 
 class EventKind(StrEnum):
     """The transitions a sink can select (docs/api.md, Notifications)."""

@@ -1,0 +1,258 @@
+"""One sink's delivery loop: what its AIDeployments have yet to tell it, sent in order, the
+cursor moved after each delivery.
+
+Each sink has its own task, so a sink that is down or refuses everything (4xx) holds back
+only itself. A failed delivery stops the pass (order per AIDeployment), is retried with
+exponential backoff, and is reported in the sink's condition, an Event and the metrics.
+The records are the outbox: memory holds at most QUEUE_LIMIT events of one pass, and an
+operator restart continues from the cursors in the notifier's status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, Final, TypeVar
+
+import aiohttp
+
+from aideploy.api import notifier as api
+from aideploy.api.durations import parse_duration
+from aideploy.api.notifier import EventKind, NotifierSpec, Sink
+from aideploy.api.status import Condition
+from aideploy.api.times import parse_time
+from aideploy.kube.rest import ApiError, Rest
+from aideploy.logic.conditions import set_condition
+from aideploy.logic.notify_events import Notification, approval_notifications, record_notifications
+from aideploy.logic.notify_route import (
+    Cursor,
+    labels_of,
+    pending,
+    risk_of,
+    selects,
+    sink_takes,
+    start_cursor,
+    waiting_of,
+)
+from aideploy.metrics import Metrics
+from aideploy.notify import store
+from aideploy.notify.send import Outcome, Sent, send
+
+logger = logging.getLogger(__name__)
+
+QUEUE_LIMIT: Final = 1000
+MAX_BACKOFF: Final = 30.0
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A sink as its notifier says it now: re-read on every pass of the worker."""
+
+    notifier: dict[str, Any]
+    spec: NotifierSpec
+    sink: Sink
+    #: The operator's default notifier: it reports on every watched namespace's
+    #: AIDeployments that no notifier of their own namespace selects.
+    default: bool = False
+    scope: tuple[str, ...] = ()
+    #: Which (namespace, labels) a namespaced notifier selects, for the default to skip.
+    covered: Callable[[Mapping[str, Any]], bool] = lambda _obj: False
+
+
+class SinkWorker:
+    def __init__(
+        self,
+        rest: Rest,
+        executor: Executor,
+        metrics: Metrics,
+        cluster: str,
+        assignment: Assignment,
+    ) -> None:
+        self._rest = rest
+        self._executor = executor
+        self._metrics = metrics
+        self._cluster = cluster
+        self.assignment = assignment
+        meta = assignment.notifier["metadata"]
+        self.label = f"{meta['namespace']}/{meta['name']}/{assignment.sink.name}"
+        status = (assignment.notifier.get("status") or {}).get("sinks") or {}
+        mine = status.get(assignment.sink.name) or {}
+        raw = mine.get("cursors") or {}
+        #: Authoritative once loaded: this task is the only writer of its sink's status.
+        self._cursors: dict[str, Cursor] = {
+            uid: c for uid, w in raw.items() if (c := Cursor.from_wire(w)) is not None
+        }
+        self._conditions = [Condition.model_validate(c) for c in mine.get("conditions") or []]
+        self._backoff = 0.0
+
+    async def _io(self, call: Callable[..., T], *args: Any) -> T:
+        """Blocking cluster calls run on the notifications' own threads, never on the
+        ones the reconciles use."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, partial(call, *args)
+        )
+
+    async def run(self, session: aiohttp.ClientSession, interval: float) -> None:
+        while True:
+            try:
+                ok = await self.deliver_pass(session)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the loop must outlive any one bad pass
+                logger.warning(
+                    "notifications %s: pass failed: %s", self.label, type(error).__name__
+                )
+                ok = False
+            self._backoff = 0.0 if ok else min(max(1.0, self._backoff * 2), MAX_BACKOFF)
+            await asyncio.sleep(self._backoff or interval)
+
+    async def deliver_pass(self, session: aiohttp.ClientSession) -> bool:
+        """Deliver what is due; False when a delivery failed (then back off)."""
+        a = self.assignment
+        namespace = a.notifier["metadata"]["namespace"]
+        ref = (a.sink.cloud_events or a.sink.webhook).url.secret_key_ref  # type: ignore[union-attr]
+        try:
+            url = await self._io(store.read_secret, self._rest, namespace, ref)
+        except store.SecretMissingError as error:
+            await self._report(False, api.REASON_SECRET_MISSING, f"{error}. Create it.")
+            return False
+        queue = await self._queue()
+        self._metrics.set_notification_queue(self.label, sum(len(q) for _, _, q in queue))
+        budget = QUEUE_LIMIT
+        for uid, risk, events in queue:
+            for n in events[:budget]:
+                budget -= 1
+                if not self._takes(n, risk):
+                    await self._advance(uid, n)
+                    continue
+                sent = await send(session, url, n, a.sink)
+                self._metrics.record_notification(self.label, sent.outcome.value)
+                if sent.outcome is not Outcome.DELIVERED:
+                    await self._failed(n, sent)
+                    return False
+                await self._advance(uid, n)
+        await self._report(True, api.REASON_DELIVERED, "Every due event was delivered.")
+        return True
+
+    def _takes(self, n: Notification, risk: str) -> bool:
+        if n.kind is EventKind.APPROVAL_REQUESTED:
+            return True  # approval_notifications already chose for this sink
+        return sink_takes(self.assignment.sink, n.kind, risk)
+
+    async def _queue(self) -> list[tuple[str, str, list[Notification]]]:
+        """(uid, risk level, events not delivered yet) per selected AIDeployment."""
+        a = self.assignment
+        namespace = a.notifier["metadata"]["namespace"]
+        scope = list(a.scope) if a.default else [namespace]
+        objects = await self._io(store.list_deployments, self._rest, scope)
+        chosen = [
+            o
+            for o in objects
+            if selects(a.spec.selector, labels_of(o)) and not (a.default and a.covered(o))
+        ]
+        chosen.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+        records: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        queue = []
+        now = datetime.now(UTC)
+        for obj in chosen:
+            ns, uid = obj["metadata"]["namespace"], obj["metadata"]["uid"]
+            if ns not in records:
+                records[ns] = await self._io(store.records_by_uid, self._rest, ns)
+            chain = records[ns].get(uid, [])
+            events = pending(
+                record_notifications(chain, self._cluster, ns),
+                self._approvals(obj, now),
+                self._cursor(uid, chain),
+            )
+            queue.append((uid, risk_of(obj), events))
+        await self._prune({o["metadata"]["uid"] for o in objects})
+        return queue
+
+    def _cursor(self, uid: str, chain: list[dict[str, Any]]) -> Cursor:
+        if uid not in self._cursors:
+            created = self.assignment.notifier["metadata"].get("creationTimestamp")
+            since = parse_time(created) if created else datetime.now(UTC)
+            self._cursors[uid] = start_cursor(chain, since)
+        return self._cursors[uid]
+
+    def _approvals(self, obj: Mapping[str, Any], now: datetime) -> list[Notification]:
+        waiting = waiting_of(obj, self._cluster)
+        if waiting is None:
+            return []
+        a = self.assignment
+        reminders = a.spec.reminders
+        every = reminders.interval if reminders else None
+        after = reminders.escalate_after if reminders else None
+        return approval_notifications(
+            waiting,
+            now,
+            remind_every=parse_duration(every) if every else None,
+            escalate_after=parse_duration(after) if after else None,
+            requests=sink_takes(a.sink, EventKind.APPROVAL_REQUESTED, risk_of(obj)),
+            escalations=reminders is not None and reminders.escalate_to == a.sink.name,
+        )
+
+    async def _advance(self, uid: str, n: Notification) -> None:
+        self._cursors[uid] = self._cursors[uid].after(n)
+        await self._patch({"cursors": {uid: self._cursors[uid].to_wire()}})
+
+    async def _prune(self, alive: set[str]) -> None:
+        """Forget the cursors of AIDeployments that are gone (their uid never returns)."""
+        gone = [uid for uid in self._cursors if uid not in alive]
+        if gone:
+            for uid in gone:
+                del self._cursors[uid]
+            await self._patch({"cursors": dict.fromkeys(gone)})
+
+    async def _failed(self, n: Notification, sent: Sent) -> None:
+        if sent.outcome is Outcome.REJECTED:
+            reason = api.REASON_REJECTED
+            advice = "fix the sink's URL or its receiver; the event is retried until accepted"
+        else:
+            reason = api.REASON_UNREACHABLE
+            advice = "events wait in order and are delivered once it answers"
+        message = (
+            f"Sink {self.assignment.sink.name} answered {sent.detail} to event {n.id}: {advice}."
+        )
+        logger.info("notifications %s: event %s not delivered: %s", self.label, n.id, sent.detail)
+        await self._report(False, reason, message)
+
+    async def _report(self, ok: bool, reason: str, message: str) -> None:
+        """Set the sink's Delivering condition; a change to failing also posts an Event."""
+        previous = next((c for c in self._conditions if c.type == api.CONDITION_DELIVERING), None)
+        if previous is not None and (previous.status == "True") == ok and previous.reason == reason:
+            return
+        generation = int(self.assignment.notifier["metadata"].get("generation") or 0)
+        now = datetime.now(UTC)
+        self._conditions = set_condition(
+            self._conditions,
+            api.CONDITION_DELIVERING,
+            "True" if ok else "False",
+            reason,
+            message,
+            generation,
+            now,
+        )
+        await self._patch({"conditions": [c.to_wire() for c in self._conditions]})
+        if not ok:
+            try:
+                await self._io(
+                    store.post_event, self._rest, self.assignment.notifier, reason, message, now
+                )
+            except ApiError as error:  # best effort: the condition and metric say it too
+                logger.warning("notifications %s: no Event posted: %s", self.label, error.status)
+
+    async def _patch(self, patch: Mapping[str, Any]) -> None:
+        await self._io(
+            store.patch_sink_status,
+            self._rest,
+            self.assignment.notifier,
+            self.assignment.sink.name,
+            patch,
+        )
