@@ -20,11 +20,13 @@ from aideploy.logic.notify_events import (
 from aideploy.logic.notify_render import cloudevent, slack, teams, webhook_body
 from aideploy.logic.notify_route import (
     Cursor,
+    approvals_due,
     pending,
     selects,
     sink_takes,
     start_cursor,
     waiting_of,
+    with_waiting,
 )
 
 UID = "uid-1"
@@ -156,7 +158,7 @@ LIFECYCLE = [
                 rec(
                     3,
                     "rollback",
-                    {"trigger": "probe", "reason": "RED", "from": RELEASE_2, "to": RELEASE_1},
+                    {"trigger": "ProbesRed", "reason": "RED", "from": RELEASE_2, "to": RELEASE_1},
                 ),
             ],
             [ev.TESTSUITERUN_FINISHED, ev.SERVICE_ROLLEDBACK],
@@ -165,12 +167,36 @@ LIFECYCLE = [
         pytest.param(
             [
                 rec(
-                    1, "rollback", {"trigger": "signal", "reason": "latency RED", "from": RELEASE_2}
+                    1,
+                    "rollback",
+                    {"trigger": "SignalRed", "reason": "latency RED", "from": RELEASE_2},
                 ),
                 rec(2, "closure", {"finalPhase": "RolledBack"}),
             ],
             [ev.INCIDENT_DETECTED, ev.SERVICE_ROLLEDBACK, ev.DEPLOYMENT_CLOSED],
             id="monitoring RED: incident, then rollback",
+        ),
+        pytest.param(
+            [
+                rec(
+                    1,
+                    "rollback",
+                    {"trigger": "AnalysisRed", "reason": "canary RED", "from": RELEASE_2},
+                )
+            ],
+            [ev.INCIDENT_DETECTED, ev.SERVICE_ROLLEDBACK],
+            id="canary analysis RED is an incident too",
+        ),
+        pytest.param(
+            [
+                rec(
+                    1,
+                    "rollback",
+                    {"trigger": "ManualRollback", "reason": "asked", "from": RELEASE_2},
+                )
+            ],
+            [ev.SERVICE_ROLLEDBACK],
+            id="a manual rollback is no incident",
         ),
         pytest.param(
             [rec(1, "registration", {}), rec(2, "retrospective", {})],
@@ -297,7 +323,7 @@ def test_waiting_is_read_from_the_status() -> None:
 def test_the_cursor_delivers_each_event_once_in_order() -> None:
     events = record_notifications(LIFECYCLE, "prod", "ns")
     requests = approval_notifications(
-        waiting(),
+        waiting(record_sequence=4),  # it began after the closure of 1.0.0
         T0 + timedelta(minutes=25),
         remind_every=timedelta(minutes=10),
         escalate_after=None,
@@ -442,3 +468,40 @@ def test_every_event_renders_in_every_template(kind_index: int) -> None:
     for template in Template:
         body = webhook_body(event, template)
         assert event.subject.name in str(body)
+
+
+CHOICES: dict[str, Any] = {
+    "remind_every": None,
+    "escalate_after": None,
+    "requests": True,
+    "escalations": False,
+}
+
+
+def test_a_request_missed_while_the_sink_was_down_is_still_sent_in_its_place() -> None:
+    """The gate opened before the request got out: the kept wait still makes it, and it
+    comes before the approval and deployment events of that digest."""
+    wait = Waiting(
+        Subject("prod", "ns", "scorer", UID, "1.0.0", "sha256:1.0.0"),
+        T0,
+        ("system-owner",),
+        (),
+        record_sequence=0,
+    )
+    cursor = Cursor.from_wire(with_waiting(Cursor(sequence=1), wait).to_wire())
+    assert cursor is not None and cursor.waiting == wait
+    events = record_notifications(LIFECYCLE, "prod", "ns")
+    todo = pending(events, approvals_due(None, cursor, T0 + timedelta(hours=1), **CHOICES), cursor)
+    assert [n.type for n in todo] == [ev.APPROVAL_REQUESTED, *[e.type for e in events]]
+    for n in todo:
+        cursor = cursor.after(n)
+    assert pending(events, approvals_due(None, cursor, T0, **CHOICES), cursor) == []
+
+
+def test_a_new_wait_replaces_the_kept_one() -> None:
+    first = waiting()
+    second = Waiting(Subject("prod", "ns", "scorer", UID, "3", "sha256:3"), T0, (), ())
+    cursor = with_waiting(Cursor(), first)
+    assert with_waiting(cursor, first) is cursor
+    assert with_waiting(cursor, None) is cursor
+    assert with_waiting(cursor, second).waiting == second

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from aideploy.api.constants import Reason
 from aideploy.api.notifier import EventKind
 from aideploy.api.times import rfc3339
 
@@ -36,6 +37,8 @@ APPROVAL_REQUESTED: Final = _CUSTOM + "approval.requested.0.1.0"
 APPROVAL_GIVEN: Final = _CUSTOM + "approval.given.0.1.0"
 DEPLOYMENT_CLOSED: Final = _CUSTOM + "deployment.closed.0.1.0"
 
+#: Rollback triggers that are monitoring going RED after go-live: an incident first.
+_INCIDENT_TRIGGERS: Final = frozenset({Reason.SIGNAL_RED.value, Reason.ANALYSIS_RED.value})
 #: Verification decisions after which the release goes live by itself.
 _LIVE_DECISIONS: Final = frozenset({"GREEN"})
 
@@ -224,7 +227,7 @@ def _deployment_log(walk: _Walk, spec: Mapping[str, Any], content: Mapping[str, 
 def _rollback(walk: _Walk, spec: Mapping[str, Any], content: Mapping[str, Any]) -> None:
     source = content.get("from") or {}
     subject = walk.subject(str(source.get("version", "")), str(source.get("digest", "")))
-    if content.get("trigger") == "signal":
+    if content.get("trigger") in _INCIDENT_TRIGGERS:
         incident = {"description": content.get("reason"), "redAt": content.get("redAt")}
         _emit(walk, spec, EventKind.INCIDENT, INCIDENT_DETECTED, _clean(incident), subject)
     rolled = {

@@ -12,15 +12,21 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from aideploy.api.constants import Phase
 from aideploy.api.notifier import EventKind, LabelSelector, Sink
-from aideploy.api.times import parse_time
+from aideploy.api.times import parse_time, rfc3339
 from aideploy.logic.next_step import command
-from aideploy.logic.notify_events import Notification, Position, Subject, Waiting
+from aideploy.logic.notify_events import (
+    Notification,
+    Position,
+    Subject,
+    Waiting,
+    approval_notifications,
+)
 from aideploy.logic.workload import Owner
 
 
@@ -31,14 +37,20 @@ class Cursor:
     #: The digest whose approval requests `approvals` counts.
     approval: str = ""
     approvals: int = 0
+    #: The latest wait for approvals seen: kept, so that a request not yet delivered
+    #: when the gate opened (the sink was down) is still delivered, in its place.
+    waiting: Waiting | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        wire: dict[str, Any] = {
             "sequence": self.sequence,
             "index": self.index,
             "approval": self.approval,
             "approvals": self.approvals,
         }
+        if self.waiting is not None:
+            wire["waiting"] = _waiting_wire(self.waiting)
+        return wire
 
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any] | None) -> Cursor | None:
@@ -50,8 +62,9 @@ class Cursor:
                 index=int(raw.get("index", 0)),
                 approval=str(raw.get("approval", "")),
                 approvals=int(raw.get("approvals", 0)),
+                waiting=_waiting_from(raw.get("waiting")),
             )
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, KeyError):
             return None
 
     @property
@@ -62,10 +75,57 @@ class Cursor:
         """The cursor once `notification` is delivered (or skipped: not for this sink)."""
         if notification.position is not None:
             position = notification.position
-            return Cursor(position.sequence, position.index + 1, self.approval, self.approvals)
+            return replace(self, sequence=position.sequence, index=position.index + 1)
         digest = notification.subject.digest
         count = self.approvals + 1 if digest == self.approval else 1
-        return Cursor(self.sequence, self.index, digest, count)
+        return replace(self, approval=digest, approvals=count)
+
+
+def _waiting_wire(w: Waiting) -> dict[str, Any]:
+    s = w.subject
+    return {
+        "subject": [s.cluster, s.namespace, s.name, s.uid, s.version, s.digest],
+        "since": rfc3339(w.since),
+        "missingRoles": list(w.missing_roles),
+        "approve": list(w.approve_commands),
+        "record": [w.record_hash, w.record_sequence],
+    }
+
+
+def _waiting_from(raw: Any) -> Waiting | None:
+    if not isinstance(raw, Mapping):
+        return None
+    record_hash, record_sequence = raw["record"]
+    return Waiting(
+        subject=Subject(*(str(part) for part in raw["subject"])),
+        since=parse_time(str(raw["since"])),
+        missing_roles=tuple(str(r) for r in raw["missingRoles"]),
+        approve_commands=tuple(str(c) for c in raw["approve"]),
+        record_hash=str(record_hash),
+        record_sequence=int(record_sequence),
+    )
+
+
+def with_waiting(cursor: Cursor, live: Waiting | None) -> Cursor:
+    """The cursor remembering the wait now seen (a new digest replaces the old one)."""
+    kept = cursor.waiting
+    if live is None or (kept is not None and kept.subject.digest == live.subject.digest):
+        return cursor
+    return replace(cursor, waiting=live)
+
+
+def approvals_due(
+    live: Waiting | None, cursor: Cursor, now: datetime, **choices: Any
+) -> list[Notification]:
+    """The approval events of the wait: while it lasts, the request and the reminders and
+    escalation due by `now`; once it is over, only the request, if it never got out.
+    `choices` are approval_notifications' keyword arguments."""
+    if live is not None:
+        return approval_notifications(live, now, **choices)
+    if cursor.waiting is None:
+        return []
+    over = {**choices, "remind_every": None, "escalate_after": None, "escalations": False}
+    return approval_notifications(cursor.waiting, cursor.waiting.since, **over)
 
 
 def start_cursor(records: Sequence[Mapping[str, Any]], since: datetime) -> Cursor:
@@ -86,14 +146,21 @@ def pending(
     approval_events: Sequence[Notification],
     cursor: Cursor,
 ) -> list[Notification]:
-    """The events not delivered yet, in order: those of the records past the cursor, then
-    the approval requests (and reminders) due for the digest now waited on."""
+    """The events not delivered yet, in order: those of the records past the cursor, and
+    the approval requests (and reminders) of the digest waited on, placed after the record
+    that was the latest when the wait began."""
     out = [n for n in record_events if n.position is not None and n.position >= cursor.position]
     if approval_events:
         digest = approval_events[0].subject.digest
         done = cursor.approvals if digest == cursor.approval else 0
         out.extend(approval_events[done:])
-    return out
+    return sorted(out, key=_order)
+
+
+def _order(n: Notification) -> tuple[int, int, int]:
+    if n.position is not None:
+        return (n.position.sequence, 0, n.position.index)
+    return (n.record_sequence, 1, 0)  # sorted() is stable: reminders keep their order
 
 
 def selects(selector: LabelSelector, labels: Mapping[str, str]) -> bool:

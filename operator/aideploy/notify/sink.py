@@ -28,9 +28,10 @@ from aideploy.api.status import Condition
 from aideploy.api.times import parse_time
 from aideploy.kube.rest import ApiError, Rest
 from aideploy.logic.conditions import set_condition
-from aideploy.logic.notify_events import Notification, approval_notifications, record_notifications
+from aideploy.logic.notify_events import Notification, Waiting, record_notifications
 from aideploy.logic.notify_route import (
     Cursor,
+    approvals_due,
     labels_of,
     pending,
     risk_of,
@@ -38,6 +39,7 @@ from aideploy.logic.notify_route import (
     sink_takes,
     start_cursor,
     waiting_of,
+    with_waiting,
 )
 from aideploy.metrics import Metrics
 from aideploy.notify import store
@@ -88,6 +90,8 @@ class SinkWorker:
         self._cursors: dict[str, Cursor] = {
             uid: c for uid, w in raw.items() if (c := Cursor.from_wire(w)) is not None
         }
+        #: The uids whose cursor is in the status (a new one is written before delivering).
+        self._persisted: set[str] = set(self._cursors)
         self._conditions = [Condition.model_validate(c) for c in mine.get("conditions") or []]
         self._backoff = 0.0
 
@@ -165,32 +169,43 @@ class SinkWorker:
             if ns not in records:
                 records[ns] = await self._io(store.records_by_uid, self._rest, ns)
             chain = records[ns].get(uid, [])
+            cursor = await self._cursor(uid, chain, waiting_of(obj, self._cluster))
             events = pending(
                 record_notifications(chain, self._cluster, ns),
-                self._approvals(obj, now),
-                self._cursor(uid, chain),
+                self._approvals(obj, cursor, now),
+                cursor,
             )
             queue.append((uid, risk_of(obj), events))
         await self._prune({o["metadata"]["uid"] for o in objects})
         return queue
 
-    def _cursor(self, uid: str, chain: list[dict[str, Any]]) -> Cursor:
-        if uid not in self._cursors:
+    async def _cursor(
+        self, uid: str, chain: list[dict[str, Any]], waiting: Waiting | None
+    ) -> Cursor:
+        """The AIDeployment's cursor; a wait for approvals seen for the first time is kept
+        in it at once, so that its request is delivered even if the gate opens first."""
+        cursor = self._cursors.get(uid)
+        if cursor is None:
             created = self.assignment.notifier["metadata"].get("creationTimestamp")
             since = parse_time(created) if created else datetime.now(UTC)
-            self._cursors[uid] = start_cursor(chain, since)
-        return self._cursors[uid]
+            cursor = start_cursor(chain, since)
+        updated = with_waiting(cursor, waiting)
+        self._cursors[uid] = updated
+        if updated is not cursor or uid not in self._persisted:
+            await self._patch({"cursors": {uid: updated.to_wire()}})
+            self._persisted.add(uid)
+        return updated
 
-    def _approvals(self, obj: Mapping[str, Any], now: datetime) -> list[Notification]:
-        waiting = waiting_of(obj, self._cluster)
-        if waiting is None:
-            return []
+    def _approvals(
+        self, obj: Mapping[str, Any], cursor: Cursor, now: datetime
+    ) -> list[Notification]:
         a = self.assignment
         reminders = a.spec.reminders
         every = reminders.interval if reminders else None
         after = reminders.escalate_after if reminders else None
-        return approval_notifications(
-            waiting,
+        return approvals_due(
+            waiting_of(obj, self._cluster),
+            cursor,
             now,
             remind_every=parse_duration(every) if every else None,
             escalate_after=parse_duration(after) if after else None,
@@ -208,6 +223,7 @@ class SinkWorker:
         if gone:
             for uid in gone:
                 del self._cursors[uid]
+                self._persisted.discard(uid)
             await self._patch({"cursors": dict.fromkeys(gone)})
 
     async def _failed(self, n: Notification, sent: Sent) -> None:
