@@ -35,6 +35,8 @@ class CloudEventsReceiver:
         self.requests = 0
         #: The status answered (after parsing): 2xx accepts, anything else refuses.
         self.status = 200
+        #: Seconds each answer takes (a slow receiver, to kill the operator mid-delivery).
+        self.delay = 0.0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
@@ -51,6 +53,8 @@ class CloudEventsReceiver:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 receiver._take(headers, body)
                 self.send_response(receiver.status)
                 self.send_header("content-length", "0")
