@@ -88,6 +88,14 @@ image's default CMD (operator/Dockerfile); a test keeps the two equal.
 {{- end }}
 - --provenance-key-file
 - "/etc/aideploy/provenance/key"
+{{- with .Values.notifications.clusterName }}
+- --cluster-name
+- {{ . | quote }}
+{{- end }}
+{{- with .Values.notifications.defaultNotifier }}
+- --default-notifier
+- {{ . | quote }}
+{{- end }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
 {{- end }}
@@ -266,6 +274,17 @@ With webhook.certificate.existingSecret: only caBundle (the value, else the Secr
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+# Notifications: the notifiers are listed; each sink's cursor and condition are merged into
+# their status; the URL of a sink is read from the Secret key it names (get, never list).
+- apiGroups: ["aideploy.io"]
+  resources: ["aideploymentnotifiers"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["aideploy.io"]
+  resources: ["aideploymentnotifiers/status"]
+  verbs: ["get", "patch"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
 {{- end -}}
 
 {{/* kopf's keep-alives in the peering object, only when peering (replicas > 1). */}}
