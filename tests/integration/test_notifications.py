@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from aideploy.api.constants import GROUP, VERSION
 from aideploy.kube.records import list_records
@@ -28,6 +29,7 @@ from tests.support.cluster import ClusterHandle, wait_for
 from tests.support.kubelet import SimulatedNode
 from tests.support.modelserver import ModelServer
 from tests.support.operator import OperatorProcess, running
+from tests.support.paths import EXAMPLES_DIR
 from tests.support.receiver import CloudEventsReceiver
 from tests.unit.factories import full_checklist, make_spec
 
@@ -348,3 +350,18 @@ def test_a_sink_refusing_everything_holds_back_no_other_and_no_secret_leaks(
     ]
     for text in everything:
         assert token not in text
+
+
+def test_the_slack_example_is_accepted_by_the_apiserver(
+    rest: Rest, namespace: str, crds: list[str]
+) -> None:
+    documents = yaml.safe_load_all((EXAMPLES_DIR / "notifications" / "slack.yaml").read_text())
+    for document in documents:
+        if document["kind"] == "Secret":
+            path = f"/api/v1/namespaces/{namespace}/secrets"
+        else:
+            path = NOTIFIERS.format(namespace=namespace)
+        rest.request("POST", path, body=document)
+    stored = rest.request("GET", NOTIFIERS.format(namespace=namespace) + "/fraud-team") or {}
+    assert [s["name"] for s in stored["spec"]["sinks"]] == ["cdevents", "slack"]
+    assert stored["spec"]["reminders"]["escalateTo"] == "slack"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from aideploy.api.notifier import EventKind, NotifierSpec, Sink, Template
@@ -28,6 +29,7 @@ from aideploy.logic.notify_route import (
     waiting_of,
     with_waiting,
 )
+from tests.support.paths import EXAMPLES_DIR
 
 UID = "uid-1"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -505,3 +507,16 @@ def test_a_new_wait_replaces_the_kept_one() -> None:
     assert with_waiting(cursor, first) is cursor
     assert with_waiting(cursor, None) is cursor
     assert with_waiting(cursor, second).waiting == second
+
+
+def test_the_slack_example_is_a_valid_notifier_with_its_urls_in_secrets() -> None:
+    documents = list(
+        yaml.safe_load_all((EXAMPLES_DIR / "notifications" / "slack.yaml").read_text())
+    )
+    (notifier,) = [d for d in documents if d["kind"] == "AIDeploymentNotifier"]
+    spec = NotifierSpec.model_validate(notifier["spec"])
+    secrets = {d["metadata"]["name"] for d in documents if d["kind"] == "Secret"}
+    for s in spec.sinks:
+        ref = (s.cloud_events or s.webhook).url.secret_key_ref  # type: ignore[union-attr]
+        assert ref.name in secrets
+    assert "hooks.slack.com" not in yaml.safe_dump(notifier)
