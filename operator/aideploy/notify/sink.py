@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,25 +75,50 @@ class SinkWorker:
         metrics: Metrics,
         cluster: str,
         assignment: Assignment,
+        active: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._rest = rest
         self._executor = executor
         self._metrics = metrics
         self._cluster = cluster
         self.assignment = assignment
+        #: With peering: whether this replica is the one that works on a namespace now.
+        self._active = active
+        self._standing_by = False
         meta = assignment.notifier["metadata"]
         self.label = f"{meta['namespace']}/{meta['name']}/{assignment.sink.name}"
-        status = (assignment.notifier.get("status") or {}).get("sinks") or {}
-        mine = status.get(assignment.sink.name) or {}
+        self._load(assignment.notifier)
+        self._backoff = 0.0
+
+    def _load(self, notifier: Mapping[str, Any]) -> None:
+        """Cursors and conditions as the status has them: authoritative from then on, as
+        this task is the only writer of its sink's status."""
+        status = (notifier.get("status") or {}).get("sinks") or {}
+        mine = status.get(self.assignment.sink.name) or {}
         raw = mine.get("cursors") or {}
-        #: Authoritative once loaded: this task is the only writer of its sink's status.
         self._cursors: dict[str, Cursor] = {
             uid: c for uid, w in raw.items() if (c := Cursor.from_wire(w)) is not None
         }
         #: The uids whose cursor is in the status (a new one is written before delivering).
         self._persisted: set[str] = set(self._cursors)
         self._conditions = [Condition.model_validate(c) for c in mine.get("conditions") or []]
-        self._backoff = 0.0
+
+    async def _may_deliver(self) -> bool:
+        """With peering, only the active replica delivers; one that takes over reads the
+        cursors afresh, as the replica before it moved them."""
+        if self._active is None:
+            return True
+        meta = self.assignment.notifier["metadata"]
+        if not await self._active(meta["namespace"]):
+            self._standing_by = True
+            return False
+        if self._standing_by:
+            fresh = await self._io(store.get_notifier, self._rest, meta["namespace"], meta["name"])
+            if fresh is None:
+                return False
+            self._load(fresh)
+            self._standing_by = False
+        return True
 
     async def _io(self, call: Callable[..., T], *args: Any) -> T:
         """Blocking cluster calls run on the notifications' own threads, never on the
@@ -118,6 +143,8 @@ class SinkWorker:
 
     async def deliver_pass(self, session: aiohttp.ClientSession) -> bool:
         """Deliver what is due; False when a delivery failed (then back off)."""
+        if not await self._may_deliver():
+            return True
         a = self.assignment
         namespace = a.notifier["metadata"]["namespace"]
         ref = (a.sink.cloud_events or a.sink.webhook).url.secret_key_ref  # type: ignore[union-attr]

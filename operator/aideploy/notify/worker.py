@@ -103,20 +103,18 @@ class NotificationWorker:
         for key, assignment in wanted.items():
             if key in self._sinks:
                 self._sinks[key][0].assignment = assignment
-            elif await self._active(assignment):
+            else:
                 worker = SinkWorker(
-                    self._rest, self._executor, self._metrics, self._settings.cluster, assignment
+                    self._rest,
+                    self._executor,
+                    self._metrics,
+                    self._settings.cluster,
+                    assignment,
+                    self._peering.active if self._peering is not None else None,
                 )
                 task = asyncio.create_task(worker.run(session, self._settings.interval))
                 self._sinks[key] = (worker, task)
                 logger.info("notifications: delivering to sink %s", worker.label)
-
-    async def _active(self, assignment: Assignment) -> bool:
-        """With peering, only the active replica delivers (the standby's cursors would
-        race the active one's)."""
-        if self._peering is None:
-            return True
-        return await self._peering.active(assignment.notifier["metadata"]["namespace"])
 
     async def _default(self, listed: list[dict[str, Any]]) -> dict[str, Any] | None:
         if not self._settings.default:
