@@ -25,7 +25,7 @@ from aideploy.logic.notify_events import record_notifications
 from tests.integration.conftest import routed_args
 from tests.support import aid
 from tests.support.backend import VersionedBackend
-from tests.support.cluster import ClusterHandle, wait_for
+from tests.support.cluster import ClusterHandle, create_namespace, delete_namespace, wait_for
 from tests.support.kubelet import SimulatedNode
 from tests.support.modelserver import ModelServer
 from tests.support.operator import OperatorProcess, running
@@ -107,7 +107,12 @@ def secret(rest: Rest, namespace: str, name: str, url: str) -> None:
 
 
 def notifier(
-    rest: Rest, namespace: str, sinks: dict[str, str], templates: dict[str, str] | None = None
+    rest: Rest,
+    namespace: str,
+    sinks: dict[str, str],
+    templates: dict[str, str] | None = None,
+    events: dict[str, list[str]] | None = None,
+    **spec: Any,
 ) -> None:
     """A notifier with one sink per (name, url): each URL in a Secret of its own."""
     specs = []
@@ -116,12 +121,12 @@ def notifier(
         ref = {"url": {"secretKeyRef": {"name": f"{sink}-url", "key": "url"}}}
         template = (templates or {}).get(sink)
         kind = {"webhook": {**ref, "template": template}} if template else {"cloudEvents": ref}
-        specs.append({"name": sink, **kind})
+        specs.append({"name": sink, **kind, "events": (events or {}).get(sink, [])})
     body = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "AIDeploymentNotifier",
         "metadata": {"name": "stakeholders"},
-        "spec": {"sinks": specs},
+        "spec": {"sinks": specs, **spec},
     }
     rest.request("POST", NOTIFIERS.format(namespace=namespace), body=body)
 
@@ -367,3 +372,80 @@ def test_the_slack_example_is_accepted_by_the_apiserver(
     stored = rest.request("GET", NOTIFIERS.format(namespace=namespace) + "/fraud-team") or {}
     assert [s["name"] for s in stored["spec"]["sinks"]] == ["cdevents", "slack"]
     assert stored["spec"]["reminders"]["escalateTo"] == "slack"
+
+
+def test_reminders_while_waiting_and_one_escalation_to_the_second_sink(
+    rest: Rest,
+    namespace: str,
+    notifying_operator: OperatorProcess,
+    node: SimulatedNode,
+    model_server: ModelServer,
+    backend: VersionedBackend,
+    receiver: CloudEventsReceiver,
+) -> None:
+    with CloudEventsReceiver() as managers:
+        notifier(
+            rest,
+            namespace,
+            {"events": receiver.url, "managers": managers.url},
+            events={"managers": ["closed"]},
+            reminders={"interval": "1s", "escalateAfter": "2s", "escalateTo": "managers"},
+        )
+        aid.create(
+            rest, namespace, aid.manifest(NAME, spec(model_server, "1.0.0"), full_checklist())
+        )
+        receiver.wait_for(lambda r: r.types().count(ev.APPROVAL_REQUESTED) >= 3)
+        managers.wait_for(lambda r: len(r.unique()) >= 1)
+        aid.approve_all(rest, namespace, NAME, ROLES)
+        aid.wait_phase(rest, namespace, NAME, "Succeeded")
+        receiver.wait_for(lambda r: ev.DEPLOYMENT_CLOSED in r.types())
+        managers.wait_for(lambda r: len(r.unique()) >= 2)
+        # The requests, reminders and escalation all came before the approval: none after.
+        types = receiver.types()
+        first_given = types.index(ev.APPROVAL_GIVEN)
+        assert set(types[:first_given]) == {ev.APPROVAL_REQUESTED}
+        assert types[first_given:] == FIRST[1:]
+        reminders = [e.data["customData"]["aideploy"].get("reminder") for e in receiver.unique()]
+        assert reminders[1:first_given] == list(range(1, first_given))
+        # The managers heard the escalation once, then only what they chose: the closure.
+        escalation, closed = managers.unique()
+        assert escalation.data["customData"]["aideploy"]["escalated"] is True
+        assert closed.type == ev.DEPLOYMENT_CLOSED
+
+
+def test_the_default_notifier_reports_on_namespaces_without_their_own(
+    rest: Rest,
+    namespace: str,
+    kube_cluster: ClusterHandle,
+    kube_api: Any,
+    crds: list[str],
+    tmp_path: Path,
+    node: SimulatedNode,
+    model_server: ModelServer,
+    preview_server: ModelServer,
+    backend: VersionedBackend,
+    receiver: CloudEventsReceiver,
+) -> None:
+    ops = f"{namespace[:50]}-ops"
+    create_namespace(kube_api, ops)
+    try:
+        notifier(rest, ops, {"events": receiver.url})  # in a namespace the operator does not watch
+        process = OperatorProcess(
+            kube_cluster.kubeconfig,
+            namespace,
+            tmp_path / "operator.log",
+            base_args=[
+                *notify_args(model_server, preview_server),
+                "--default-notifier",
+                f"{ops}/stakeholders",
+            ],
+        )
+        with running(process):
+            first_rollout(rest, namespace, model_server, receiver)
+            receiver.wait_for(has(FIRST))
+        assert receiver.types() == FIRST
+        assert {e.data["customData"]["aideploy"]["namespace"] for e in receiver.unique()} == {
+            namespace
+        }
+    finally:
+        delete_namespace(kube_api, ops)
