@@ -26,6 +26,7 @@ from aideploy.api.durations import parse_duration
 from aideploy.api.notifier import EventKind, NotifierSpec, Sink
 from aideploy.api.status import Condition
 from aideploy.api.times import parse_time
+from aideploy.kube.records import list_records
 from aideploy.kube.rest import ApiError, Rest
 from aideploy.logic.conditions import set_condition
 from aideploy.logic.notify_events import Notification, Waiting, record_notifications
@@ -154,20 +155,28 @@ class SinkWorker:
             await self._report(False, api.REASON_SECRET_MISSING, f"{error}. Create it.")
             return False
         queue = await self._queue()
-        self._metrics.set_notification_queue(self.label, sum(len(q) for _, _, q in queue))
+        depth = sum(1 for _, risk, q in queue for n in q if self._takes(n, risk))
+        self._metrics.set_notification_queue(self.label, depth)
         budget = QUEUE_LIMIT
         for uid, risk, events in queue:
+            skipped = False
             for n in events[:budget]:
                 budget -= 1
-                if not self._takes(n, risk):
-                    await self._advance(uid, n)
+                if not self._takes(n, risk):  # not for this sink: passed over, not sent
+                    self._cursors[uid] = self._cursors[uid].after(n)
+                    skipped = True
                     continue
                 sent = await send(session, url, n, a.sink)
                 self._metrics.record_notification(self.label, sent.outcome.value)
                 if sent.outcome is not Outcome.DELIVERED:
                     await self._failed(n, sent)
+                    if skipped:
+                        await self._advance(uid, None)
                     return False
                 await self._advance(uid, n)
+                skipped = False
+            if skipped:
+                await self._advance(uid, None)
         await self._report(True, api.REASON_DELIVERED, "Every due event was delivered.")
         return True
 
@@ -188,14 +197,11 @@ class SinkWorker:
             if selects(a.spec.selector, labels_of(o)) and not (a.default and a.covered(o))
         ]
         chosen.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
-        records: dict[str, dict[str, list[dict[str, Any]]]] = {}
         queue = []
         now = datetime.now(UTC)
         for obj in chosen:
             ns, uid = obj["metadata"]["namespace"], obj["metadata"]["uid"]
-            if ns not in records:
-                records[ns] = await self._io(store.records_by_uid, self._rest, ns)
-            chain = records[ns].get(uid, [])
+            chain = await self._chain(obj)
             cursor = await self._cursor(uid, chain, waiting_of(obj, self._cluster))
             events = pending(
                 record_notifications(chain, self._cluster, ns),
@@ -205,6 +211,19 @@ class SinkWorker:
             queue.append((uid, risk_of(obj), events))
         await self._prune({o["metadata"]["uid"] for o in objects})
         return queue
+
+    async def _chain(self, obj: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The AIDeployment's records, read only when its status says that one may be
+        past its cursor: at rest, a pass reads no record."""
+        meta = obj["metadata"]
+        latest = ((obj.get("status") or {}).get("latestRecord") or {}).get("sequence")
+        cursor = self._cursors.get(meta["uid"])
+        if cursor is not None and isinstance(latest, int) and latest < cursor.sequence:
+            return []
+        if cursor is not None and not isinstance(latest, int):
+            return []  # no record yet
+        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        return await self._io(list_records, self._rest, namespace, name, uid)
 
     async def _cursor(
         self, uid: str, chain: list[dict[str, Any]], waiting: Waiting | None
@@ -240,8 +259,10 @@ class SinkWorker:
             escalations=reminders is not None and reminders.escalate_to == a.sink.name,
         )
 
-    async def _advance(self, uid: str, n: Notification) -> None:
-        self._cursors[uid] = self._cursors[uid].after(n)
+    async def _advance(self, uid: str, n: Notification | None) -> None:
+        """Move the cursor past `n` (None: it was moved already) and write it."""
+        if n is not None:
+            self._cursors[uid] = self._cursors[uid].after(n)
         await self._patch({"cursors": {uid: self._cursors[uid].to_wire()}})
 
     async def _prune(self, alive: set[str]) -> None:

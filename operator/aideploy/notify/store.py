@@ -1,5 +1,5 @@
 """What the notification worker reads and writes in the cluster (blocking; run in threads):
-the notifiers, the AIDeployments and their records, the Secrets that hold the sinks'
+the notifiers, the AIDeployments (their records: kube/records.py), the Secrets that hold the sinks'
 URLs, and each sink's cursor and condition in the notifier's status.
 
 A Secret's value is returned to the caller and never logged, nor put in an error: an
@@ -17,7 +17,6 @@ from typing import Any
 from aideploy.api.constants import GROUP, PLURAL, VERSION
 from aideploy.api.notifier import NOTIFIER_KIND, NOTIFIER_PLURAL, SecretKeyRef
 from aideploy.api.times import rfc3339
-from aideploy.kube.records import list_records
 from aideploy.kube.rest import ApiError, Rest
 
 PAGE_SIZE = 500
@@ -60,17 +59,6 @@ def list_deployments(rest: Rest, namespaces: Sequence[str]) -> list[dict[str, An
     if not namespaces:
         return _list(rest, _collection(PLURAL, None))
     return [d for ns in namespaces for d in _list(rest, _collection(PLURAL, ns))]
-
-
-def records_by_uid(rest: Rest, namespace: str) -> dict[str, list[dict[str, Any]]]:
-    """The namespace's records, by the uid of the AIDeployment they document, each list
-    sorted by sequence."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for record in list_records(rest, namespace):
-        uid = ((record.get("spec") or {}).get("deployment") or {}).get("uid")
-        if isinstance(uid, str):
-            out.setdefault(uid, []).append(record)
-    return out
 
 
 def read_secret(rest: Rest, namespace: str, ref: SecretKeyRef) -> str:
