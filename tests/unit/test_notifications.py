@@ -3,11 +3,13 @@ selection and cursors, and the bodies sent (CDEvents, Slack, Teams)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import yaml
+from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from pydantic import ValidationError
 
 from aideploy.api.notifier import EventKind, NotifierSpec, Sink, Template
@@ -29,6 +31,8 @@ from aideploy.logic.notify_route import (
     waiting_of,
     with_waiting,
 )
+from aideploy.notify.send import body_of
+from aideploy.notify.worker import covered_by
 from tests.support.paths import EXAMPLES_DIR
 
 UID = "uid-1"
@@ -520,3 +524,32 @@ def test_the_slack_example_is_a_valid_notifier_with_its_urls_in_secrets() -> Non
         ref = (s.cloud_events or s.webhook).url.secret_key_ref  # type: ignore[union-attr]
         assert ref.name in secrets
     assert "hooks.slack.com" not in yaml.safe_dump(notifier)
+
+
+def test_the_cloudevents_sdk_reads_back_what_is_sent_in_structured_mode() -> None:
+    given = record_notifications(LIFECYCLE, "prod", "ns")[0]
+    headers, body = body_of(given, sink())
+    assert headers["content-type"].startswith("application/cloudevents+json")
+    event = from_http_event(HTTPMessage(headers=headers, body=body))
+    assert (event.get_id(), event.get_type()) == (given.id, ev.APPROVAL_GIVEN)
+    assert event.get_data()["customData"]["aideploy"]["record"]["sequence"] == 2
+    slack_sink = Sink.model_validate(
+        {"name": "s", "webhook": {"url": {"secretKeyRef": {"name": "n", "key": "k"}}}}
+    )
+    headers, body = body_of(given, slack_sink)
+    assert headers == {"content-type": "application/json"}
+    assert json.loads(body)["text"] == "Approved: prod/ns/scorer 1.0.0"
+
+
+def test_the_default_notifier_leaves_what_a_namespaced_one_selects() -> None:
+    sinks = [sink().model_dump(by_alias=True)]
+    team = {
+        "metadata": {"namespace": "a"},
+        "spec": {"selector": {"matchLabels": {"team": "x"}}, "sinks": sinks},
+    }
+    broken = {"metadata": {"namespace": "b"}, "spec": {"sinks": []}}
+    covered = covered_by([team, broken])
+    assert covered({"metadata": {"namespace": "a", "labels": {"team": "x"}}})
+    assert not covered({"metadata": {"namespace": "a", "labels": {"team": "y"}}})
+    assert not covered({"metadata": {"namespace": "b"}})  # its notifier is invalid
+    assert not covered({"metadata": {"namespace": "c", "labels": {"team": "x"}}})

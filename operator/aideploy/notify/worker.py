@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -154,7 +154,7 @@ class NotificationWorker:
                 sink=sink,
                 default=is_default,
                 scope=self._settings.namespaces,
-                covered=_covered_by(others) if is_default else _nobody,
+                covered=covered_by(others) if is_default else _nobody,
             )
             for sink in spec.sinks
         }
@@ -164,7 +164,7 @@ def _nobody(_obj: Mapping[str, Any]) -> bool:
     return False
 
 
-def _covered_by(notifiers: list[dict[str, Any]]) -> Any:
+def covered_by(notifiers: list[dict[str, Any]]) -> Callable[[Mapping[str, Any]], bool]:
     """Whether a notifier of the AIDeployment's own namespace selects it."""
     specs: list[tuple[str, NotifierSpec]] = []
     for n in notifiers:
