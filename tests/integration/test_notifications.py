@@ -449,3 +449,44 @@ def test_the_default_notifier_reports_on_namespaces_without_their_own(
         }
     finally:
         delete_namespace(kube_api, ops)
+
+
+def test_a_sink_added_later_hears_from_then_on_without_history(
+    rest: Rest,
+    namespace: str,
+    notifying_operator: OperatorProcess,
+    node: SimulatedNode,
+    model_server: ModelServer,
+    backend: VersionedBackend,
+    receiver: CloudEventsReceiver,
+) -> None:
+    with CloudEventsReceiver() as late:
+        notifier(rest, namespace, {"events": receiver.url})
+        first_rollout(rest, namespace, model_server, receiver)
+        receiver.wait_for(has(FIRST))
+        secret(rest, namespace, "late-url", late.url)
+        path = NOTIFIERS.format(namespace=namespace) + "/stakeholders"
+        stored = rest.request("GET", path) or {}
+        sinks = [
+            *stored["spec"]["sinks"],
+            {
+                "name": "late",
+                "cloudEvents": {"url": {"secretKeyRef": {"name": "late-url", "key": "url"}}},
+            },
+        ]
+        rest.request(
+            "PATCH",
+            path,
+            body={"spec": {"sinks": sinks}},
+            content_type="application/merge-patch+json",
+        )
+        wait_for(
+            lambda: ((notifier_status(rest, namespace).get("sinks") or {}).get("late") or {}).get(
+                "since"
+            ),
+            message="the new sink's start kept in the status",
+        )
+        second_rollout(rest, namespace, model_server, backend, receiver)
+        assert_complete(rest, namespace, receiver)
+        late.wait_for(has(SECOND))
+        assert late.types() == SECOND

@@ -25,7 +25,7 @@ from aideploy.api import notifier as api
 from aideploy.api.durations import parse_duration
 from aideploy.api.notifier import EventKind, NotifierSpec, Sink
 from aideploy.api.status import Condition
-from aideploy.api.times import parse_time
+from aideploy.api.times import parse_time, rfc3339
 from aideploy.kube.records import list_records
 from aideploy.kube.rest import ApiError, Rest
 from aideploy.logic.conditions import set_condition
@@ -103,6 +103,20 @@ class SinkWorker:
         #: The uids whose cursor is in the status (a new one is written before delivering).
         self._persisted: set[str] = set(self._cursors)
         self._conditions = [Condition.model_validate(c) for c in mine.get("conditions") or []]
+        since = mine.get("since")
+        self._since = parse_time(since) if isinstance(since, str) else None
+
+    async def _start(self) -> datetime:
+        """From when this sink is told about records: kept in its status the first time.
+        A sink of the notifier as created starts at its creation; one added later starts
+        when it is first seen, so that adding a sink replays no history."""
+        if self._since is None:
+            meta = self.assignment.notifier["metadata"]
+            created = meta.get("creationTimestamp")
+            original = int(meta.get("generation") or 1) == 1 and isinstance(created, str)
+            self._since = parse_time(created) if original else datetime.now(UTC)
+            await self._patch({"since": rfc3339(self._since)})
+        return self._since
 
     async def _may_deliver(self) -> bool:
         """With peering, only the active replica delivers; one that takes over reads the
@@ -232,9 +246,7 @@ class SinkWorker:
         in it at once, so that its request is delivered even if the gate opens first."""
         cursor = self._cursors.get(uid)
         if cursor is None:
-            created = self.assignment.notifier["metadata"].get("creationTimestamp")
-            since = parse_time(created) if created else datetime.now(UTC)
-            cursor = start_cursor(chain, since)
+            cursor = start_cursor(chain, await self._start())
         updated = with_waiting(cursor, waiting)
         self._cursors[uid] = updated
         if updated is not cursor or uid not in self._persisted:
