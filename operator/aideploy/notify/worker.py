@@ -62,13 +62,15 @@ class NotificationWorker:
         async with aiohttp.ClientSession() as session:
             try:
                 while True:
+                    # First wait: the operator's start (kopf's lists, the first reconciles)
+                    # goes first; notifications are never urgent to the second.
+                    await asyncio.sleep(self._settings.interval)
                     try:
                         await self._discover(session)
                     except asyncio.CancelledError:
                         raise
                     except Exception as error:  # e.g. the apiserver away: next time
                         logger.warning("notifications: cannot list notifiers: %s", error)
-                    await asyncio.sleep(self._settings.interval)
             finally:
                 await self.stop()
 
