@@ -23,6 +23,7 @@ from aideploy.logic.notify_events import (
 from aideploy.logic.notify_render import cloudevent, slack, teams, webhook_body
 from aideploy.logic.notify_route import (
     Cursor,
+    already_told,
     approvals_due,
     pending,
     selects,
@@ -102,6 +103,7 @@ LIFECYCLE = [
         pytest.param(
             LIFECYCLE,
             [
+                ev.APPROVAL_REQUESTED,
                 ev.APPROVAL_GIVEN,
                 ev.SERVICE_DEPLOYED,
                 ev.TESTSUITERUN_FINISHED,
@@ -113,11 +115,13 @@ LIFECYCLE = [
         pytest.param(
             [*LIFECYCLE, plan(5, "2.0.0"), rec(6, "approval", APPROVAL)],
             [
+                ev.APPROVAL_REQUESTED,
                 ev.APPROVAL_GIVEN,
                 ev.SERVICE_DEPLOYED,
                 ev.TESTSUITERUN_FINISHED,
                 ev.SERVICE_PUBLISHED,
                 ev.DEPLOYMENT_CLOSED,
+                ev.APPROVAL_REQUESTED,
                 ev.APPROVAL_GIVEN,
                 ev.SERVICE_UPGRADED,
             ],
@@ -219,7 +223,13 @@ def test_each_transition_maps_to_its_cdevents_type(
 
 def test_every_event_carries_subject_record_and_schema() -> None:
     events = record_notifications(LIFECYCLE, "prod", "ns")
-    given, started, finished, live, closed = events
+    requested, given, started, finished, live, closed = events
+    # The approval record makes again the request it answered, with the wait's own id.
+    assert requested.id == ev.event_id(UID, "approval", "sha256:1.0.0", "request")
+    assert requested.content["missingRoles"] == ["system-owner"]
+    assert requested.content["approve"] == [
+        "kubectl aideploy approve scorer -n ns --role system-owner"
+    ]
     assert given.subject == Subject("prod", "ns", "scorer", UID, "1.0.0", "sha256:1.0.0")
     assert given.record_hash == LIFECYCLE[1]["spec"]["hash"] and given.record_sequence == 2
     assert given.schema_uri.endswith("approval.given.0.1.0.json")
@@ -428,7 +438,7 @@ def test_invalid_notifiers_are_refused(raw: dict[str, Any]) -> None:
 
 
 def test_the_cloudevent_is_a_cdevent_with_the_subject_and_record() -> None:
-    given, started, finished, *_ = record_notifications(LIFECYCLE, "prod", "ns")
+    _, given, started, finished, *_ = record_notifications(LIFECYCLE, "prod", "ns")
     attributes, data = cloudevent(started)
     assert attributes["id"] == started.id == data["context"]["id"]
     assert attributes["type"] == "dev.cdevents.service.deployed.0.2.0"
@@ -468,7 +478,7 @@ def test_chat_templates_name_where_what_and_the_command() -> None:
     assert webhook_body(request, Template.CLOUDEVENT)["id"] == request.id
 
 
-@pytest.mark.parametrize("kind_index", range(5))
+@pytest.mark.parametrize("kind_index", range(6))
 def test_every_event_renders_in_every_template(kind_index: int) -> None:
     event = record_notifications(LIFECYCLE, "prod", "ns")[kind_index]
     for template in Template:
@@ -499,9 +509,23 @@ def test_a_request_missed_while_the_sink_was_down_is_still_sent_in_its_place() -
     events = record_notifications(LIFECYCLE, "prod", "ns")
     todo = pending(events, approvals_due(None, cursor, T0 + timedelta(hours=1), **CHOICES), cursor)
     assert [n.type for n in todo] == [ev.APPROVAL_REQUESTED, *[e.type for e in events]]
-    for n in todo:
+    sent = []
+    for n in todo:  # as the sink's loop does
+        if not already_told(cursor, n):
+            sent.append(n)
         cursor = cursor.after(n)
+    # The record's copy of the request (same id) is passed over: sent once.
+    assert [n.type for n in sent] == [ev.APPROVAL_REQUESTED, *[e.type for e in events[1:]]]
+    assert sent[0].id == events[0].id
     assert pending(events, approvals_due(None, cursor, T0, **CHOICES), cursor) == []
+
+
+def test_a_wait_no_pass_saw_is_announced_from_its_approval_record() -> None:
+    cursor = Cursor(sequence=1)
+    events = record_notifications(LIFECYCLE, "prod", "ns")
+    sent = [n for n in pending(events, [], cursor) if not already_told(cursor, n)]
+    assert sent[0].type == ev.APPROVAL_REQUESTED and sent[0].content["fromRecord"] is True
+    assert cursor.after(sent[0]).approval == "sha256:1.0.0"
 
 
 def test_a_new_wait_replaces_the_kept_one() -> None:
@@ -527,7 +551,7 @@ def test_the_slack_example_is_a_valid_notifier_with_its_urls_in_secrets() -> Non
 
 
 def test_the_cloudevents_sdk_reads_back_what_is_sent_in_structured_mode() -> None:
-    given = record_notifications(LIFECYCLE, "prod", "ns")[0]
+    given = record_notifications(LIFECYCLE, "prod", "ns")[1]
     headers, body = body_of(given, sink())
     assert headers["content-type"].startswith("application/cloudevents+json")
     event = from_http_event(HTTPMessage(headers=headers, body=body))

@@ -20,6 +20,8 @@ from typing import Any, Final
 from aideploy.api.constants import Reason
 from aideploy.api.notifier import EventKind
 from aideploy.api.times import rfc3339
+from aideploy.logic.next_step import command
+from aideploy.logic.workload import Owner
 
 CDEVENTS_SPEC: Final = "0.5.1"
 _CD: Final = "dev.cdevents."
@@ -131,6 +133,7 @@ def _emit(
     type_: str,
     content: dict[str, Any],
     subject: Subject | None = None,
+    id_: str = "",
 ) -> None:
     record_hash = str(spec.get("hash", ""))
     sequence = int(spec.get("sequence", 0))
@@ -140,7 +143,7 @@ def _emit(
         Notification(
             kind=kind,
             type=type_,
-            id=event_id(walk.uid, record_hash, str(index)),
+            id=id_ or event_id(walk.uid, record_hash, str(index)),
             subject=subject or walk.subject(),
             time=str(spec.get("createdAt", "")),
             content=content,
@@ -194,11 +197,21 @@ def _approval(walk: _Walk, spec: Mapping[str, Any], content: Mapping[str, Any]) 
         for a in content.get("approvals") or []
         if a.get("valid")
     ]
-    given = {
-        "digest": content.get("specDigest"),
-        "requiredRoles": content.get("requiredRoles") or [],
-        "approvals": approvals,
+    digest = str(content.get("specDigest") or walk.digest)
+    required = [str(r) for r in content.get("requiredRoles") or []]
+    # The request this approval answered, made again from the record: if no sink saw the
+    # wait (it was shorter than a pass, or the operator was down), it is not lost. Its id
+    # is the one the wait's own request has, and a sink that got that one skips it.
+    owner = Owner(name=walk.name, namespace=walk.namespace, uid=walk.uid)
+    request = {
+        "digest": digest,
+        "missingRoles": required,
+        "approve": [command(owner, "approve", "--role", role) for role in required],
+        "fromRecord": True,
     }
+    request_id = event_id(walk.uid, "approval", digest, "request")
+    _emit(walk, spec, EventKind.APPROVAL_REQUESTED, APPROVAL_REQUESTED, request, id_=request_id)
+    given = {"digest": digest, "requiredRoles": required, "approvals": approvals}
     _emit(walk, spec, EventKind.APPROVAL_GIVEN, APPROVAL_GIVEN, _clean(given))
     started = SERVICE_DEPLOYED if walk.plans <= 1 else SERVICE_UPGRADED
     _emit(walk, spec, EventKind.DEPLOYMENT_STARTED, started, {"version": walk.version})

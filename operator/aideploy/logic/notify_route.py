@@ -73,10 +73,14 @@ class Cursor:
 
     def after(self, notification: Notification) -> Cursor:
         """The cursor once `notification` is delivered (or skipped: not for this sink)."""
+        digest = notification.subject.digest
         if notification.position is not None:
             position = notification.position
-            return replace(self, sequence=position.sequence, index=position.index + 1)
-        digest = notification.subject.digest
+            moved = replace(self, sequence=position.sequence, index=position.index + 1)
+            if notification.kind is EventKind.APPROVAL_REQUESTED:  # made from the record
+                count = max(self.approvals, 1) if digest == self.approval else 1
+                return replace(moved, approval=digest, approvals=count)
+            return moved
         count = self.approvals + 1 if digest == self.approval else 1
         return replace(self, approval=digest, approvals=count)
 
@@ -126,6 +130,17 @@ def approvals_due(
         return []
     over = {**choices, "remind_every": None, "escalate_after": None, "escalations": False}
     return approval_notifications(cursor.waiting, cursor.waiting.since, **over)
+
+
+def already_told(cursor: Cursor, n: Notification) -> bool:
+    """A request made from an approval record, when the sink got the wait's own request
+    (the same id) already: passed over, not sent twice."""
+    return (
+        n.kind is EventKind.APPROVAL_REQUESTED
+        and n.position is not None
+        and cursor.approval == n.subject.digest
+        and cursor.approvals > 0
+    )
 
 
 def start_cursor(records: Sequence[Mapping[str, Any]], since: datetime) -> Cursor:

@@ -32,6 +32,7 @@ from aideploy.logic.conditions import set_condition
 from aideploy.logic.notify_events import Notification, Waiting, record_notifications
 from aideploy.logic.notify_route import (
     Cursor,
+    already_told,
     approvals_due,
     labels_of,
     pending,
@@ -176,7 +177,8 @@ class SinkWorker:
             skipped = False
             for n in events[:budget]:
                 budget -= 1
-                if not self._takes(n, risk):  # not for this sink: passed over, not sent
+                told = already_told(self._cursors[uid], n)
+                if told or not self._takes(n, risk):  # passed over, not sent
                     self._cursors[uid] = self._cursors[uid].after(n)
                     skipped = True
                     continue
@@ -195,8 +197,8 @@ class SinkWorker:
         return True
 
     def _takes(self, n: Notification, risk: str) -> bool:
-        if n.kind is EventKind.APPROVAL_REQUESTED:
-            return True  # approval_notifications already chose for this sink
+        if n.position is None:
+            return True  # a wait's requests: approval_notifications chose for this sink
         return sink_takes(self.assignment.sink, n.kind, risk)
 
     async def _queue(self) -> list[tuple[str, str, list[Notification]]]:
