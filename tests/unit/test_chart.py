@@ -65,7 +65,6 @@ NAMESPACED_RULES = {
     ("", "events"): {"create", "patch"},
     ("aideploy.io", "aideploymentnotifiers"): {"get", "list", "watch"},
     ("aideploy.io", "aideploymentnotifiers/status"): {"get", "patch"},
-    ("", "secrets"): {"get"},
 }
 KOPF_DISCOVERY = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
 KOPF_NAMESPACES = {("", "namespaces"): {"list", "watch"}}
@@ -960,3 +959,15 @@ def test_notification_settings_become_flags() -> None:
     )
     assert args[args.index("--cluster-name") + 1] == "prod-eu"
     assert args[args.index("--default-notifier") + 1] == "ops/all"
+
+
+@pytest.mark.parametrize("mode", [{}, NON_DEFAULT])
+def test_only_the_secrets_named_for_notifications_are_readable(mode: dict[str, Any]) -> None:
+    for role in find(render(mode), "ClusterRole") + find(render(mode), "Role"):
+        assert not [r for r in role["rules"] if "secrets" in r["resources"]]
+    values = {**mode, "notifications": {"secretNames": ["slack-webhook", "cdevents-receiver"]}}
+    kind = "Role" if mode else "ClusterRole"
+    for role in find(render(values), kind):
+        (rule,) = [r for r in role["rules"] if "secrets" in r["resources"]]
+        assert rule["verbs"] == ["get"]
+        assert rule["resourceNames"] == ["slack-webhook", "cdevents-receiver"]

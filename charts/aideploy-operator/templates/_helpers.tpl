@@ -275,16 +275,20 @@ With webhook.certificate.existingSecret: only caBundle (the value, else the Secr
   resources: ["events"]
   verbs: ["create", "patch"]
 # Notifications: the notifiers are listed; each sink's cursor and condition are merged into
-# their status; the URL of a sink is read from the Secret key it names (get, never list).
+# their status. A sink's URL is read from the Secret key it names: only the Secrets listed in
+# notifications.secretNames, by name (get, never list); none by default.
 - apiGroups: ["aideploy.io"]
   resources: ["aideploymentnotifiers"]
   verbs: ["get", "list", "watch"]
 - apiGroups: ["aideploy.io"]
   resources: ["aideploymentnotifiers/status"]
   verbs: ["get", "patch"]
+{{- with .Values.notifications.secretNames }}
 - apiGroups: [""]
   resources: ["secrets"]
+  resourceNames: {{ toJson . }}
   verbs: ["get"]
+{{- end }}
 {{- end -}}
 
 {{/* kopf's keep-alives in the peering object, only when peering (replicas > 1). */}}

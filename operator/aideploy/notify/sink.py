@@ -167,7 +167,8 @@ class SinkWorker:
         try:
             url = await self._io(store.read_secret, self._rest, namespace, ref)
         except store.SecretMissingError as error:
-            await self._report(False, api.REASON_SECRET_MISSING, f"{error}. Create it.")
+            message = f"{error}; events wait until it can be read."
+            await self._report(False, api.REASON_SECRET_MISSING, message)
             return False
         queue = await self._queue()
         depth = sum(1 for _, risk, q in queue for n in q if self._takes(n, risk))

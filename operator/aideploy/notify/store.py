@@ -66,12 +66,17 @@ def read_secret(rest: Rest, namespace: str, ref: SecretKeyRef) -> str:
     try:
         secret = rest.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{ref.name}")
     except ApiError as error:
+        if error.status == 403:
+            raise SecretMissingError(
+                f"{where}: the operator may not read it; with the Helm chart, name it in "
+                "notifications.secretNames"
+            ) from None
         raise SecretMissingError(f"{where}: cannot be read ({error.status})") from None
     if secret is None:
-        raise SecretMissingError(f"{where}: no such Secret")
+        raise SecretMissingError(f"{where}: no such Secret; create it")
     data = secret.get("data") or {}
     if ref.key not in data:
-        raise SecretMissingError(f"{where}: no such key")
+        raise SecretMissingError(f"{where}: no such key; add it")
     try:
         return base64.b64decode(data[ref.key], validate=True).decode().strip()
     except (binascii.Error, UnicodeDecodeError):
