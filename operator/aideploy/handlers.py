@@ -92,17 +92,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         logger.info("metrics served on port %d at /metrics", config.metrics_port)
     memo["metrics"] = metrics
     rest = Rest(make_api_client())
-    peering = (
-        PeeringGuard(
-            rest,
-            config.peering_name,
-            config.identity or "",
-            config.peering_priority,
-            clusterwide=not config.namespaces,
-        )
-        if config.peering_name
-        else None
-    )
+    peering = _peering_guard(rest, config)
     reconciler = Reconciler(
         Resources(rest),
         ReconcilerSettings(
@@ -149,6 +139,20 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             signer.public_key_base64(),
         )
     logger.info("aideploy operator started")
+
+
+def _peering_guard(rest: Rest, config: OperatorConfig) -> PeeringGuard | None:
+    """With --peering, the check that this replica is the active one (the reconciles and
+    the notifications ask it)."""
+    if not config.peering_name:
+        return None
+    return PeeringGuard(
+        rest,
+        config.peering_name,
+        config.identity or "",
+        config.peering_priority,
+        clusterwide=not config.namespaces,
+    )
 
 
 def _start_notifications(
