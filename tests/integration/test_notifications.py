@@ -491,3 +491,33 @@ def test_a_sink_added_later_hears_from_then_on_without_history(
         assert_complete(rest, namespace, receiver)
         late.wait_for(has(SECOND))
         assert late.types() == SECOND
+
+
+def test_a_missing_secret_is_reported_and_events_wait_for_it(
+    rest: Rest,
+    namespace: str,
+    notifying_operator: OperatorProcess,
+    node: SimulatedNode,
+    model_server: ModelServer,
+    backend: VersionedBackend,
+    receiver: CloudEventsReceiver,
+) -> None:
+    notifier(rest, namespace, {"events": receiver.url})
+    rest.request("DELETE", f"/api/v1/namespaces/{namespace}/secrets/events-url")
+    aid.create(rest, namespace, aid.manifest(NAME, spec(model_server, "1.0.0"), full_checklist()))
+    condition = wait_for(
+        lambda: (
+            (c := delivering(rest, namespace, "events")) and c["reason"] == "SecretMissing" and c
+        ),
+        message="SecretMissing",
+    )
+    assert condition["status"] == "False" and condition["observedGeneration"] == 1
+    assert (
+        f"Secret {namespace}/events-url key url: no such Secret; create it" in condition["message"]
+    )
+    assert condition["lastTransitionTime"].endswith("Z")
+    aid.approve_all(rest, namespace, NAME, ROLES)
+    aid.wait_phase(rest, namespace, NAME, "Succeeded")  # the rollout never waits for a sink
+    secret(rest, namespace, "events-url", receiver.url)
+    receiver.wait_for(has(FIRST))
+    assert receiver.types() == FIRST
