@@ -42,6 +42,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     _add_runtime_args(parser)
     _add_approval_args(parser)
     _add_webhook_args(parser.add_argument_group("admission webhook (approval provenance)"))
+    _add_notification_args(parser.add_argument_group("notifications (AIDeploymentNotifier)"))
     parser.add_argument(
         "--install-crds",
         metavar="DIR",
@@ -129,6 +130,30 @@ def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
         default=defaults.metrics_port,
         help="serve Prometheus metrics on this port at /metrics (env AIDEPLOY_METRICS_PORT); "
         "default: off",
+    )
+
+
+def _add_notification_args(group: argparse._ArgumentGroup) -> None:
+    defaults = OperatorConfig.from_env()
+    group.add_argument(
+        "--cluster-name",
+        default=defaults.cluster_name,
+        help="this cluster's name in every notification's subject (env AIDEPLOY_CLUSTER_NAME)",
+    )
+    group.add_argument(
+        "--default-notifier",
+        metavar="NAMESPACE/NAME",
+        default=defaults.default_notifier,
+        help="an AIDeploymentNotifier that also reports on every watched namespace's "
+        "AIDeployments that no notifier of their own selects (env AIDEPLOY_DEFAULT_NOTIFIER)",
+    )
+    group.add_argument(
+        "--notify-interval",
+        type=float,
+        default=defaults.notify_interval,
+        metavar="SECONDS",
+        help="how often notifiers are looked for and sinks served; default 2 "
+        "(env AIDEPLOY_NOTIFY_INTERVAL)",
     )
 
 
@@ -358,6 +383,9 @@ def _operator_config(
         peering_priority=priority or 0,
         peering_lifetime=args.peering_lifetime,
         identity=identity,
+        cluster_name=args.cluster_name,
+        default_notifier=args.default_notifier,
+        notify_interval=args.notify_interval,
     )
 
 

@@ -30,6 +30,12 @@ class OperatorConfig:
     #: Seconds a keep-alive counts (kopf's settings.peering.lifetime).
     peering_lifetime: int = 60
     identity: str | None = None
+    #: Notifications: the cluster's name in every event's subject; the default notifier
+    #: ("namespace/name") for AIDeployments that no notifier of their namespace selects;
+    #: how often (seconds) the notifiers are looked for and each sink is served.
+    cluster_name: str = "kubernetes"
+    default_notifier: str | None = None
+    notify_interval: float = 2.0
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -41,6 +47,9 @@ class OperatorConfig:
             metrics_port=int(port) if port else None,
             record_retention_days=int(os.environ.get("AIDEPLOY_RECORD_RETENTION_DAYS", "3653")),
             approvers_config=os.environ.get("AIDEPLOY_APPROVERS_CONFIG") or None,
+            cluster_name=os.environ.get("AIDEPLOY_CLUSTER_NAME") or "kubernetes",
+            default_notifier=os.environ.get("AIDEPLOY_DEFAULT_NOTIFIER") or None,
+            notify_interval=float(os.environ.get("AIDEPLOY_NOTIFY_INTERVAL") or 2.0),
         )
 
 

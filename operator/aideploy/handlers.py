@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,7 @@ from aideploy.kube.rest import Rest
 from aideploy.kube.webhook import NamespacedWebhookServer
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.metrics import Metrics
+from aideploy.notify.worker import NotificationWorker, NotifySettings
 from aideploy.peering import PeeringGuard
 from aideploy.reconciler import Reconciler, ReconcilerSettings
 from aideploy.records.signature import RecordSigner
@@ -95,6 +97,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         ThreadPoolExecutor(IO_THREADS, thread_name_prefix="aideploy-io")
     )
     rest = Rest(make_api_client())
+    peering = _peering_guard(rest, config)
     reconciler = Reconciler(
         Resources(rest),
         ReconcilerSettings(
@@ -116,21 +119,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             record_signer=signer,
         ),
         metrics=metrics,
-        peering=(
-            PeeringGuard(
-                rest,
-                config.peering_name,
-                config.identity or "",
-                config.peering_priority,
-                clusterwide=not config.namespaces,
-            )
-            if config.peering_name
-            else None
-        ),
+        peering=peering,
     )
     memo["reconciler"] = reconciler
     memo["controller"] = Controller(reconciler, on_error=lambda: metrics.record_reconcile("error"))
     memo["promotions"] = PromotionIndex()
+    memo["notifications"] = _start_notifications(config, metrics, peering)
     if config.adopt_unsigned_releases:
         logger.warning(
             "--adopt-unsigned-releases is on: releases in status without a signature are "
@@ -150,6 +144,39 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             signer.public_key_base64(),
         )
     logger.info("aideploy operator started")
+
+
+def _peering_guard(rest: Rest, config: OperatorConfig) -> PeeringGuard | None:
+    """With --peering, the check that this replica is the active one (the reconciles and
+    the notifications ask it)."""
+    if not config.peering_name:
+        return None
+    return PeeringGuard(
+        rest,
+        config.peering_name,
+        config.identity or "",
+        config.peering_priority,
+        clusterwide=not config.namespaces,
+    )
+
+
+def _start_notifications(
+    config: OperatorConfig, metrics: Metrics, peering: PeeringGuard | None
+) -> asyncio.Task[None]:
+    """Notifications run in a task of their own, off the reconciles' path, with their own
+    API client (kopf's handlers only wire it)."""
+    worker = NotificationWorker(
+        Rest(make_api_client()),
+        metrics,
+        NotifySettings(
+            cluster=config.cluster_name,
+            namespaces=tuple(config.namespaces),
+            default=config.default_notifier,
+            interval=config.notify_interval,
+        ),
+        peering,
+    )
+    return asyncio.create_task(worker.run(), name="aideploy-notifications")
 
 
 def _configure_webhook(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
@@ -240,6 +267,11 @@ def _raw(body: kopf.Body | None) -> dict[str, Any] | None:
 
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    notifications: asyncio.Task[None] | None = memo.get("notifications")
+    if notifications is not None:
+        notifications.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await notifications
     controller: Controller | None = memo.get("controller")
     if controller is not None:
         await controller.stop()

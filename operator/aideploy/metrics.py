@@ -21,6 +21,7 @@ each get fresh numbers.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -58,6 +59,8 @@ RED_REASONS: Final = frozenset({"probe", "signal", "deadline"})
 #: Probe results and verification decisions: the one vocabulary, aideploy.api.spec.Result.
 RESULTS: Final[tuple[str, ...]] = tuple(r.value for r in Result)
 RECONCILE_RESULTS: Final = ("ok", "conflict", "error")
+#: A notification's delivery: delivered, failed (retried), rejected (a 4xx; retried too).
+NOTIFICATION_RESULTS: Final = ("delivered", "failed", "rejected")
 #: The labels of aideploy_ai_system_info after namespace and name, in this order.
 INVENTORY_LABELS: Final = (
     "system",
@@ -297,6 +300,19 @@ class Metrics:
             "first. For the 'operator not reconciling' alert.",
             registry=self.registry,
         )
+        self.notifications = Counter(
+            f"{PREFIX}_notifications",
+            "Notification deliveries, by sink (namespace/notifier/sink) and result "
+            "(delivered, failed, rejected).",
+            ["sink", "result"],
+            registry=self.registry,
+        )
+        self.notification_queue = Gauge(
+            f"{PREFIX}_notification_queue_depth",
+            "Events each sink has yet to receive (at its last delivery pass).",
+            ["sink"],
+            registry=self.registry,
+        )
         # Zero series from the start: rate() and increase() then see the first event.
         for reason in ROLLBACK_REASONS:
             self.rollbacks.labels(reason=reason)
@@ -434,6 +450,19 @@ class Metrics:
         self.reconciles.labels(result=_check(result, RECONCILE_RESULTS, "result")).inc()
         if result != "error":
             self.last_reconcile.set(_timestamp(at) or time.time())
+
+    def record_notification(self, sink: str, result: str) -> None:
+        self.notifications.labels(
+            sink=sink, result=_check(result, NOTIFICATION_RESULTS, "result")
+        ).inc()
+
+    def set_notification_queue(self, sink: str, depth: int) -> None:
+        self.notification_queue.labels(sink=sink).set(depth)
+
+    def forget_notification_sink(self, sink: str) -> None:
+        """A sink removed from its notifier: its queue gauge goes (its counters stay)."""
+        with contextlib.suppress(KeyError):
+            self.notification_queue.remove(sink)
 
     def record_write_failure(self, kind: str, reason: str) -> None:
         self.write_failures.labels(

@@ -63,6 +63,8 @@ NAMESPACED_RULES = {
     ("", "services"): {"get", "list", "watch", "create", "patch", "update", "delete"},
     ("gateway.networking.k8s.io", "httproutes"): {"get", "patch"},
     ("", "events"): {"create", "patch"},
+    ("aideploy.io", "aideploymentnotifiers"): {"get", "list", "watch"},
+    ("aideploy.io", "aideploymentnotifiers/status"): {"get", "patch"},
 }
 KOPF_DISCOVERY = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
 KOPF_NAMESPACES = {("", "namespaces"): {"list", "watch"}}
@@ -948,3 +950,24 @@ def test_build_context_has_what_the_image_copies_and_no_local_state() -> None:
         if name == "COPY" and not args.startswith("--from="):
             copied.update(args.split()[:-1])
     assert copied == allowed == {"requirements.lock", "pyproject.toml", "operator/aideploy"}
+
+
+def test_notification_settings_become_flags() -> None:
+    assert "--cluster-name" not in args_of(render())
+    args = args_of(
+        render({"notifications": {"clusterName": "prod-eu", "defaultNotifier": "ops/all"}})
+    )
+    assert args[args.index("--cluster-name") + 1] == "prod-eu"
+    assert args[args.index("--default-notifier") + 1] == "ops/all"
+
+
+@pytest.mark.parametrize("mode", [{}, NON_DEFAULT])
+def test_only_the_secrets_named_for_notifications_are_readable(mode: dict[str, Any]) -> None:
+    for role in find(render(mode), "ClusterRole") + find(render(mode), "Role"):
+        assert not [r for r in role["rules"] if "secrets" in r["resources"]]
+    values = {**mode, "notifications": {"secretNames": ["slack-webhook", "cdevents-receiver"]}}
+    kind = "Role" if mode else "ClusterRole"
+    for role in find(render(values), kind):
+        (rule,) = [r for r in role["rules"] if "secrets" in r["resources"]]
+        assert rule["verbs"] == ["get"]
+        assert rule["resourceNames"] == ["slack-webhook", "cdevents-receiver"]

@@ -277,11 +277,12 @@ def test_committed_crds_are_generated() -> None:
     )
 
 
-def test_both_crds_are_rendered() -> None:
+def test_every_crd_is_rendered() -> None:
     documents = list(yaml.safe_load_all(render()))
     assert [d["metadata"]["name"] for d in documents] == [
         "aideployments.aideploy.io",
         "aideploymentrecords.aideploy.io",
+        "aideploymentnotifiers.aideploy.io",
     ]
     record = documents[1]["spec"]
     assert record["names"]["shortNames"] == ["aidr"]

@@ -279,3 +279,22 @@ def test_the_inventory_is_one_info_series_per_object_until_forgotten(metrics: Me
     metrics.forget(("ml", "churn"))
     assert value(metrics, "aideploy_ai_system_info", **series[1][1]) == 1.0
     assert [n for n, labels, _ in samples(metrics) if labels.get("name") == "churn"] == []
+
+
+def test_notifications_count_per_sink_and_result_and_the_queue_is_a_gauge(
+    metrics: Metrics,
+) -> None:
+    sink = "ns/stakeholders/slack"
+    metrics.record_notification(sink, "delivered")
+    metrics.record_notification(sink, "delivered")
+    metrics.record_notification(sink, "rejected")
+    assert value(metrics, "aideploy_notifications_total", sink=sink, result="delivered") == 2
+    assert value(metrics, "aideploy_notifications_total", sink=sink, result="rejected") == 1
+    with pytest.raises(ValueError, match="unknown result"):
+        metrics.record_notification(sink, "lost")
+    metrics.set_notification_queue(sink, 7)
+    metrics.set_notification_queue(sink, 3)
+    assert value(metrics, "aideploy_notification_queue_depth", sink=sink) == 3
+    metrics.forget_notification_sink(sink)
+    metrics.forget_notification_sink(sink)  # twice: nothing to forget, no error
+    assert value(metrics, "aideploy_notification_queue_depth", sink=sink) is None

@@ -132,7 +132,10 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("a real union", {"anyOf": [{"type": "string"}, {"type": "integer"}]}),
     ("a union with null", {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]}),
     ("a oneOf of schemas", {"oneOf": [{"type": "string"}, {"type": "integer"}]}),
-    ("typed additionalProperties", {"type": "object", "additionalProperties": {"type": "string"}}),
+    (
+        "additionalProperties of objects",
+        {"type": "object", "additionalProperties": {"type": "object", "properties": {}}},
+    ),
     ("an unknown keyword", {"type": "array", "uniqueItems": True}),
     ("an unknown ref", {"$ref": "#/$defs/Nope"}),
     (
@@ -206,3 +209,9 @@ def test_every_crd_field_is_described(crd: dict[str, Any]) -> None:
     assert root["properties"]["metadata"] == {"type": "object"}
     kind = crd["spec"]["names"]["kind"]
     assert _undescribed(root, kind) == [f"{kind}.metadata"]
+
+
+def test_a_map_of_strings_keeps_its_value_type() -> None:
+    """matchLabels (the notifier's selector) is a map of strings: a structural schema says so."""
+    schema = {"type": "object", "additionalProperties": {"type": "string"}}
+    assert structural(schema) == {"type": "object", "additionalProperties": {"type": "string"}}

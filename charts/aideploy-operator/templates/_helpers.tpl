@@ -88,6 +88,14 @@ image's default CMD (operator/Dockerfile); a test keeps the two equal.
 {{- end }}
 - --provenance-key-file
 - "/etc/aideploy/provenance/key"
+{{- with .Values.notifications.clusterName }}
+- --cluster-name
+- {{ . | quote }}
+{{- end }}
+{{- with .Values.notifications.defaultNotifier }}
+- --default-notifier
+- {{ . | quote }}
+{{- end }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
 {{- end }}
@@ -266,6 +274,21 @@ With webhook.certificate.existingSecret: only caBundle (the value, else the Secr
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+# Notifications: the notifiers are listed; each sink's cursor and condition are merged into
+# their status. A sink's URL is read from the Secret key it names: only the Secrets listed in
+# notifications.secretNames, by name (get, never list); none by default.
+- apiGroups: ["aideploy.io"]
+  resources: ["aideploymentnotifiers"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["aideploy.io"]
+  resources: ["aideploymentnotifiers/status"]
+  verbs: ["get", "patch"]
+{{- with .Values.notifications.secretNames }}
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: {{ toJson . }}
+  verbs: ["get"]
+{{- end }}
 {{- end -}}
 
 {{/* kopf's keep-alives in the peering object, only when peering (replicas > 1). */}}

@@ -135,6 +135,9 @@ def _convert(
     return out
 
 
+_SCALARS = ("string", "integer", "boolean")
+
+
 def _additional(value: Any, node: Mapping[str, Any]) -> Schema:
     """`extra="forbid"` (False) has no structural form and needs none: the apiserver prunes
     unknown fields. `dict[str, Any]` (True, no properties) is a free object."""
@@ -144,6 +147,8 @@ def _additional(value: Any, node: Mapping[str, Any]) -> Schema:
         if "properties" in node:
             raise UnsupportedSchemaError(f"properties with free additionalProperties: {node}")
         return {_PRESERVE: True}
+    if isinstance(value, Mapping) and set(value) == {"type"} and value["type"] in _SCALARS:
+        return {"additionalProperties": {"type": value["type"]}}  # e.g. matchLabels
     raise UnsupportedSchemaError(f"typed additionalProperties are not translated: {value}")
 
 

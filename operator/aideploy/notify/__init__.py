@@ -1,0 +1,1 @@
+"""Notifications: the AIDeployments' transitions delivered to the notifiers' sinks."""

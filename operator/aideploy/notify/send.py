@@ -1,0 +1,72 @@
+"""One notification to one sink over HTTP: a CloudEvent in structured mode (built by the
+CloudEvents SDK), or a chat webhook's JSON body.
+
+The URL is a secret: no outcome, log line or exception text made here contains it (an
+aiohttp error's text may, so only the error's type is kept).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+import aiohttp
+from cloudevents.core.bindings.http import to_structured_event
+from cloudevents.core.v1.event import CloudEvent
+
+from aideploy.api.notifier import Sink, Template
+from aideploy.api.times import parse_time
+from aideploy.logic.notify_events import Notification
+from aideploy.logic.notify_render import cloudevent, webhook_body
+
+TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
+#: 4xx answers that say "later", not "never".
+_RETRY_LATER: Final = frozenset({408, 425, 429})
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"
+    #: Not delivered this time (unreachable, 5xx, timeout): retried with backoff.
+    FAILED = "failed"
+    #: The sink refused it (4xx): retried too, slowly, and reported.
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Sent:
+    outcome: Outcome
+    #: "HTTP 503", "ClientConnectorError": never the URL.
+    detail: str
+
+
+def body_of(n: Notification, sink: Sink) -> tuple[dict[str, str], bytes]:
+    """(headers, body) of the request that delivers `n` to `sink`."""
+    if sink.cloud_events is not None:
+        attributes, data = cloudevent(n)
+        event = CloudEvent(
+            attributes={**attributes, "time": parse_time(attributes["time"])}, data=data
+        )
+        message = to_structured_event(event)
+        return dict(message.headers), message.body
+    template = sink.webhook.template if sink.webhook is not None else Template.CLOUDEVENT
+    body = json.dumps(webhook_body(n, template), sort_keys=True).encode()
+    return {"content-type": "application/json"}, body
+
+
+async def send(session: aiohttp.ClientSession, url: str, n: Notification, sink: Sink) -> Sent:
+    headers, body = body_of(n, sink)
+    try:
+        async with session.post(
+            url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
+        ) as response:
+            await response.read()
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as e:
+        return Sent(Outcome.FAILED, type(e).__name__)
+    if 200 <= status < 300:
+        return Sent(Outcome.DELIVERED, f"HTTP {status}")
+    if 400 <= status < 500 and status not in _RETRY_LATER:
+        return Sent(Outcome.REJECTED, f"HTTP {status}")
+    return Sent(Outcome.FAILED, f"HTTP {status}")
