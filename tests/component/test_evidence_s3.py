@@ -12,17 +12,23 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import boto3
 import botocore.exceptions
 import pytest
 
+from aideploy.cli import evidence
+from aideploy.cli.evidence import S3Export
 from aideploy.cli.evidence_s3 import S3Target, upload
 from aideploy.cli.main import main
 from aideploy.cli.session import CliError
+from aideploy.records.bundle import ChainExport
 from tests.support.modelserver import free_port
 from tests.support.s3server import aws_test_env, s3_server
 from tests.unit.test_cli_evidence import operator_signer, write_bundle
+from tests.unit.test_evidence_bundle import records
 
 pytestmark = pytest.mark.component
 
@@ -67,7 +73,7 @@ def one_line_error(call: object) -> str:
     with pytest.raises(CliError) as caught:
         call()
     message = str(caught.value)
-    assert "\n" not in message and "Traceback" not in message
+    assert "\n" not in message
     return message
 
 
@@ -81,6 +87,7 @@ def test_an_uploaded_bundle_downloads_and_verifies_offline(
     bucket = new_bucket(endpoint)
     done = upload(bundle, S3Target(bucket, "ns/credit.bundle.json"), endpoint)
     assert (done.size, done.sha256) == (len(bundle), hashlib.sha256(bundle).hexdigest())
+    assert done.sha256_confirmed  # by the checksum moto computed, not by our metadata
 
     client = boto3.client("s3", endpoint_url=endpoint)
     head = client.head_object(Bucket=bucket, Key="ns/credit.bundle.json")
@@ -105,6 +112,7 @@ def test_a_bundle_past_the_multipart_threshold_goes_up_in_parts(endpoint: str) -
     done = upload(data, S3Target(bucket, "big.json"), endpoint)
     head = boto3.client("s3", endpoint_url=endpoint).head_object(Bucket=bucket, Key="big.json")
     assert done.size == head["ContentLength"] == len(data)
+    assert done.sha256_confirmed  # the SHA-256 of the parts' SHA-256s
     assert head["ETag"].strip('"').endswith("-2")  # two parts: a multipart upload
     assert head["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
 
@@ -145,11 +153,12 @@ def test_an_unreachable_endpoint_is_one_line(bundle: bytes) -> None:
 def test_no_credentials_is_one_line_and_names_the_chain(
     endpoint: str, bundle: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    # Half the credentials: the key id that is left must not be printed either.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAHALFOFAPAIR00000")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     message = one_line_error(lambda: upload(bundle, S3Target("b-1", "k"), endpoint))
     assert message.startswith("no AWS credentials to write s3://b-1/k")
-    assert "AWS_ACCESS_KEY_ID" in message and "testing" not in message
+    assert "AWS_ACCESS_KEY_ID" in message and "AKIAHALFOFAPAIR00000" not in message
 
 
 def reset_auth(endpoint: str, count: bytes) -> None:
@@ -186,10 +195,62 @@ def test_access_denied_and_unknown_keys_are_one_line(
     endpoint: str, bundle: bytes, enforced_auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = S3Target("evidence-denied", "b.json")
+    unknown = {
+        "AWS_ACCESS_KEY_ID": "AKIAUNKNOWNKEY000000",
+        "AWS_SECRET_ACCESS_KEY": "unknownSecret0",
+    }
+    for name, value in unknown.items():
+        monkeypatch.setenv(name, value)
     message = one_line_error(lambda: upload(bundle, target, endpoint))
     assert message.startswith("S3 rejected the credentials (InvalidAccessKeyId)")
+    assert not [v for v in unknown.values() if v in message], message
     for name, value in enforced_auth.items():
         monkeypatch.setenv(name, value)
     message = one_line_error(lambda: upload(bundle, target, endpoint))
     assert message.startswith(f"access denied writing {target} at {endpoint}")
     assert "s3:PutObject" in message
+    assert not [v for v in enforced_auth.values() if v in message], message
+
+
+def test_the_export_reports_the_sha256_as_confirmed_by_the_server(
+    endpoint: str, signing_key: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bucket = new_bucket(endpoint)
+    chain = records()
+    session = SimpleNamespace(namespace="ns", records=lambda name, hint: chain)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evidence, "_chains", lambda session, name, records: [ChainExport(records)])
+        code = evidence.export(
+            cast(Any, session),
+            "x",
+            None,
+            operator_signer(signing_key),
+            datetime.now(UTC),
+            S3Export(S3Target(bucket, "k.json"), endpoint),
+        )
+    out = capsys.readouterr().out
+    data = boto3.client("s3", endpoint_url=endpoint).get_object(Bucket=bucket, Key="k.json")
+    digest = hashlib.sha256(data["Body"].read()).hexdigest()
+    assert code == 0
+    assert f"sha256 {digest} (confirmed by the server's checksum)" in out, out
+
+
+def test_a_server_without_checksums_gets_the_sha256_reported_as_sent(
+    endpoint: str, bundle: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An S3-compatible server that ignores ChecksumMode: HEAD has no ChecksumSHA256."""
+    bucket = new_bucket(endpoint)
+
+    def without_checksum(params: dict[str, Any], **_: Any) -> None:
+        params.pop("ChecksumMode", None)
+
+    original = boto3.session.Session.client
+
+    def client(self: boto3.session.Session, *args: Any, **kwargs: Any) -> Any:
+        made = original(self, *args, **kwargs)
+        made.meta.events.register("provide-client-params.s3.HeadObject", without_checksum)
+        return made
+
+    monkeypatch.setattr(boto3.session.Session, "client", client)
+    done = upload(bundle, S3Target(bucket, "k.json"), endpoint)
+    assert done.sha256 == hashlib.sha256(bundle).hexdigest() and not done.sha256_confirmed

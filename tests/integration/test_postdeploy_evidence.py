@@ -220,7 +220,8 @@ def test_inventory_register_close_export_and_verify_survive_deletion(
     exported, uploaded = out.splitlines()
     assert exported.startswith(f"exported {count} records in 1 chain to {both} and s3://evidence/")
     assert uploaded == (
-        f"uploaded to bucket evidence key {key}: {both.stat().st_size} bytes, sha256 {digest}"
+        f"uploaded to bucket evidence key {key}: {both.stat().st_size} bytes, sha256 {digest} "
+        "(confirmed by the server's checksum)"
     )
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     head = s3.head_object(Bucket="evidence", Key=key)

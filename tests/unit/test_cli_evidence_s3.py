@@ -3,18 +3,23 @@ refused, before connecting to the cluster or to S3; S3's error codes become one 
 
 from __future__ import annotations
 
-from datetime import datetime
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import botocore.exceptions
 import pytest
 
-from aideploy.cli.evidence import retain_until
+from aideploy.cli import evidence
+from aideploy.cli.evidence import S3Export, retain_until
 from aideploy.cli.evidence_s3 import S3Target, _failure, check_endpoint, parse_s3_url
 from aideploy.cli.main import main
 from aideploy.cli.session import CliError, UsageError
 from aideploy.records.bundle import ChainExport
-from tests.unit.test_evidence_bundle import records
+from tests.unit.test_evidence_bundle import OPERATOR, records
 
 
 @pytest.mark.parametrize(
@@ -49,7 +54,6 @@ def test_s3_urls_that_name_a_bucket_and_key(url: str, bucket: str, key: str) -> 
         ("s3://audit_1/k", "is not a bucket name"),
         ("s3://a..b/k", "is not a bucket name"),
         (f"s3://{'a' * 64}/k", "is not a bucket name"),
-        ("s3://user@audit/k", "is not a bucket name"),
         ("s3://audit:9000/k", "is not a bucket name"),
         ("s3://audit/k?versionId=1", "has a query or fragment"),
         ("s3://audit/k#x", "has a query or fragment"),
@@ -63,24 +67,67 @@ def test_bad_s3_urls_are_usage_errors_naming_the_fault(url: str, words: str) -> 
 
 
 @pytest.mark.parametrize(
-    ("endpoint", "good"),
+    ("endpoint", "words"),
     [
-        (None, True),
-        ("http://127.0.0.1:9000", True),
-        ("https://s3.example.com", True),
-        ("127.0.0.1:9000", False),
-        ("ftp://s3.example.com", False),
-        ("http://", False),
-        ("http://host:99999", False),
-        ("http://key:secret@host:9000", False),
+        (None, None),
+        ("http://127.0.0.1:9000", None),
+        ("https://s3.example.com", None),
+        ("127.0.0.1:9000", "is not an http(s):// URL"),
+        ("ftp://s3.example.com", "is not an http(s):// URL"),
+        ("http://", "is not an http(s):// URL"),
+        ("http://host:99999", "has no valid port"),
+        ("http://[::1", "is not a URL (an unbalanced '['"),
+        ("http://KEYID:SECRETVALUE@host:9000", "has credentials in it"),
     ],
 )
-def test_the_endpoint_must_be_an_http_url(endpoint: str | None, good: bool) -> None:
-    if good:
+def test_the_endpoint_must_be_an_http_url(endpoint: str | None, words: str | None) -> None:
+    if words is None:
         assert check_endpoint(endpoint) == endpoint
     else:
-        with pytest.raises(UsageError, match="--s3-endpoint"):
+        with pytest.raises(UsageError) as refused:
             check_endpoint(endpoint)
+        message = str(refused.value)
+        assert message.startswith("--s3-endpoint ") and words in message, message
+
+
+# Each URL's credentials, none of which may appear in the error (nor the URL itself).
+CREDENTIAL_URLS = [
+    (check_endpoint, "ftp://KEYID:SECRETVALUE@h", ["KEYID", "SECRETVALUE"]),
+    (check_endpoint, "http://KEYID:SECRETVALUE@", ["KEYID", "SECRETVALUE"]),
+    (check_endpoint, "https://SECRETVALUE@s3.example.com", ["SECRETVALUE"]),
+    (check_endpoint, "http://KEYID:SECRETVALUE@[::1", ["KEYID", "SECRETVALUE"]),
+    (parse_s3_url, "s3://KEYID:SECRETVALUE@b/x", ["KEYID", "SECRETVALUE"]),
+    (parse_s3_url, "s3://user@audit/k", ["user"]),
+    (parse_s3_url, "https://KEYID:SECRETVALUE@audit/k", ["KEYID", "SECRETVALUE"]),
+    (parse_s3_url, "s3://KEYID:SECRETVALUE@[b/k", ["KEYID", "SECRETVALUE"]),
+]
+
+
+@pytest.mark.parametrize(("check", "url", "secrets"), CREDENTIAL_URLS)
+def test_credentials_in_a_url_are_refused_without_echoing_them(
+    check: Any, url: str, secrets: list[str]
+) -> None:
+    with pytest.raises(UsageError) as refused:
+        check(url)
+    message = str(refused.value)
+    assert "\n" not in message and url not in message, message
+    for secret in secrets:
+        assert secret not in message, message
+    flag = "--s3-endpoint" if check is check_endpoint else "--s3"
+    assert message.startswith(f"{flag} "), message
+    if "[" not in url:  # urlsplit cannot read the others: refused as no URL, also unechoed
+        assert "AWS credential chain" in message, message
+
+
+def test_credentials_in_a_url_are_not_echoed_by_main(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (
+        ["--s3", "s3://KEYID:SECRETVALUE@b/x"],
+        ["--s3", "s3://audit/k", "--s3-endpoint", "ftp://KEYID:SECRETVALUE@h"],
+    ):
+        code = main(["evidence", "export", "x", *argv, "--signing-key", "k"])
+        out, err = capsys.readouterr()
+        assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+        assert "KEYID" not in err and "SECRETVALUE" not in err, err
 
 
 @pytest.fixture(autouse=True)
@@ -98,6 +145,11 @@ def no_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         (["x", "--s3", "audit/k", "--signing-key", "k"], "is not an s3:// URL"),
         (["x", "--s3", "s3://audit/k", "--s3-endpoint", "localhost:9000"], "is not an http(s)://"),
         (["x", "--s3", "s3://audit/k"], "--signing-key is required"),
+        (["x", "--s3", "s3://[b/k", "--signing-key", "k"], "--s3 is not a URL (an unbalanced"),
+        (
+            ["x", "--s3", "s3://audit/k", "--s3-endpoint", "http://[::1", "--signing-key", "k"],
+            "--s3-endpoint is not a URL (an unbalanced",
+        ),
     ],
 )
 def test_wrong_s3_command_lines_are_refused_before_connecting(
@@ -107,6 +159,7 @@ def test_wrong_s3_command_lines_are_refused_before_connecting(
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert err.startswith("error: ") and words in err and len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
 
 
 def test_object_lock_retains_until_the_latest_retain_until_of_the_records() -> None:
@@ -115,6 +168,71 @@ def test_object_lock_retains_until_the_latest_retain_until_of_the_records() -> N
     assert retain_until([ChainExport(chain)]) == max(dates)
     with pytest.raises(CliError, match="no record has a readable retainUntil"):
         retain_until([ChainExport([{"spec": {}}])])
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        ["2036-12-06T00:00:00Z", "2037-01-01T00:00:00"],  # one without a zone among others
+        ["2037-01-01T00:00:00Z", "2036-12-06T00:00:00"],  # the other way round
+        ["2036-12-06T00:00:00Z", "next year"],
+    ],
+)
+def test_a_retain_until_without_a_zone_or_unreadable_is_one_line(dates: list[str]) -> None:
+    chain = [
+        {"metadata": {"name": f"r{i}"}, "spec": {"retainUntil": d}} for i, d in enumerate(dates)
+    ]
+    with pytest.raises(CliError) as refused:
+        retain_until([ChainExport(chain)])
+    message = str(refused.value)
+    assert "record r1 has retainUntil" in message and "with a zone" in message, message
+    assert "\n" not in message
+
+
+def test_retain_until_is_a_utc_time_whatever_the_offset_written() -> None:
+    chain = [
+        {"spec": {"retainUntil": "2036-12-06T01:00:00+02:00"}},
+        {"spec": {"retainUntil": "2036-12-05T23:30:00Z"}},
+        {"spec": {}},
+    ]
+    assert retain_until([ChainExport(chain)]) == datetime(2036, 12, 5, 23, 30, tzinfo=UTC)
+
+
+def test_object_lock_without_a_retain_until_writes_no_file(tmp_path: Path) -> None:
+    """The retention is known from the records: a command that cannot set it fails before
+    writing -o FILE (or uploading), not after."""
+    chain = records()
+    for record in chain:
+        del record["spec"]["retainUntil"]
+    session = SimpleNamespace(namespace="ns", records=lambda name, hint: chain)
+    output = tmp_path / "bundle.json"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evidence, "_chains", lambda session, name, records: [ChainExport(records)])
+        with pytest.raises(CliError, match="no record has a readable retainUntil"):
+            evidence.export(
+                cast(Any, session),
+                "x",
+                str(output),
+                OPERATOR,
+                datetime.now(UTC),
+                S3Export(S3Target("audit", "k.json"), None, object_lock=True),
+            )
+    assert not output.exists()
+
+
+def test_the_cli_does_not_import_boto3_unless_asked_for_s3() -> None:
+    """boto3 and botocore take ~70 ms to import: every kubectl-aideploy command would pay it."""
+    code = (
+        "import sys\n"
+        "from aideploy.cli.main import main\n"
+        "main(['evidence', 'export', 'x', '-o', '-'])\n"
+        "print(sorted(m for m in ('boto3', 'botocore', 'aideploy.cli.evidence_s3') "
+        "if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
 def client_error(code: str, status: int, message: str = "m") -> botocore.exceptions.ClientError:

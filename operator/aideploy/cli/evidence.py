@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aideploy.admission.provenance import load_key
 from aideploy.api.constants import KIND
-from aideploy.cli.evidence_s3 import S3Target, upload
+from aideploy.api.times import parse_time
 from aideploy.cli.session import CliError, Session, UsageError
 from aideploy.cli.terminal import printable
 from aideploy.cli.verify import load_trusted_keys
@@ -41,6 +41,10 @@ from aideploy.records.bundle import (
     verify_bundle,
 )
 from aideploy.records.signature import RecordSigner
+
+if TYPE_CHECKING:
+    # Imported for --s3 only (export below): boto3 costs every other command ~70 ms.
+    from aideploy.cli.evidence_s3 import S3Target
 
 KEY_HINT = (
     "the bundle is signed with the operator's record key: run the export where the operator's "
@@ -115,15 +119,25 @@ class S3Export:
 
 def retain_until(chains: Sequence[ChainExport]) -> datetime:
     """The latest retainUntil of the records bundled: the bundle must be kept as long as
-    the record kept longest (normally the newest)."""
+    the record kept longest (normally the newest). A record without retainUntil is passed
+    over; one whose retainUntil is not an RFC 3339 time with a zone is refused, since
+    retaining by the others could let the bundle go before that record may."""
     dates = []
     for chain in chains:
         for record in chain.records:
             value = (record.get("spec") or {}).get("retainUntil")
-            try:
-                dates.append(datetime.fromisoformat(str(value)))
-            except ValueError:
+            if value is None:
                 continue
+            try:
+                dates.append(parse_time(str(value)))
+            except ValueError:
+                name = (record.get("metadata") or {}).get("name") or "a record"
+                raise CliError(
+                    f"--s3-object-lock: record {name} has retainUntil {str(value)!r}, not an "
+                    "RFC 3339 time with a zone (e.g. 2036-12-06T00:00:00Z), so the bundle's "
+                    "retention cannot be set from it; nothing was written: export without "
+                    "--s3-object-lock and set the bucket's default retention"
+                ) from None
     if not dates:
         raise CliError(
             "--s3-object-lock: no record has a readable retainUntil to retain the bundle "
@@ -145,6 +159,8 @@ def export(
     `output` (a file, or - for stdout) and/or the S3 bucket."""
     records = session.records(name, RECORDS_HINT)
     chains = _chains(session, name, records)
+    # Every refusal comes before any output: no file is left behind by a failed command.
+    until = retain_until(chains) if s3 is not None and s3.object_lock else None
     data = envelope_bytes(sign_envelope(statement(session.namespace, chains, now), signer))
     if output == "-":
         sys.stdout.buffer.write(data)
@@ -156,7 +172,8 @@ def export(
             raise CliError(f"cannot write {output}: {error.strerror or error}") from None
     uploaded = None
     if s3 is not None:
-        until = retain_until(chains) if s3.object_lock else None
+        from aideploy.cli.evidence_s3 import upload  # boto3: imported for --s3 only
+
         uploaded = upload(data, s3.target, s3.endpoint, until)
     count = sum(len(c.records) for c in chains)
     places = [("stdout" if output == "-" else output)] if output is not None else []
@@ -177,10 +194,15 @@ def export(
             else ""
         )
         version = f", version {uploaded.version_id}" if uploaded.version_id else ""
+        checked = (
+            "(confirmed by the server's checksum)"
+            if uploaded.sha256_confirmed
+            else "(as sent: the server returned no checksum to confirm it)"
+        )
         print(
             printable(
                 f"uploaded to bucket {uploaded.target.bucket} key {uploaded.target.key}: "
-                f"{uploaded.size} bytes, sha256 {uploaded.sha256}{version}{retained}"
+                f"{uploaded.size} bytes, sha256 {uploaded.sha256} {checked}{version}{retained}"
             ),
             file=report,
         )
