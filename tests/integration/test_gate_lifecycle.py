@@ -256,6 +256,9 @@ def test_operator_restart_mid_rollout_neither_duplicates_nor_loses_work(
     aid.create(rest, namespace, aid.manifest("scorer", make_spec("minimal"), full_checklist()))
     aid.approve_all(rest, namespace, "scorer", ROLES["minimal"])
     wait_phase(rest, namespace, "scorer", "Deploying")
+    # Settled first: the process has also decided on its own Deployment's first event, so
+    # the status compared below is the one it would keep, not one a step behind.
+    aid.settled(rest, operator, namespace, "scorer")
     deployment = aid.child_deployment(rest, namespace, "scorer")
     assert deployment is not None
     operator.kill()
