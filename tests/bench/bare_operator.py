@@ -87,18 +87,19 @@ def _writes(namespace: str, name: str, uid: str, generation: int, digest: str) -
     )
 
 
-def _cold_writes(obj: dict[str, Any]) -> None:
-    assert _rest is not None
+def cold_start_writes(rest: Rest, obj: dict[str, Any], message: str, component: str) -> None:
+    """The two writes of a cold start for one object, as the operator makes them: its status
+    (a PUT of the whole object) and its phase's Event. Both floors make them."""
     metadata = obj["metadata"]
     namespace, name = metadata["namespace"], metadata["name"]
-    status = {**(obj.get("status") or {}), "message": COLD_MARK}
-    _rest.request(
+    status = {**(obj.get("status") or {}), "message": message}
+    rest.request(
         "PUT",
         f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status",
         body={**obj, "status": status},
     )
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    _rest.request(
+    rest.request(
         "POST",
         f"/api/v1/namespaces/{namespace}/events",
         body={
@@ -113,9 +114,9 @@ def _cold_writes(obj: dict[str, Any]) -> None:
                 "uid": metadata["uid"],
             },
             "reason": "AwaitingApproval",
-            "message": COLD_MARK,
+            "message": message,
             "type": "Normal",
-            "source": {"component": "bare-kopf"},
+            "source": {"component": component},
             "firstTimestamp": stamp,
             "lastTimestamp": stamp,
             "count": 1,
@@ -129,8 +130,9 @@ async def changed(body: kopf.Body, **_: Any) -> None:
     key = (str(metadata.namespace), str(metadata.name))
     if COLD_START:
         if key not in _done and body.status.get("message") != COLD_MARK:
+            assert _rest is not None
             _done.add(key)
-            await asyncio.to_thread(_cold_writes, dict(body))
+            await asyncio.to_thread(cold_start_writes, _rest, dict(body), COLD_MARK, "bare-kopf")
         return
     if TRIGGER not in (metadata.annotations or {}) or key in _done:
         return

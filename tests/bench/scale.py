@@ -32,7 +32,7 @@ from typing import Any, Self
 from kubernetes import client, watch
 
 from aideploy.kube.rest import Rest
-from tests.bench.bare_operator import COLD_MARK, READY, TRIGGER
+from tests.bench.bare_operator import COLD_MARK, READY, TRIGGER, cold_start_writes
 from tests.support import aid
 from tests.support.cluster import ClusterHandle, create_namespace, delete_namespace, wait_for
 from tests.support.kubelet import SimulatedNode
@@ -357,39 +357,10 @@ def cold_start_floor(rest: Rest, namespace: str) -> float:
     operator's shared lists of children are left out (a few per hundred objects)."""
     started = time.time()
     listed = rest.request("GET", aid.collection(namespace)) or {}
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    message = f"floor {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
 
     def write(obj: dict[str, Any]) -> None:
-        metadata = obj["metadata"]
-        status = {**(obj.get("status") or {}), "message": f"floor {stamp}"}
-        rest.request(
-            "PUT",
-            f"{aid.collection(namespace)}/{metadata['name']}/status",
-            body={**obj, "status": status},
-        )
-        rest.request(
-            "POST",
-            f"/api/v1/namespaces/{namespace}/events",
-            body={
-                "apiVersion": "v1",
-                "kind": "Event",
-                "metadata": {"generateName": f"{metadata['name']}.", "namespace": namespace},
-                "involvedObject": {
-                    "apiVersion": obj["apiVersion"],
-                    "kind": obj["kind"],
-                    "name": metadata["name"],
-                    "namespace": namespace,
-                    "uid": metadata["uid"],
-                },
-                "reason": "AwaitingApproval",
-                "message": status["message"],
-                "type": "Normal",
-                "source": {"component": "bench-floor"},
-                "firstTimestamp": stamp,
-                "lastTimestamp": stamp,
-                "count": 1,
-            },
-        )
+        cold_start_writes(rest, obj, message, "bench-floor")
 
     with ThreadPoolExecutor(FLOOR_WORKERS) as pool:
         list(pool.map(write, listed.get("items") or []))
