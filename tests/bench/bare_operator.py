@@ -1,8 +1,10 @@
 """The floors for `make bench`: a bare kopf operator that makes the same writes ours makes,
 with the same HTTP client, and nothing else.
 
-- by default, when the last approval arrives: the approval record, then the Deployment's
-  apply (no gate, no status, no Events);
+- by default, when the last approval arrives: the two records ours writes before any
+  rollout (the plan, REC-AI-DEPLOY-001, and the approval, -002, chained), then the
+  Deployment's apply (no gate, no status, no Events); with BARE_OPERATOR_RECORDS=1 only
+  the approval record, as the scale issue's text lists the writes;
 - with BARE_OPERATOR_MODE=cold-start, for every object it is told of: a status write (a
   PUT of the whole object, as ours makes it) and an Event, the two writes of our cold
   start, with as many requests in flight as ours.
@@ -35,6 +37,11 @@ READY = "bare operator started"
 #: The status message the cold-start floor writes: the benchmark waits for all to have it.
 COLD_MARK = "bare kopf cold start"
 COLD_START = os.environ.get("BARE_OPERATOR_MODE") == "cold-start"
+RECORD_TYPES = (
+    (RecordType.APPROVAL,)
+    if os.environ.get("BARE_OPERATOR_RECORDS") == "1"
+    else (RecordType.PLAN, RecordType.APPROVAL)
+)
 
 _rest: Rest | None = None
 _done: set[tuple[str, str]] = set()
@@ -69,15 +76,17 @@ def _deployment(namespace: str, name: str) -> dict[str, Any]:
 
 def _writes(namespace: str, name: str, uid: str, generation: int, digest: str) -> None:
     assert _rest is not None
-    record = build_record(
-        DeploymentRef(namespace, name, uid, generation, digest),
-        RecordType.APPROVAL,
-        sequence=1,
-        previous_hash="",
-        content={"approvals": []},
-        created_at=datetime.now(UTC),
-    )
-    write_record(_rest, record)
+    previous_hash = ""
+    for sequence, record_type in enumerate(RECORD_TYPES, start=1):
+        record = build_record(
+            DeploymentRef(namespace, name, uid, generation, digest),
+            record_type,
+            sequence=sequence,
+            previous_hash=previous_hash,
+            content={"approvals": []},
+            created_at=datetime.now(UTC),
+        )
+        previous_hash = write_record(_rest, record)["spec"]["hash"]
     _rest.request(
         "PATCH",
         f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}",

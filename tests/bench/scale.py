@@ -112,11 +112,12 @@ def _namespace(api: client.ApiClient, prefix: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def _bare_operator(
-    handle: ClusterHandle, namespace: str, log: Path, mode: str = ""
+    handle: ClusterHandle, namespace: str, log: Path, mode: str = "", records: int = 2
 ) -> Iterator[None]:
     script = Path(__file__).with_name("bare_operator.py")
     env = {**os.environ, "KUBECONFIG": str(handle.kubeconfig), "PYTHONUNBUFFERED": "1"}
     env["BARE_OPERATOR_MODE"] = mode
+    env["BARE_OPERATOR_RECORDS"] = str(records)
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", namespace,
@@ -137,13 +138,20 @@ def _bare_operator(
 
 
 def approval_latencies(
-    handle: ClusterHandle, api: client.ApiClient, rest: Rest, workdir: Path, rounds: int, bare: bool
+    handle: ClusterHandle,
+    api: client.ApiClient,
+    rest: Rest,
+    workdir: Path,
+    rounds: int,
+    bare: bool,
+    records: int = 2,
 ) -> list[float]:
-    """Seconds from the last approval's write to its Deployment seen, per round."""
+    """Seconds from the last approval's write to its Deployment seen, per round. `records`:
+    how many records the bare operator writes before its apply (ours writes two)."""
     with _namespace(api, "bench-bare" if bare else "bench-approval") as namespace:
         if bare:
             running: contextlib.AbstractContextManager[Any] = _bare_operator(
-                handle, namespace, workdir / f"bare-{namespace}.log"
+                handle, namespace, workdir / f"bare-{namespace}.log", records=records
             )
         else:
             # Started by `with` (OperatorProcess.__enter__), once: a second start would
