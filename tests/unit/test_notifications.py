@@ -26,7 +26,9 @@ from aideploy.logic.notify_route import (
     already_told,
     approvals_due,
     pending,
+    reads_records,
     selects,
+    settled,
     sink_takes,
     start_cursor,
     waiting_of,
@@ -368,6 +370,27 @@ def test_the_cursor_delivers_each_event_once_in_order() -> None:
         escalations=False,
     )
     assert pending(events, other, cursor) == other
+
+
+def test_an_idle_aideployment_costs_no_records_list() -> None:
+    events = record_notifications(LIFECYCLE, "prod", "ns")
+    assert reads_records(None, None)  # a new cursor is placed from the records
+    cursor = Cursor(sequence=1)
+    assert reads_records(cursor, 4)
+    for event in pending(events, [], cursor):
+        cursor = cursor.after(event)
+    assert cursor.position < ev.Position(5, 0)  # on the last record's last event
+    cursor = settled(cursor, 4)  # the pass delivered everything up to record 4
+    assert cursor.position == ev.Position(5, 0)
+    assert pending(events, [], cursor) == []
+    # At rest: latestRecord is still 4, so no pass lists the records again ...
+    assert not reads_records(cursor, 4)
+    assert not reads_records(Cursor(sequence=5), None)
+    # ... until another record is written.
+    assert reads_records(cursor, 5)
+    # Settling never moves a cursor back, nor when nothing was read.
+    assert settled(Cursor(sequence=7), 4) == Cursor(sequence=7)
+    assert settled(Cursor(sequence=2, index=1), None) == Cursor(sequence=2, index=1)
 
 
 def test_a_new_notifier_starts_at_the_records_written_since_it_exists() -> None:

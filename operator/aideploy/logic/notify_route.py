@@ -156,6 +156,24 @@ def start_cursor(records: Sequence[Mapping[str, Any]], since: datetime) -> Curso
     return Cursor(sequence=last + 1)
 
 
+def reads_records(cursor: Cursor | None, latest: int | None) -> bool:
+    """Whether a pass lists the AIDeployment's records: only when its status's
+    `latestRecord` (`latest`) may be at or past the cursor, or to place a new cursor. An
+    AIDeployment at rest (its cursor settled past its latest record) costs no LIST."""
+    if cursor is None:
+        return True
+    return latest is not None and latest >= cursor.sequence
+
+
+def settled(cursor: Cursor, read_up_to: int | None) -> Cursor:
+    """The cursor once every event of the records up to sequence `read_up_to` was
+    delivered or passed over: at the start of the next record, so that reads_records is
+    False until another record is written. None (no record read): unchanged."""
+    if read_up_to is None or cursor.position >= Position(read_up_to + 1, 0):
+        return cursor
+    return replace(cursor, sequence=read_up_to + 1, index=0)
+
+
 def pending(
     record_events: Sequence[Notification],
     approval_events: Sequence[Notification],

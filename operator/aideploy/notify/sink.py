@@ -36,8 +36,10 @@ from aideploy.logic.notify_route import (
     approvals_due,
     labels_of,
     pending,
+    reads_records,
     risk_of,
     selects,
+    settled,
     sink_takes,
     start_cursor,
     waiting_of,
@@ -67,6 +69,10 @@ class Assignment:
     scope: tuple[str, ...] = ()
     #: Which (namespace, labels) a namespaced notifier selects, for the default to skip.
     covered: Callable[[Mapping[str, Any]], bool] = lambda _obj: False
+
+
+def _sequence(record: Mapping[str, Any]) -> int:
+    return int((record.get("spec") or {}).get("sequence", 0))
 
 
 class SinkWorker:
@@ -171,10 +177,11 @@ class SinkWorker:
             await self._report(False, api.REASON_SECRET_MISSING, message)
             return False
         queue = await self._queue()
-        depth = sum(1 for _, risk, q in queue for n in q if self._takes(n, risk))
+        depth = sum(1 for _, risk, q, _ in queue for n in q if self._takes(n, risk))
         self._metrics.set_notification_queue(self.label, depth)
         budget = QUEUE_LIMIT
-        for uid, risk, events in queue:
+        for uid, risk, events, read_up_to in queue:
+            whole = len(events) <= budget  # else the rest waits for the next pass
             skipped = False
             for n in events[:budget]:
                 budget -= 1
@@ -192,6 +199,10 @@ class SinkWorker:
                     return False
                 await self._advance(uid, n)
                 skipped = False
+            if whole:  # all of it out: past its latest record, so at rest it costs no LIST
+                moved = settled(self._cursors[uid], read_up_to)
+                skipped = skipped or moved != self._cursors[uid]
+                self._cursors[uid] = moved
             if skipped:
                 await self._advance(uid, None)
         await self._report(True, api.REASON_DELIVERED, "Every due event was delivered.")
@@ -202,8 +213,9 @@ class SinkWorker:
             return True  # a wait's requests: approval_notifications chose for this sink
         return sink_takes(self.assignment.sink, n.kind, risk)
 
-    async def _queue(self) -> list[tuple[str, str, list[Notification]]]:
-        """(uid, risk level, events not delivered yet) per selected AIDeployment."""
+    async def _queue(self) -> list[tuple[str, str, list[Notification], int | None]]:
+        """(uid, risk level, events not delivered yet, the latest record sequence read or
+        None) per selected AIDeployment."""
         a = self.assignment
         namespace = a.notifier["metadata"]["namespace"]
         scope = list(a.scope) if a.default else [namespace]
@@ -225,7 +237,8 @@ class SinkWorker:
                 self._approvals(obj, cursor, now),
                 cursor,
             )
-            queue.append((uid, risk_of(obj), events))
+            read_up_to = max((_sequence(r) for r in chain), default=None)
+            queue.append((uid, risk_of(obj), events, read_up_to))
         await self._prune({o["metadata"]["uid"] for o in objects})
         return queue
 
@@ -234,11 +247,10 @@ class SinkWorker:
         past its cursor: at rest, a pass reads no record."""
         meta = obj["metadata"]
         latest = ((obj.get("status") or {}).get("latestRecord") or {}).get("sequence")
-        cursor = self._cursors.get(meta["uid"])
-        if cursor is not None and isinstance(latest, int) and latest < cursor.sequence:
+        if not reads_records(
+            self._cursors.get(meta["uid"]), latest if isinstance(latest, int) else None
+        ):
             return []
-        if cursor is not None and not isinstance(latest, int):
-            return []  # no record yet
         namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
         return await self._io(list_records, self._rest, namespace, name, uid)
 
