@@ -82,6 +82,10 @@ class Cursor:
                 return replace(moved, approval=digest, approvals=count)
             return moved
         count = self.approvals + 1 if digest == self.approval else 1
+        if notification.approvals > 0:  # its place in the wait's list: reminders collapse
+            count = notification.approvals
+            if digest == self.approval:
+                count = max(count, self.approvals)
         return replace(self, approval=digest, approvals=count)
 
 
@@ -124,12 +128,14 @@ def approvals_due(
     """The approval events of the wait: while it lasts, the request and the reminders and
     escalation due by `now`; once it is over, only the request, if it never got out.
     `choices` are approval_notifications' keyword arguments."""
-    if live is not None:
-        return approval_notifications(live, now, **choices)
-    if cursor.waiting is None:
+    wait = live or cursor.waiting
+    if wait is None:
         return []
+    told = cursor.approvals if cursor.approval == wait.subject.digest else 0
+    if live is not None:
+        return approval_notifications(live, now, **choices, delivered=told)
     over = {**choices, "remind_every": None, "escalate_after": None, "escalations": False}
-    return approval_notifications(cursor.waiting, cursor.waiting.since, **over)
+    return approval_notifications(wait, wait.since, **over, delivered=told)
 
 
 def already_told(cursor: Cursor, n: Notification) -> bool:
@@ -186,7 +192,7 @@ def pending(
     if approval_events:
         digest = approval_events[0].subject.digest
         done = cursor.approvals if digest == cursor.approval else 0
-        out.extend(approval_events[done:])
+        out.extend(n for n in approval_events if n.approvals > done)
     return sorted(out, key=_order)
 
 
