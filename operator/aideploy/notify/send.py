@@ -40,6 +40,11 @@ class Sent:
     #: "HTTP 503", "ClientConnectorError": never the URL.
     detail: str
 
+    @property
+    def answered(self) -> bool:
+        """Whether the sink answered (with an HTTP status), rather than not at all."""
+        return self.detail.startswith("HTTP ")
+
 
 def body_of(n: Notification, sink: Sink) -> tuple[dict[str, str], bytes]:
     """(headers, body) of the request that delivers `n` to `sink`."""

@@ -2,8 +2,10 @@
 cursor moved after each delivery.
 
 Each sink has its own task, so a sink that is down or refuses everything (4xx) holds back
-only itself. A failed delivery stops the pass (order per AIDeployment), is retried with
-exponential backoff, and is reported in the sink's condition, an Event and the metrics.
+only itself. An event the sink refuses holds back that AIDeployment's later events
+(order per AIDeployment), not the next AIDeployments'; a sink that does not answer stops
+the pass. Either is retried with exponential backoff, and is reported in the sink's
+condition, an Event and the metrics.
 The records are the outbox: memory holds at most QUEUE_LIMIT events of one pass, and an
 operator restart continues from the cursors in the notifier's status.
 """
@@ -180,9 +182,11 @@ class SinkWorker:
         depth = sum(1 for _, risk, q, _ in queue for n in q if self._takes(n, risk))
         self._metrics.set_notification_queue(self.label, depth)
         budget = QUEUE_LIMIT
+        failed = False
         for uid, risk, events, read_up_to in queue:
             whole = len(events) <= budget  # else the rest waits for the next pass
             skipped = False
+            stopped = False
             for n in events[:budget]:
                 budget -= 1
                 told = already_told(self._cursors[uid], n)
@@ -196,15 +200,24 @@ class SinkWorker:
                     await self._failed(n, sent)
                     if skipped:
                         await self._advance(uid, None)
-                    return False
+                    if not sent.answered:
+                        return False  # the sink is down: the others would only wait too
+                    # It answered, refusing this event: this AIDeployment's later events
+                    # wait (order), the next AIDeployments' go out; the pass backs off.
+                    failed = stopped = True
+                    break
                 await self._advance(uid, n)
                 skipped = False
+            if stopped:
+                continue
             if whole:  # all of it out: past its latest record, so at rest it costs no LIST
                 moved = settled(self._cursors[uid], read_up_to)
                 skipped = skipped or moved != self._cursors[uid]
                 self._cursors[uid] = moved
             if skipped:
                 await self._advance(uid, None)
+        if failed:
+            return False
         await self._report(True, api.REASON_DELIVERED, "Every due event was delivered.")
         return True
 
