@@ -31,6 +31,7 @@ from aideploy.logic.notify_route import (
     settled,
     sink_takes,
     start_cursor,
+    wait_forgotten,
     waiting_of,
     with_waiting,
 )
@@ -439,6 +440,34 @@ def test_an_idle_aideployment_costs_no_records_list() -> None:
     # Settling never moves a cursor back, nor when nothing was read.
     assert settled(Cursor(sequence=7), 4) == Cursor(sequence=7)
     assert settled(Cursor(sequence=2, index=1), None) == Cursor(sequence=2, index=1)
+
+
+def test_a_cursor_at_rest_is_small_and_keeps_no_wait() -> None:
+    live = waiting(record_sequence=1)
+    choices: dict[str, Any] = {
+        "remind_every": None,
+        "escalate_after": None,
+        "requests": True,
+        "escalations": False,
+    }
+    cursor = with_waiting(Cursor(sequence=1), live)
+    # While it waits, the wait is kept: its request must go out even if the gate opens.
+    for event in pending([], approvals_due(live, cursor, T0, **choices), cursor):
+        cursor = cursor.after(event)
+    assert wait_forgotten(cursor, live).waiting == live
+    # The gate opened: the records of the rollout are delivered, then the cursor settles.
+    events = record_notifications(LIFECYCLE, "prod", "ns")
+    for event in pending(events, approvals_due(None, cursor, T0, **choices), cursor):
+        cursor = cursor.after(event)
+    cursor = wait_forgotten(settled(cursor, 4), None)
+    wire = cursor.to_wire()
+    assert "waiting" not in wire
+    assert len(json.dumps(wire, separators=(",", ":"))) < 110  # it was ~740 bytes
+    assert Cursor.from_wire(wire) == cursor
+    # Written as a merge patch, the keys left out are removed from the stored cursor.
+    assert cursor.to_merge_patch()["waiting"] is None
+    assert Cursor().to_wire() == {"sequence": 0}
+    assert Cursor.from_wire({"sequence": 3}) == Cursor(sequence=3)
 
 
 def test_a_new_notifier_starts_at_the_records_written_since_it_exists() -> None:

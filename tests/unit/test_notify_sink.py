@@ -57,11 +57,11 @@ def worker(monkeypatch: pytest.MonkeyPatch, answer: Sent) -> tuple[SinkWorker, l
     )
     w._cursors = {"a": Cursor(sequence=1), "b": Cursor(sequence=1)}
 
-    async def queue() -> list[tuple[str, str, list[Notification], int | None]]:
+    async def queue() -> list[tuple[str, str, list[Notification], int | None, None]]:
         # Sorted by name: "a" comes first, and its first event is refused.
         return [
-            ("a", "high", [event("a", 1), event("a", 2)], 2),
-            ("b", "high", [event("b", 1), event("b", 2)], 2),
+            ("a", "high", [event("a", 1), event("a", 2)], 2, None),
+            ("b", "high", [event("b", 1), event("b", 2)], 2, None),
         ]
 
     monkeypatch.setattr(w, "_queue", queue)

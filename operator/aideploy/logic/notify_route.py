@@ -42,15 +42,22 @@ class Cursor:
     waiting: Waiting | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        wire: dict[str, Any] = {
-            "sequence": self.sequence,
-            "index": self.index,
-            "approval": self.approval,
-            "approvals": self.approvals,
-        }
+        """Compact (one is kept per sink and AIDeployment): defaults are left out."""
+        wire: dict[str, Any] = {"sequence": self.sequence}
+        if self.index:
+            wire["index"] = self.index
+        if self.approval:
+            wire["approval"] = self.approval
+        if self.approvals:
+            wire["approvals"] = self.approvals
         if self.waiting is not None:
             wire["waiting"] = _waiting_wire(self.waiting)
         return wire
+
+    def to_merge_patch(self) -> dict[str, Any]:
+        """The wire form as a JSON merge patch over the stored one: what is left out of the
+        compact form (a wait forgotten, a count back to none) is removed, not kept."""
+        return {**dict.fromkeys(_WIRE_KEYS), **self.to_wire()}
 
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any] | None) -> Cursor | None:
@@ -89,6 +96,9 @@ class Cursor:
         return replace(self, approval=digest, approvals=count)
 
 
+_WIRE_KEYS = ("sequence", "index", "approval", "approvals", "waiting")
+
+
 def _waiting_wire(w: Waiting) -> dict[str, Any]:
     s = w.subject
     return {
@@ -120,6 +130,16 @@ def with_waiting(cursor: Cursor, live: Waiting | None) -> Cursor:
     if live is None or (kept is not None and kept.subject.digest == live.subject.digest):
         return cursor
     return replace(cursor, waiting=live)
+
+
+def wait_forgotten(cursor: Cursor, live: Waiting | None) -> Cursor:
+    """The cursor once a pass delivered every due event of its AIDeployment: a wait that is
+    over has nothing left to say (its request went out, or this sink takes none), so it is
+    no longer kept. The digest and count stay: they pass over the request the approval
+    record makes again."""
+    if live is not None or cursor.waiting is None:
+        return cursor
+    return replace(cursor, waiting=None)
 
 
 def approvals_due(

@@ -44,6 +44,7 @@ from aideploy.logic.notify_route import (
     settled,
     sink_takes,
     start_cursor,
+    wait_forgotten,
     waiting_of,
     with_waiting,
 )
@@ -179,11 +180,11 @@ class SinkWorker:
             await self._report(False, api.REASON_SECRET_MISSING, message)
             return False
         queue = await self._queue()
-        depth = sum(1 for _, risk, q, _ in queue for n in q if self._takes(n, risk))
+        depth = sum(1 for _, risk, q, _, _ in queue for n in q if self._takes(n, risk))
         self._metrics.set_notification_queue(self.label, depth)
         budget = QUEUE_LIMIT
         failed = False
-        for uid, risk, events, read_up_to in queue:
+        for uid, risk, events, read_up_to, live in queue:
             whole = len(events) <= budget  # else the rest waits for the next pass
             skipped = False
             stopped = False
@@ -211,7 +212,7 @@ class SinkWorker:
             if stopped:
                 continue
             if whole:  # all of it out: past its latest record, so at rest it costs no LIST
-                moved = settled(self._cursors[uid], read_up_to)
+                moved = wait_forgotten(settled(self._cursors[uid], read_up_to), live)
                 skipped = skipped or moved != self._cursors[uid]
                 self._cursors[uid] = moved
             if skipped:
@@ -226,9 +227,11 @@ class SinkWorker:
             return True  # a wait's requests: approval_notifications chose for this sink
         return sink_takes(self.assignment.sink, n.kind, risk)
 
-    async def _queue(self) -> list[tuple[str, str, list[Notification], int | None]]:
+    async def _queue(
+        self,
+    ) -> list[tuple[str, str, list[Notification], int | None, Waiting | None]]:
         """(uid, risk level, events not delivered yet, the latest record sequence read or
-        None) per selected AIDeployment."""
+        None, its wait for approvals now) per selected AIDeployment."""
         a = self.assignment
         namespace = a.notifier["metadata"]["namespace"]
         scope = list(a.scope) if a.default else [namespace]
@@ -244,14 +247,15 @@ class SinkWorker:
         for obj in chosen:
             ns, uid = obj["metadata"]["namespace"], obj["metadata"]["uid"]
             chain = await self._chain(obj)
-            cursor = await self._cursor(uid, chain, waiting_of(obj, self._cluster))
+            live = waiting_of(obj, self._cluster)
+            cursor = await self._cursor(uid, chain, live)
             events = pending(
                 record_notifications(chain, self._cluster, ns),
                 self._approvals(obj, cursor, now),
                 cursor,
             )
             read_up_to = max((_sequence(r) for r in chain), default=None)
-            queue.append((uid, risk_of(obj), events, read_up_to))
+            queue.append((uid, risk_of(obj), events, read_up_to, live))
         await self._prune({o["metadata"]["uid"] for o in objects})
         return queue
 
@@ -278,7 +282,7 @@ class SinkWorker:
         updated = with_waiting(cursor, waiting)
         self._cursors[uid] = updated
         if updated is not cursor or uid not in self._persisted:
-            await self._patch({"cursors": {uid: updated.to_wire()}})
+            await self._patch({"cursors": {uid: updated.to_merge_patch()}})
             self._persisted.add(uid)
         return updated
 
@@ -303,7 +307,7 @@ class SinkWorker:
         """Move the cursor past `n` (None: it was moved already) and write it."""
         if n is not None:
             self._cursors[uid] = self._cursors[uid].after(n)
-        await self._patch({"cursors": {uid: self._cursors[uid].to_wire()}})
+        await self._patch({"cursors": {uid: self._cursors[uid].to_merge_patch()}})
 
     async def _prune(self, alive: set[str]) -> None:
         """Forget the cursors of AIDeployments that are gone (their uid never returns)."""
