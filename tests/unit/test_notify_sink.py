@@ -85,3 +85,49 @@ def test_a_sink_that_does_not_answer_stops_the_pass(monkeypatch: pytest.MonkeyPa
     w, sent = worker(monkeypatch, Sent(Outcome.FAILED, "ClientConnectorError"))
     assert asyncio.run(w.deliver_pass(None)) is False  # type: ignore[arg-type]
     assert sent == ["a-1"]  # the others would only wait for the same timeout
+
+
+def aideployment(namespace: str, name: str) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": namespace, "name": name, "uid": f"{namespace}-{name}"},
+        "spec": {"riskLevel": "high"},
+        "status": {"latestRecord": {"sequence": 1}},
+    }
+
+
+def test_the_default_notifier_checks_peering_per_aideployment_namespace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[str] = []
+
+    async def active(namespace: str) -> bool:
+        asked.append(namespace)
+        return namespace == "team-b"  # "ops", the notifier's own, is not even watched
+
+    async def no_io(*_args: Any) -> None:
+        return None
+
+    notifier = {"metadata": {"namespace": "ops", "name": "default", "generation": 1}}
+    objects = [aideployment("team-a", "x"), aideployment("team-b", "y")]
+    monkeypatch.setattr(store, "list_deployments", lambda *_a: objects)
+    monkeypatch.setattr(store, "get_notifier", lambda *_a: notifier)
+    monkeypatch.setattr(sink_module, "list_records", lambda *_a: [])
+    w = SinkWorker(
+        rest=None,  # type: ignore[arg-type]
+        executor=ThreadPoolExecutor(1),
+        metrics=Metrics(process=False),
+        cluster="c",
+        assignment=Assignment(
+            notifier=notifier,
+            spec=SPEC,
+            sink=SPEC.sinks[0],
+            default=True,
+            scope=("team-a", "team-b"),
+        ),
+        active=active,
+    )
+    monkeypatch.setattr(w, "_patch", no_io)
+    assert asyncio.run(w._may_deliver()) is True  # not decided by "ops"
+    queue = asyncio.run(w._queue())
+    assert [uid for uid, *_ in queue] == ["team-b-y"]
+    assert "ops" not in asked

@@ -96,6 +96,8 @@ class SinkWorker:
         #: With peering: whether this replica is the one that works on a namespace now.
         self._active = active
         self._standing_by = False
+        #: The default notifier's namespaces this replica delivers for (namespaced peering).
+        self._active_namespaces: frozenset[str] = frozenset()
         meta = assignment.notifier["metadata"]
         self.label = f"{meta['namespace']}/{meta['name']}/{assignment.sink.name}"
         self._load(assignment.notifier)
@@ -134,9 +136,16 @@ class SinkWorker:
         if self._active is None:
             return True
         meta = self.assignment.notifier["metadata"]
+        if self.assignment.default:
+            return True  # its AIDeployments are in other namespaces: checked each in _queue
         if not await self._active(meta["namespace"]):
             self._standing_by = True
             return False
+        return await self._took_over()
+
+    async def _took_over(self) -> bool:
+        """After standing by: the cursors as the replica before this one left them."""
+        meta = self.assignment.notifier["metadata"]
         if self._standing_by:
             fresh = await self._io(store.get_notifier, self._rest, meta["namespace"], meta["name"])
             if fresh is None:
@@ -219,6 +228,8 @@ class SinkWorker:
                 await self._advance(uid, None)
         if failed:
             return False
+        if a.default and self._active is not None and not self._active_namespaces:
+            return True  # standing by for all of them: the active replicas report
         await self._report(True, api.REASON_DELIVERED, "Every due event was delivered.")
         return True
 
@@ -241,6 +252,8 @@ class SinkWorker:
             for o in objects
             if selects(a.spec.selector, labels_of(o)) and not (a.default and a.covered(o))
         ]
+        if a.default and self._active is not None:
+            chosen = await self._active_only(chosen)
         chosen.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
         queue = []
         now = datetime.now(UTC)
@@ -258,6 +271,21 @@ class SinkWorker:
             queue.append((uid, risk_of(obj), events, read_up_to, live))
         await self._prune({o["metadata"]["uid"] for o in objects})
         return queue
+
+    async def _active_only(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The default notifier's AIDeployments of the namespaces this replica works on
+        now (with namespaced peering, each namespace has its own active replica; the
+        notifier's own namespace may be one the operator does not even watch)."""
+        assert self._active is not None
+        namespaces = sorted({o["metadata"]["namespace"] for o in objects})
+        verdicts = {ns: await self._active(ns) for ns in namespaces}
+        active = frozenset(ns for ns, verdict in verdicts.items() if verdict)
+        if active - self._active_namespaces:
+            self._standing_by = True  # it takes some over: their cursors afresh
+        self._active_namespaces = active
+        if active and not await self._took_over():
+            return []
+        return [o for o in objects if o["metadata"]["namespace"] in active]
 
     async def _chain(self, obj: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The AIDeployment's records, read only when its status says that one may be
