@@ -22,6 +22,8 @@ from aideploy.logic.notify_events import Notification
 from aideploy.logic.notify_render import cloudevent, webhook_body
 
 TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
+#: How much of a sink's answer is read: its status is what counts.
+BODY_LIMIT: Final = 64 * 1024
 #: 4xx answers that say "later", not "never".
 _RETRY_LATER: Final = frozenset({408, 425, 429})
 
@@ -66,8 +68,13 @@ async def send(session: aiohttp.ClientSession, url: str, n: Notification, sink: 
         async with session.post(
             url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
         ) as response:
-            await response.read()
+            # Up to 64 KiB of the answer, so a short one frees the connection for the
+            # next event; the rest of a longer one is not read (the connection is closed).
+            await response.content.read(BODY_LIMIT)
             status = response.status
+    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as e:
+        # Not an outage: no retry makes the URL valid. Only the type: the text is the URL.
+        return Sent(Outcome.REJECTED, f"an invalid URL ({type(e).__name__})")
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as e:
         return Sent(Outcome.FAILED, type(e).__name__)
     if 200 <= status < 300:

@@ -353,9 +353,8 @@ class SinkWorker:
         else:
             reason = api.REASON_UNREACHABLE
             advice = "events wait in order and are delivered once it answers"
-        message = (
-            f"Sink {self.assignment.sink.name} answered {sent.detail} to event {n.id}: {advice}."
-        )
+        what = f"answered {sent.detail} to" if sent.answered else f"got {sent.detail} for"
+        message = f"Sink {self.assignment.sink.name} {what} event {n.id}: {advice}."
         logger.info("notifications %s: event %s not delivered: %s", self.label, n.id, sent.detail)
         await self._report(False, reason, message)
 
