@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import aiohttp
 import pytest
 
 from aideploy.api.notifier import EventKind, NotifierSpec
 from aideploy.logic.notify_events import Notification, Position, Subject
-from aideploy.notify.send import Outcome, Sent, send
+from aideploy.notify.send import ExecutorResolver, Outcome, Sent, send
 
 TOKEN = "T0KENs3cr3tvalue"
 SPEC = NotifierSpec.model_validate(
@@ -62,3 +66,29 @@ def test_an_invalid_url_is_refused_not_unreachable() -> None:
     sent = post(f"http://[{TOKEN}")
     assert sent.outcome is Outcome.REJECTED  # retrying does not make it valid
     assert sent.detail == "an invalid URL (InvalidUrlClientError)"
+
+
+def test_names_are_resolved_on_the_notifications_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threads: list[str] = []
+    real = socket.getaddrinfo
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", recording)
+    executor = ThreadPoolExecutor(1, thread_name_prefix="notify")
+
+    async def run() -> tuple[list[Any], Sent]:
+        resolved = await ExecutorResolver(executor).resolve("localhost", 9)
+        connector = aiohttp.TCPConnector(resolver=ExecutorResolver(executor))
+        async with aiohttp.ClientSession(connector=connector) as session:
+            return resolved, await send(session, "http://localhost:9/", EVENT, SPEC.sinks[0])
+
+    resolved, sent = asyncio.run(run())
+    executor.shutdown()
+    assert resolved and all(r["port"] == 9 and r["hostname"] == "localhost" for r in resolved)
+    assert sent.outcome is Outcome.FAILED  # nothing listens there: it was looked up, though
+    assert threads and all(name.startswith("notify") for name in threads)

@@ -7,12 +7,17 @@ aiohttp error's text may, so only the error's type is kept).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from functools import partial
+from typing import Final, cast
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 from cloudevents.core.bindings.http import to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 
@@ -26,6 +31,49 @@ TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
 BODY_LIMIT: Final = 64 * 1024
 #: 4xx answers that say "later", not "never".
 _RETRY_LATER: Final = frozenset({408, 425, 429})
+_FLAGS: Final = socket.AI_ADDRCONFIG & getattr(socket, "AI_MASK", -1)
+_NAME_FLAGS: Final = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+
+
+class ExecutorResolver(AbstractResolver):
+    """aiohttp's threaded resolver, but on the given executor (the notifications' own
+    threads): aiohttp's ThreadedResolver calls getaddrinfo on the loop's default
+    executor, the one the reconciles use, where a slow DNS would take their threads."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        loop = asyncio.get_running_loop()
+        lookup = partial(socket.getaddrinfo, host, port, family, socket.SOCK_STREAM, 0, _FLAGS)
+        infos = await loop.run_in_executor(self._executor, lookup)
+        results: list[ResolveResult] = []
+        for af, _, proto, _, address in infos:
+            if af == socket.AF_INET6 and len(address) < 4:
+                continue  # IPv6 not supported by this Python build
+            address_host, address_port = str(address[0]), int(address[1])
+            if af == socket.AF_INET6:
+                v6 = cast(tuple[str, int, int, int], address)
+                if v6[3]:  # link-local: its scope is part of the host
+                    name = partial(socket.getnameinfo, v6, _NAME_FLAGS)
+                    resolved, service = await loop.run_in_executor(self._executor, name)
+                    address_host, address_port = resolved, int(service)
+            results.append(
+                ResolveResult(
+                    hostname=host,
+                    host=address_host,
+                    port=address_port,
+                    family=af,
+                    proto=proto,
+                    flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+                )
+            )
+        return results
+
+    async def close(self) -> None:
+        pass
 
 
 class Outcome(StrEnum):

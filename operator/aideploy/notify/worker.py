@@ -27,6 +27,7 @@ from aideploy.kube.rest import Rest
 from aideploy.logic.notify_route import labels_of, selects
 from aideploy.metrics import Metrics
 from aideploy.notify import store
+from aideploy.notify.send import ExecutorResolver
 from aideploy.notify.sink import Assignment, SinkWorker
 from aideploy.peering import PeeringGuard
 
@@ -65,7 +66,9 @@ class NotificationWorker:
         self._unreported: list[tuple[dict[str, Any], str]] = []
 
     async def run(self) -> None:
-        async with aiohttp.ClientSession() as session:
+        resolver = ExecutorResolver(self._executor)
+        connector = aiohttp.TCPConnector(resolver=resolver)
+        async with aiohttp.ClientSession(connector=connector) as session:
             try:
                 while True:
                     # First wait: the operator's start (kopf's lists, the first reconciles)
