@@ -131,3 +131,16 @@ def test_the_default_notifier_checks_peering_per_aideployment_namespace(
     queue = asyncio.run(w._queue())
     assert [uid for uid, *_ in queue] == ["team-b-y"]
     assert "ops" not in asked
+
+
+def test_a_pass_with_nothing_to_send_reads_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    w, sent = worker(monkeypatch, Sent(Outcome.DELIVERED, "HTTP 202"))
+    reads: list[Any] = []
+    monkeypatch.setattr(store, "read_secret", lambda *a: reads.append(a) or "http://x.invalid/")
+
+    async def idle() -> list[tuple[str, str, list[Notification], int | None, None]]:
+        return [("a", "high", [], None, None), ("b", "high", [], None, None)]
+
+    monkeypatch.setattr(w, "_queue", idle)
+    assert asyncio.run(w.deliver_pass(None)) is True  # type: ignore[arg-type]
+    assert reads == [] and sent == []

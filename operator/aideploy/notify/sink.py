@@ -182,15 +182,17 @@ class SinkWorker:
         a = self.assignment
         namespace = a.notifier["metadata"]["namespace"]
         ref = (a.sink.cloud_events or a.sink.webhook).url.secret_key_ref  # type: ignore[union-attr]
-        try:
-            url = await self._io(store.read_secret, self._rest, namespace, ref)
-        except store.SecretMissingError as error:
-            message = f"{error}; events wait until it can be read."
-            await self._report(False, api.REASON_SECRET_MISSING, message)
-            return False
         queue = await self._queue()
         depth = sum(1 for _, risk, q, _, _ in queue for n in q if self._takes(n, risk))
         self._metrics.set_notification_queue(self.label, depth)
+        url = ""
+        if depth:  # the Secret is read only when there is something to send: not at rest
+            try:
+                url = await self._io(store.read_secret, self._rest, namespace, ref)
+            except store.SecretMissingError as error:
+                message = f"{error}; events wait until it can be read."
+                await self._report(False, api.REASON_SECRET_MISSING, message)
+                return False
         budget = QUEUE_LIMIT
         failed = False
         for uid, risk, events, read_up_to, live in queue:
