@@ -327,6 +327,9 @@ def test_a_sink_refusing_everything_holds_back_no_other_and_no_secret_leaks(
                 "events": f"{receiver.url}?token={token}",
                 "refusing": f"{refusing.url}/{token}",
                 "gone": f"http://127.0.0.1:9/{token}",  # nothing listens: refused
+                # Where aiohttp's error text would carry it: a malformed URL, and the host.
+                "malformed": f"http://[{token}/hook",
+                "host": f"http://{token}.invalid/hook",
                 "slack": f"{chat.url}/{token}",
             },
             templates={"slack": "slack"},
@@ -348,6 +351,9 @@ def test_a_sink_refusing_everything_holds_back_no_other_and_no_secret_leaks(
         message="an Event on the notifier",
     )
     assert (delivering(rest, namespace, "gone") or {}).get("reason") == "SinkUnreachable"
+    malformed = wait_for(lambda: delivering(rest, namespace, "malformed"), message="a condition")
+    assert malformed["reason"] == "SinkRejectedEvent"  # no retry makes it valid
+    assert "an invalid URL" in malformed["message"]
     everything = [
         notifying_operator.log_text(),
         json.dumps(notifier_status(rest, namespace)),
@@ -357,7 +363,7 @@ def test_a_sink_refusing_everything_holds_back_no_other_and_no_secret_leaks(
         json.dumps([e.data for e in receiver.events]),
     ]
     for text in everything:
-        assert token not in text
+        assert token.lower() not in text.lower()  # a host is lower-cased
 
 
 def test_the_slack_example_is_accepted_by_the_apiserver(
