@@ -62,7 +62,7 @@ def notify_args(model_server: ModelServer, preview_server: ModelServer) -> list[
     return [
         *routed_args(model_server, preview_server),
         "--notify-interval",
-        "0.3",
+        "0.5",  # the smallest the operator takes
         "--cluster-name",
         CLUSTER,
     ]
