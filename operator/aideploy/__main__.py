@@ -16,7 +16,7 @@ import kopf
 from kubernetes.client import ApiClient
 
 from aideploy.admission.provenance import load_key
-from aideploy.config import OperatorConfig, configure
+from aideploy.config import OperatorConfig, configure, notify_interval
 from aideploy.kube import preflight
 from aideploy.logic.probe_url import PLACEHOLDERS, unknown_placeholders
 from aideploy.records.signature import RecordSigner
@@ -32,6 +32,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Run the aideploy operator against the cluster in KUBECONFIG "
         "(or the in-cluster service account).",
     )
+    try:  # the environment gives the flags' defaults: a bad variable is one line, no trace
+        OperatorConfig.from_env()
+    except ValueError as error:
+        parser.error(str(error))
     parser.add_argument(
         "-n",
         "--namespace",
@@ -149,12 +153,19 @@ def _add_notification_args(group: argparse._ArgumentGroup) -> None:
     )
     group.add_argument(
         "--notify-interval",
-        type=float,
+        type=_notify_interval,
         default=defaults.notify_interval,
         metavar="SECONDS",
         help="how often notifiers are looked for and sinks served; default 2 "
         "(env AIDEPLOY_NOTIFY_INTERVAL)",
     )
+
+
+def _notify_interval(text: str) -> float:
+    try:
+        return notify_interval(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _peering_lifetime(text: str) -> int:

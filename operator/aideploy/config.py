@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Final
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,43 @@ class OperatorConfig:
             approvers_config=os.environ.get("AIDEPLOY_APPROVERS_CONFIG") or None,
             cluster_name=os.environ.get("AIDEPLOY_CLUSTER_NAME") or "kubernetes",
             default_notifier=os.environ.get("AIDEPLOY_DEFAULT_NOTIFIER") or None,
-            notify_interval=float(os.environ.get("AIDEPLOY_NOTIFY_INTERVAL") or 2.0),
+            notify_interval=_env_interval(os.environ.get("AIDEPLOY_NOTIFY_INTERVAL")),
         )
 
 
-_current = OperatorConfig.from_env()
+#: Below this, a notifier-less worker and every sink would poll in a busy loop.
+MIN_NOTIFY_INTERVAL: Final = 0.5
+
+
+def notify_interval(text: str) -> float:
+    """--notify-interval / AIDEPLOY_NOTIFY_INTERVAL, in seconds; ValueError says why not."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not seconds >= MIN_NOTIFY_INTERVAL or seconds == float("inf"):  # also NaN
+        raise ValueError(f"{text!r}: must be at least {MIN_NOTIFY_INTERVAL} seconds")
+    return seconds
+
+
+def _env_interval(text: str | None) -> float:
+    if not text:
+        return 2.0
+    try:
+        return notify_interval(text)
+    except ValueError as error:
+        raise ValueError(f"AIDEPLOY_NOTIFY_INTERVAL={error}") from None
+
+
+def _from_env_or_defaults() -> OperatorConfig:
+    """At import: the command line (aideploy.__main__) reports a bad variable, one line."""
+    try:
+        return OperatorConfig.from_env()
+    except ValueError:
+        return OperatorConfig()
+
+
+_current = _from_env_or_defaults()
 
 
 def current() -> OperatorConfig:

@@ -26,9 +26,12 @@ from aideploy.logic.notify_route import (
     already_told,
     approvals_due,
     pending,
+    reads_records,
     selects,
+    settled,
     sink_takes,
     start_cursor,
+    wait_forgotten,
     waiting_of,
     with_waiting,
 )
@@ -265,14 +268,24 @@ def waiting(**extra: Any) -> Waiting:
 
 
 @pytest.mark.parametrize(
-    ("minutes", "remind", "escalate", "requests", "escalations", "expected"),
+    ("minutes", "remind", "escalate", "requests", "escalations", "told", "expected"),
     [
-        (0, None, None, True, False, ["request"]),
-        (90, None, None, True, False, ["request"]),  # reminders are off by default
-        (25, 10, None, True, False, ["request", "reminder-1", "reminder-2"]),
-        (25, 10, 15, True, True, ["request", "reminder-1", "escalation", "reminder-2"]),
-        (25, 10, 15, False, True, ["escalation"]),  # the escalation sink hears only that
-        (14, 10, 15, False, True, []),
+        (0, None, None, True, False, 0, ["request"]),
+        (90, None, None, True, False, 0, ["request"]),  # reminders are off by default
+        (15, 10, None, True, False, 0, ["request", "reminder-1"]),
+        # Overdue reminders collapse into the latest one: one event, its own number.
+        (25, 10, None, True, False, 0, ["request", "reminder-2"]),
+        (25, 10, None, True, False, 2, ["reminder-2"]),  # the request and reminder-1 told
+        (25, 10, None, True, False, 3, []),
+        (25, 10, 15, True, True, 0, ["request", "escalation", "reminder-2"]),
+        # Told: request, reminder-1; the whole list is request, r-1, escalation, r-2.
+        (25, 10, 15, True, True, 2, ["escalation", "reminder-2"]),
+        (25, 10, 15, True, True, 3, ["reminder-2"]),
+        (25, 10, 15, False, True, 0, ["escalation"]),  # the escalation sink hears only that
+        (25, 10, 15, False, True, 1, []),
+        (14, 10, 15, False, True, 0, []),
+        # Days of a one-minute interval: one reminder, not thousands.
+        (60 * 24 * 3, 1, None, True, False, 1, ["reminder-4320"]),
     ],
 )
 def test_approval_requests_reminders_and_escalation(
@@ -281,6 +294,7 @@ def test_approval_requests_reminders_and_escalation(
     escalate: int | None,
     requests: bool,
     escalations: bool,
+    told: int,
     expected: list[str],
 ) -> None:
     events = approval_notifications(
@@ -290,13 +304,50 @@ def test_approval_requests_reminders_and_escalation(
         escalate_after=timedelta(minutes=escalate) if escalate else None,
         requests=requests,
         escalations=escalations,
+        delivered=told,
     )
     names = {
         ev.event_id(UID, "approval", "sha256:2", n): n
-        for n in ["request", "escalation", *[f"reminder-{i}" for i in range(1, 5)]]
+        for n in ["request", "escalation", *[f"reminder-{i}" for i in [*range(1, 5), 4320]]]
     }
     assert [names[e.id] for e in events] == expected
     assert all(e.type == ev.APPROVAL_REQUESTED for e in events)
+    # Each one, once told, is counted at its place in the whole list: the count only grows.
+    counts = [e.approvals for e in events]
+    assert counts == sorted(counts) and all(c > told for c in counts)
+
+
+def test_reminders_told_move_the_cursor_past_those_collapsed() -> None:
+    live = waiting()
+    choices: dict[str, Any] = {
+        "remind_every": timedelta(minutes=10),
+        "escalate_after": None,
+        "requests": True,
+        "escalations": False,
+    }
+    cursor = Cursor()
+    for event in pending(
+        [], approvals_due(live, cursor, T0 + timedelta(minutes=35), **choices), cursor
+    ):
+        cursor = cursor.after(event)
+    assert cursor.approvals == 4  # request, reminders 1-3 (3 sent as the only reminder)
+    assert approvals_due(live, cursor, T0 + timedelta(minutes=39), **choices) == []
+    later = approvals_due(live, cursor, T0 + timedelta(minutes=41), **choices)
+    assert [e.content["reminder"] for e in later] == [4]
+
+
+def test_reminders_and_escalation_are_at_least_a_minute() -> None:
+    base = {
+        "sinks": [{"name": "a", "webhook": {"url": {"secretKeyRef": {"name": "s", "key": "k"}}}}]
+    }
+    for bad in ["1ms", "59s", "60s", "0m", "0.5m"]:
+        for field in ["interval", "escalateAfter"]:
+            with pytest.raises(ValidationError):
+                NotifierSpec.model_validate({**base, "reminders": {field: bad}})
+    for good in ["1m", "1.5m", "90m", "1h30m", "2d"]:
+        NotifierSpec.model_validate(
+            {**base, "reminders": {"interval": good, "escalateAfter": good}}
+        )
 
 
 def test_an_approval_request_says_what_is_missing_and_the_command() -> None:
@@ -368,6 +419,55 @@ def test_the_cursor_delivers_each_event_once_in_order() -> None:
         escalations=False,
     )
     assert pending(events, other, cursor) == other
+
+
+def test_an_idle_aideployment_costs_no_records_list() -> None:
+    events = record_notifications(LIFECYCLE, "prod", "ns")
+    assert reads_records(None, None)  # a new cursor is placed from the records
+    cursor = Cursor(sequence=1)
+    assert reads_records(cursor, 4)
+    for event in pending(events, [], cursor):
+        cursor = cursor.after(event)
+    assert cursor.position < ev.Position(5, 0)  # on the last record's last event
+    cursor = settled(cursor, 4)  # the pass delivered everything up to record 4
+    assert cursor.position == ev.Position(5, 0)
+    assert pending(events, [], cursor) == []
+    # At rest: latestRecord is still 4, so no pass lists the records again ...
+    assert not reads_records(cursor, 4)
+    assert not reads_records(Cursor(sequence=5), None)
+    # ... until another record is written.
+    assert reads_records(cursor, 5)
+    # Settling never moves a cursor back, nor when nothing was read.
+    assert settled(Cursor(sequence=7), 4) == Cursor(sequence=7)
+    assert settled(Cursor(sequence=2, index=1), None) == Cursor(sequence=2, index=1)
+
+
+def test_a_cursor_at_rest_is_small_and_keeps_no_wait() -> None:
+    live = waiting(record_sequence=1)
+    choices: dict[str, Any] = {
+        "remind_every": None,
+        "escalate_after": None,
+        "requests": True,
+        "escalations": False,
+    }
+    cursor = with_waiting(Cursor(sequence=1), live)
+    # While it waits, the wait is kept: its request must go out even if the gate opens.
+    for event in pending([], approvals_due(live, cursor, T0, **choices), cursor):
+        cursor = cursor.after(event)
+    assert wait_forgotten(cursor, live).waiting == live
+    # The gate opened: the records of the rollout are delivered, then the cursor settles.
+    events = record_notifications(LIFECYCLE, "prod", "ns")
+    for event in pending(events, approvals_due(None, cursor, T0, **choices), cursor):
+        cursor = cursor.after(event)
+    cursor = wait_forgotten(settled(cursor, 4), None)
+    wire = cursor.to_wire()
+    assert "waiting" not in wire
+    assert len(json.dumps(wire, separators=(",", ":"))) < 110  # it was ~740 bytes
+    assert Cursor.from_wire(wire) == cursor
+    # Written as a merge patch, the keys left out are removed from the stored cursor.
+    assert cursor.to_merge_patch()["waiting"] is None
+    assert Cursor().to_wire() == {"sequence": 0}
+    assert Cursor.from_wire({"sequence": 3}) == Cursor(sequence=3)
 
 
 def test_a_new_notifier_starts_at_the_records_written_since_it_exists() -> None:

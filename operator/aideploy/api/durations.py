@@ -32,3 +32,22 @@ def _check(text: str) -> str:
 
 
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN), AfterValidator(_check)]
+
+#: A duration of at least a minute, as the CRD schema can say it without CEL: one of its
+#: parts is a whole number (>= 1) of minutes, hours or days ("1m", "1h30m", "90m", "2d").
+MINUTES_PATTERN: Final = (
+    r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))*0*[1-9][0-9]*(\.[0-9]+)?(m|h|d)"
+    r"([0-9]+(\.[0-9]+)?(ms|s|m|h|d))*$"
+)
+
+
+def _check_minutes(text: str) -> str:
+    if parse_duration(text) < timedelta(minutes=1):  # the pattern says it; kept for clarity
+        raise ValueError(f"{text!r} is shorter than 1m; write at least 1m")
+    return text
+
+
+#: For what repeats for a long time (reminders): never more often than once a minute.
+MinutesDuration = Annotated[
+    str, Field(pattern=MINUTES_PATTERN), AfterValidator(_check), AfterValidator(_check_minutes)
+]

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from aideploy.api.constants import RiskLevel
-from aideploy.api.durations import Duration
+from aideploy.api.durations import MinutesDuration
 
 NOTIFIER_KIND: Final = "AIDeploymentNotifier"
 NOTIFIER_PLURAL: Final = "aideploymentnotifiers"
@@ -127,12 +127,18 @@ class LabelSelector(_Wire):
 
 class Reminders(_Wire):
     interval: Annotated[
-        Duration | None,
-        Field(description="Remind the sinks this often while approvals miss; off if unset."),
+        MinutesDuration | None,
+        Field(
+            description="Remind the sinks this often while approvals miss; off if unset. "
+            "At least 1m, with a whole number of minutes, hours or days (1m, 90m, 1h30m)."
+        ),
     ] = None
     escalate_after: Annotated[
-        Duration | None,
-        Field(description="After waiting this long for approvals, tell escalateTo once."),
+        MinutesDuration | None,
+        Field(
+            description="After waiting this long for approvals, tell escalateTo once. "
+            "At least 1m, with a whole number of minutes, hours or days (1m, 90m, 1h30m)."
+        ),
     ] = None
     escalate_to: Annotated[
         str | None,

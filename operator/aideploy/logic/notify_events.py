@@ -78,6 +78,9 @@ class Notification:
     #: For record events: its place in the chain; None for approval requests.
     position: Position | None = None
     schema_uri: str = ""
+    #: For a wait's approval events: how many of the wait's events are told once this one
+    #: is (its place in the wait's list, plus one): the cursor's count after it.
+    approvals: int = 0
 
 
 def event_id(*parts: str) -> str:
@@ -276,25 +279,46 @@ def approval_notifications(
     escalate_after: timedelta | None,
     requests: bool,
     escalations: bool,
+    delivered: int = 0,
 ) -> list[Notification]:
-    """The approval requests due by `now`, in the order they fell due: the request, then a
-    reminder every `remind_every`, and (to the escalation sink) one escalation after
-    `escalate_after`. The list only grows with `now`, so a count of those delivered is
-    a cursor."""
-    due: list[tuple[datetime, int, str, dict[str, Any]]] = []
-    if requests:
-        due.append((waiting.since, 0, "request", {}))
-        if remind_every is not None and remind_every > timedelta(0):
-            count = int((now - waiting.since) / remind_every)
-            for n in range(1, max(count, 0) + 1):
-                due.append((waiting.since + n * remind_every, 1, f"reminder-{n}", {"reminder": n}))
-    if escalations and escalate_after is not None and now >= waiting.since + escalate_after:
-        due.append((waiting.since + escalate_after, 2, "escalation", {"escalated": True}))
+    """The approval events due by `now` that are not told yet, in the order they fell due.
+
+    The wait's events are, in time order: the request, a reminder every `remind_every`,
+    and (to the escalation sink) one escalation after `escalate_after`. That list only
+    grows with `now`, so the count of those told (`delivered`) is a cursor; each event
+    carries the count once it is told. Only what is past `delivered` is built, and the
+    reminders overdue collapse into the latest one (its own number and id): a sink back
+    after a long outage hears one reminder, not one per interval missed."""
+    since = waiting.since
+    every = remind_every if remind_every is not None and remind_every > timedelta(0) else None
+    reminders = int((now - since) / every) if requests and every is not None else 0
+    reminders = max(reminders, 0)
+    escalation_at = since + escalate_after if escalations and escalate_after is not None else None
+    if escalation_at is not None and now < escalation_at:
+        escalation_at = None
+    first = 1 if requests else 0  # the request's place, 0, is taken when it is sent
+    due: list[tuple[datetime, int, int, str, dict[str, Any]]] = []
+    if requests and delivered <= 0:
+        due.append((since, 0, 0, "request", {}))
+    if every is not None and reminders > 0:
+        at = since + reminders * every
+        escalated_before = escalation_at is not None and escalation_at < at
+        place = first + reminders - 1 + (1 if escalated_before else 0)
+        if place >= delivered:
+            extra = {"reminder": reminders}
+            due.append((at, 1, place, f"reminder-{reminders}", extra))
+    if escalation_at is not None:
+        before = int((escalation_at - since) / every) if requests and every is not None else 0
+        place = first + before
+        if place >= delivered:
+            due.append((escalation_at, 2, place, "escalation", {"escalated": True}))
     due.sort(key=lambda item: (item[0], item[1]))
-    return [_request(waiting, at, what, extra) for at, _, what, extra in due]
+    return [_request(waiting, at, what, extra, place + 1) for at, _, place, what, extra in due]
 
 
-def _request(waiting: Waiting, at: datetime, what: str, extra: dict[str, Any]) -> Notification:
+def _request(
+    waiting: Waiting, at: datetime, what: str, extra: dict[str, Any], approvals: int
+) -> Notification:
     s = waiting.subject
     content = {
         "digest": s.digest,
@@ -313,4 +337,5 @@ def _request(waiting: Waiting, at: datetime, what: str, extra: dict[str, Any]) -
         record_hash=waiting.record_hash,
         record_sequence=waiting.record_sequence,
         schema_uri=_schema_uri(APPROVAL_REQUESTED),
+        approvals=approvals,
     )

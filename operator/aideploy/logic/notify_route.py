@@ -42,15 +42,22 @@ class Cursor:
     waiting: Waiting | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        wire: dict[str, Any] = {
-            "sequence": self.sequence,
-            "index": self.index,
-            "approval": self.approval,
-            "approvals": self.approvals,
-        }
+        """Compact (one is kept per sink and AIDeployment): defaults are left out."""
+        wire: dict[str, Any] = {"sequence": self.sequence}
+        if self.index:
+            wire["index"] = self.index
+        if self.approval:
+            wire["approval"] = self.approval
+        if self.approvals:
+            wire["approvals"] = self.approvals
         if self.waiting is not None:
             wire["waiting"] = _waiting_wire(self.waiting)
         return wire
+
+    def to_merge_patch(self) -> dict[str, Any]:
+        """The wire form as a JSON merge patch over the stored one: what is left out of the
+        compact form (a wait forgotten, a count back to none) is removed, not kept."""
+        return {**dict.fromkeys(_WIRE_KEYS), **self.to_wire()}
 
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any] | None) -> Cursor | None:
@@ -82,7 +89,14 @@ class Cursor:
                 return replace(moved, approval=digest, approvals=count)
             return moved
         count = self.approvals + 1 if digest == self.approval else 1
+        if notification.approvals > 0:  # its place in the wait's list: reminders collapse
+            count = notification.approvals
+            if digest == self.approval:
+                count = max(count, self.approvals)
         return replace(self, approval=digest, approvals=count)
+
+
+_WIRE_KEYS = ("sequence", "index", "approval", "approvals", "waiting")
 
 
 def _waiting_wire(w: Waiting) -> dict[str, Any]:
@@ -118,18 +132,30 @@ def with_waiting(cursor: Cursor, live: Waiting | None) -> Cursor:
     return replace(cursor, waiting=live)
 
 
+def wait_forgotten(cursor: Cursor, live: Waiting | None) -> Cursor:
+    """The cursor once a pass delivered every due event of its AIDeployment: a wait that is
+    over has nothing left to say (its request went out, or this sink takes none), so it is
+    no longer kept. The digest and count stay: they pass over the request the approval
+    record makes again."""
+    if live is not None or cursor.waiting is None:
+        return cursor
+    return replace(cursor, waiting=None)
+
+
 def approvals_due(
     live: Waiting | None, cursor: Cursor, now: datetime, **choices: Any
 ) -> list[Notification]:
     """The approval events of the wait: while it lasts, the request and the reminders and
     escalation due by `now`; once it is over, only the request, if it never got out.
     `choices` are approval_notifications' keyword arguments."""
-    if live is not None:
-        return approval_notifications(live, now, **choices)
-    if cursor.waiting is None:
+    wait = live or cursor.waiting
+    if wait is None:
         return []
+    told = cursor.approvals if cursor.approval == wait.subject.digest else 0
+    if live is not None:
+        return approval_notifications(live, now, **choices, delivered=told)
     over = {**choices, "remind_every": None, "escalate_after": None, "escalations": False}
-    return approval_notifications(cursor.waiting, cursor.waiting.since, **over)
+    return approval_notifications(wait, wait.since, **over, delivered=told)
 
 
 def already_told(cursor: Cursor, n: Notification) -> bool:
@@ -156,6 +182,24 @@ def start_cursor(records: Sequence[Mapping[str, Any]], since: datetime) -> Curso
     return Cursor(sequence=last + 1)
 
 
+def reads_records(cursor: Cursor | None, latest: int | None) -> bool:
+    """Whether a pass lists the AIDeployment's records: only when its status's
+    `latestRecord` (`latest`) may be at or past the cursor, or to place a new cursor. An
+    AIDeployment at rest (its cursor settled past its latest record) costs no LIST."""
+    if cursor is None:
+        return True
+    return latest is not None and latest >= cursor.sequence
+
+
+def settled(cursor: Cursor, read_up_to: int | None) -> Cursor:
+    """The cursor once every event of the records up to sequence `read_up_to` was
+    delivered or passed over: at the start of the next record, so that reads_records is
+    False until another record is written. None (no record read): unchanged."""
+    if read_up_to is None or cursor.position >= Position(read_up_to + 1, 0):
+        return cursor
+    return replace(cursor, sequence=read_up_to + 1, index=0)
+
+
 def pending(
     record_events: Sequence[Notification],
     approval_events: Sequence[Notification],
@@ -168,7 +212,7 @@ def pending(
     if approval_events:
         digest = approval_events[0].subject.digest
         done = cursor.approvals if digest == cursor.approval else 0
-        out.extend(approval_events[done:])
+        out.extend(n for n in approval_events if n.approvals > done)
     return sorted(out, key=_order)
 
 

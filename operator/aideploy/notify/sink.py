@@ -2,8 +2,10 @@
 cursor moved after each delivery.
 
 Each sink has its own task, so a sink that is down or refuses everything (4xx) holds back
-only itself. A failed delivery stops the pass (order per AIDeployment), is retried with
-exponential backoff, and is reported in the sink's condition, an Event and the metrics.
+only itself. An event the sink refuses holds back that AIDeployment's later events
+(order per AIDeployment), not the next AIDeployments'; a sink that does not answer stops
+the pass. Either is retried with exponential backoff, and is reported in the sink's
+condition, an Event and the metrics.
 The records are the outbox: memory holds at most QUEUE_LIMIT events of one pass, and an
 operator restart continues from the cursors in the notifier's status.
 """
@@ -36,10 +38,13 @@ from aideploy.logic.notify_route import (
     approvals_due,
     labels_of,
     pending,
+    reads_records,
     risk_of,
     selects,
+    settled,
     sink_takes,
     start_cursor,
+    wait_forgotten,
     waiting_of,
     with_waiting,
 )
@@ -69,6 +74,10 @@ class Assignment:
     covered: Callable[[Mapping[str, Any]], bool] = lambda _obj: False
 
 
+def _sequence(record: Mapping[str, Any]) -> int:
+    return int((record.get("spec") or {}).get("sequence", 0))
+
+
 class SinkWorker:
     def __init__(
         self,
@@ -87,6 +96,8 @@ class SinkWorker:
         #: With peering: whether this replica is the one that works on a namespace now.
         self._active = active
         self._standing_by = False
+        #: The default notifier's namespaces this replica delivers for (namespaced peering).
+        self._active_namespaces: frozenset[str] = frozenset()
         meta = assignment.notifier["metadata"]
         self.label = f"{meta['namespace']}/{meta['name']}/{assignment.sink.name}"
         self._load(assignment.notifier)
@@ -125,9 +136,16 @@ class SinkWorker:
         if self._active is None:
             return True
         meta = self.assignment.notifier["metadata"]
+        if self.assignment.default:
+            return True  # its AIDeployments are in other namespaces: checked each in _queue
         if not await self._active(meta["namespace"]):
             self._standing_by = True
             return False
+        return await self._took_over()
+
+    async def _took_over(self) -> bool:
+        """After standing by: the cursors as the replica before this one left them."""
+        meta = self.assignment.notifier["metadata"]
         if self._standing_by:
             fresh = await self._io(store.get_notifier, self._rest, meta["namespace"], meta["name"])
             if fresh is None:
@@ -164,18 +182,23 @@ class SinkWorker:
         a = self.assignment
         namespace = a.notifier["metadata"]["namespace"]
         ref = (a.sink.cloud_events or a.sink.webhook).url.secret_key_ref  # type: ignore[union-attr]
-        try:
-            url = await self._io(store.read_secret, self._rest, namespace, ref)
-        except store.SecretMissingError as error:
-            message = f"{error}; events wait until it can be read."
-            await self._report(False, api.REASON_SECRET_MISSING, message)
-            return False
         queue = await self._queue()
-        depth = sum(1 for _, risk, q in queue for n in q if self._takes(n, risk))
+        depth = sum(1 for _, risk, q, _, _ in queue for n in q if self._takes(n, risk))
         self._metrics.set_notification_queue(self.label, depth)
+        url = ""
+        if depth:  # the Secret is read only when there is something to send: not at rest
+            try:
+                url = await self._io(store.read_secret, self._rest, namespace, ref)
+            except store.SecretMissingError as error:
+                message = f"{error}; events wait until it can be read."
+                await self._report(False, api.REASON_SECRET_MISSING, message)
+                return False
         budget = QUEUE_LIMIT
-        for uid, risk, events in queue:
+        failed = False
+        for uid, risk, events, read_up_to, live in queue:
+            whole = len(events) <= budget  # else the rest waits for the next pass
             skipped = False
+            stopped = False
             for n in events[:budget]:
                 budget -= 1
                 told = already_told(self._cursors[uid], n)
@@ -189,11 +212,26 @@ class SinkWorker:
                     await self._failed(n, sent)
                     if skipped:
                         await self._advance(uid, None)
-                    return False
+                    if not sent.answered:
+                        return False  # the sink is down: the others would only wait too
+                    # It answered, refusing this event: this AIDeployment's later events
+                    # wait (order), the next AIDeployments' go out; the pass backs off.
+                    failed = stopped = True
+                    break
                 await self._advance(uid, n)
                 skipped = False
+            if stopped:
+                continue
+            if whole:  # all of it out: past its latest record, so at rest it costs no LIST
+                moved = wait_forgotten(settled(self._cursors[uid], read_up_to), live)
+                skipped = skipped or moved != self._cursors[uid]
+                self._cursors[uid] = moved
             if skipped:
                 await self._advance(uid, None)
+        if failed:
+            return False
+        if a.default and self._active is not None and not self._active_namespaces:
+            return True  # standing by for all of them: the active replicas report
         await self._report(True, api.REASON_DELIVERED, "Every due event was delivered.")
         return True
 
@@ -202,8 +240,11 @@ class SinkWorker:
             return True  # a wait's requests: approval_notifications chose for this sink
         return sink_takes(self.assignment.sink, n.kind, risk)
 
-    async def _queue(self) -> list[tuple[str, str, list[Notification]]]:
-        """(uid, risk level, events not delivered yet) per selected AIDeployment."""
+    async def _queue(
+        self,
+    ) -> list[tuple[str, str, list[Notification], int | None, Waiting | None]]:
+        """(uid, risk level, events not delivered yet, the latest record sequence read or
+        None, its wait for approvals now) per selected AIDeployment."""
         a = self.assignment
         namespace = a.notifier["metadata"]["namespace"]
         scope = list(a.scope) if a.default else [namespace]
@@ -213,32 +254,50 @@ class SinkWorker:
             for o in objects
             if selects(a.spec.selector, labels_of(o)) and not (a.default and a.covered(o))
         ]
+        if a.default and self._active is not None:
+            chosen = await self._active_only(chosen)
         chosen.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
         queue = []
         now = datetime.now(UTC)
         for obj in chosen:
             ns, uid = obj["metadata"]["namespace"], obj["metadata"]["uid"]
             chain = await self._chain(obj)
-            cursor = await self._cursor(uid, chain, waiting_of(obj, self._cluster))
+            live = waiting_of(obj, self._cluster)
+            cursor = await self._cursor(uid, chain, live)
             events = pending(
                 record_notifications(chain, self._cluster, ns),
                 self._approvals(obj, cursor, now),
                 cursor,
             )
-            queue.append((uid, risk_of(obj), events))
+            read_up_to = max((_sequence(r) for r in chain), default=None)
+            queue.append((uid, risk_of(obj), events, read_up_to, live))
         await self._prune({o["metadata"]["uid"] for o in objects})
         return queue
+
+    async def _active_only(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The default notifier's AIDeployments of the namespaces this replica works on
+        now (with namespaced peering, each namespace has its own active replica; the
+        notifier's own namespace may be one the operator does not even watch)."""
+        assert self._active is not None
+        namespaces = sorted({o["metadata"]["namespace"] for o in objects})
+        verdicts = {ns: await self._active(ns) for ns in namespaces}
+        active = frozenset(ns for ns, verdict in verdicts.items() if verdict)
+        if active - self._active_namespaces:
+            self._standing_by = True  # it takes some over: their cursors afresh
+        self._active_namespaces = active
+        if active and not await self._took_over():
+            return []
+        return [o for o in objects if o["metadata"]["namespace"] in active]
 
     async def _chain(self, obj: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The AIDeployment's records, read only when its status says that one may be
         past its cursor: at rest, a pass reads no record."""
         meta = obj["metadata"]
         latest = ((obj.get("status") or {}).get("latestRecord") or {}).get("sequence")
-        cursor = self._cursors.get(meta["uid"])
-        if cursor is not None and isinstance(latest, int) and latest < cursor.sequence:
+        if not reads_records(
+            self._cursors.get(meta["uid"]), latest if isinstance(latest, int) else None
+        ):
             return []
-        if cursor is not None and not isinstance(latest, int):
-            return []  # no record yet
         namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
         return await self._io(list_records, self._rest, namespace, name, uid)
 
@@ -253,7 +312,7 @@ class SinkWorker:
         updated = with_waiting(cursor, waiting)
         self._cursors[uid] = updated
         if updated is not cursor or uid not in self._persisted:
-            await self._patch({"cursors": {uid: updated.to_wire()}})
+            await self._patch({"cursors": {uid: updated.to_merge_patch()}})
             self._persisted.add(uid)
         return updated
 
@@ -278,7 +337,7 @@ class SinkWorker:
         """Move the cursor past `n` (None: it was moved already) and write it."""
         if n is not None:
             self._cursors[uid] = self._cursors[uid].after(n)
-        await self._patch({"cursors": {uid: self._cursors[uid].to_wire()}})
+        await self._patch({"cursors": {uid: self._cursors[uid].to_merge_patch()}})
 
     async def _prune(self, alive: set[str]) -> None:
         """Forget the cursors of AIDeployments that are gone (their uid never returns)."""
@@ -296,9 +355,8 @@ class SinkWorker:
         else:
             reason = api.REASON_UNREACHABLE
             advice = "events wait in order and are delivered once it answers"
-        message = (
-            f"Sink {self.assignment.sink.name} answered {sent.detail} to event {n.id}: {advice}."
-        )
+        what = f"answered {sent.detail} to" if sent.answered else f"got {sent.detail} for"
+        message = f"Sink {self.assignment.sink.name} {what} event {n.id}: {advice}."
         logger.info("notifications %s: event %s not delivered: %s", self.label, n.id, sent.detail)
         await self._report(False, reason, message)
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, Final
 
 import aiohttp
 from pydantic import ValidationError
@@ -25,10 +27,13 @@ from aideploy.kube.rest import Rest
 from aideploy.logic.notify_route import labels_of, selects
 from aideploy.metrics import Metrics
 from aideploy.notify import store
+from aideploy.notify.send import ExecutorResolver
 from aideploy.notify.sink import Assignment, SinkWorker
 from aideploy.peering import PeeringGuard
 
 logger = logging.getLogger(__name__)
+
+REASON_INVALID: Final = "InvalidNotifier"
 
 SinkKey = tuple[str, str, str, str]  # (namespace, notifier, its uid, sink)
 
@@ -57,9 +62,13 @@ class NotificationWorker:
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="notify")
         self._sinks: dict[SinkKey, tuple[SinkWorker, asyncio.Task[None]]] = {}
         self._invalid: set[tuple[str, str, str]] = set()
+        #: Invalid notifiers seen, not yet told so by a Warning Event on them.
+        self._unreported: list[tuple[dict[str, Any], str]] = []
 
     async def run(self) -> None:
-        async with aiohttp.ClientSession() as session:
+        resolver = ExecutorResolver(self._executor)
+        connector = aiohttp.TCPConnector(resolver=resolver)
+        async with aiohttp.ClientSession(connector=connector) as session:
             try:
                 while True:
                     # First wait: the operator's start (kopf's lists, the first reconciles)
@@ -97,6 +106,7 @@ class NotificationWorker:
                 wanted.update(self._assignments(notifier, listed, is_default=False))
         if default is not None:
             wanted.update(self._assignments(default, listed, is_default=True))
+        await self._report_invalid()
         for key in list(self._sinks):
             if key not in wanted:
                 worker, task = self._sinks.pop(key)
@@ -106,17 +116,56 @@ class NotificationWorker:
             if key in self._sinks:
                 self._sinks[key][0].assignment = assignment
             else:
-                worker = SinkWorker(
-                    self._rest,
-                    self._executor,
-                    self._metrics,
-                    self._settings.cluster,
-                    assignment,
-                    self._peering.active if self._peering is not None else None,
-                )
+                try:
+                    worker = SinkWorker(
+                        self._rest,
+                        self._executor,
+                        self._metrics,
+                        self._settings.cluster,
+                        assignment,
+                        self._peering.active if self._peering is not None else None,
+                    )
+                except Exception as error:  # e.g. its status unreadable: the others go on
+                    namespace, name, _, sink = key
+                    logger.warning(
+                        "notifications: notifier %s/%s sink %s not served (tried again "
+                        "next time): %s",
+                        namespace,
+                        name,
+                        sink,
+                        type(error).__name__,
+                    )
+                    continue
                 task = asyncio.create_task(worker.run(session, self._settings.interval))
                 self._sinks[key] = (worker, task)
                 logger.info("notifications: delivering to sink %s", worker.label)
+
+    async def _report_invalid(self) -> None:
+        """A Warning Event on each invalid notifier (once per version of it), so that
+        `kubectl describe` says why nothing is delivered, not only the operator's log."""
+        loop = asyncio.get_running_loop()
+        while self._unreported:
+            notifier, message = self._unreported.pop()
+            meta = notifier["metadata"]
+            try:
+                await loop.run_in_executor(
+                    self._executor,
+                    partial(
+                        store.post_event,
+                        self._rest,
+                        notifier,
+                        REASON_INVALID,
+                        message,
+                        datetime.now(UTC),
+                    ),
+                )
+            except Exception as error:  # best effort: the log line says it too
+                logger.warning(
+                    "notifier %s/%s: no Event posted: %s",
+                    meta["namespace"],
+                    meta["name"],
+                    type(error).__name__,
+                )
 
     async def _default(self, listed: list[dict[str, Any]]) -> dict[str, Any] | None:
         if not self._settings.default:
@@ -141,12 +190,14 @@ class NotificationWorker:
             key = (meta["namespace"], meta["name"], str(meta.get("resourceVersion")))
             if key not in self._invalid:
                 self._invalid.add(key)
+                problems = error.errors(include_url=False, include_input=False)
                 logger.warning(
                     "notifier %s/%s is invalid, not used: %s",
                     meta["namespace"],
                     meta["name"],
-                    error.errors(include_url=False, include_input=False),
+                    problems,
                 )
+                self._unreported.append((notifier, _invalid_message(problems)))
             return {}
         others = [n for n in listed if n is not notifier]
         return {
@@ -160,6 +211,14 @@ class NotificationWorker:
             )
             for sink in spec.sinks
         }
+
+
+def _invalid_message(problems: Sequence[Mapping[str, Any]]) -> str:
+    said = "; ".join(
+        f"{'.'.join(str(p) for p in problem.get('loc', ()))}: {problem.get('msg', '')}".lstrip(": ")
+        for problem in problems
+    )
+    return f"Notifier is invalid and not used, nothing is delivered: {said}"[:1000]
 
 
 def _nobody(_obj: Mapping[str, Any]) -> bool:
