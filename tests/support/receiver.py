@@ -35,8 +35,15 @@ class CloudEventsReceiver:
         self.requests = 0
         #: The status answered (after parsing): 2xx accepts, anything else refuses.
         self.status = 200
-        #: Seconds each answer takes (a slow receiver, to kill the operator mid-delivery).
+        #: Seconds each answer takes (a slow receiver).
         self.delay = 0.0
+        #: The arrival (counted from 1) that is held unanswered until `release` is set:
+        #: `holding` is set once it arrives, and `held_id` is its event's id.
+        self.hold_arrival: int | None = None
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        self.held_id: str | None = None
+        self._arrivals = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
@@ -53,12 +60,17 @@ class CloudEventsReceiver:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                if receiver._held(headers, body):
+                    receiver.release.wait(timeout=120)
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 receiver._take(headers, body)
-                self.send_response(receiver.status)
-                self.send_header("content-length", "0")
-                self.end_headers()
+                try:
+                    self.send_response(receiver.status)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                except OSError:  # the sender is gone (killed while it was held)
+                    pass
 
             def log_message(self, *args: Any) -> None:
                 return
@@ -75,6 +87,15 @@ class CloudEventsReceiver:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    def _held(self, headers: dict[str, str], body: bytes) -> bool:
+        with self._lock:
+            self._arrivals += 1
+            if self._arrivals != self.hold_arrival:
+                return False
+        self.held_id = from_http_event(HTTPMessage(headers=headers, body=body)).get_id()
+        self.holding.set()
+        return True
 
     def _take(self, headers: dict[str, str], body: bytes) -> None:
         with self._lock:
