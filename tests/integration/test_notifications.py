@@ -350,6 +350,7 @@ def test_a_sink_refusing_everything_holds_back_no_other_and_no_secret_leaks(
     wait_for(
         lambda: any(
             e["reason"] == "SinkRejectedEvent"
+            and e["involvedObject"]["kind"] == "AIDeploymentNotifier"
             for e in (rest.request("GET", f"/api/v1/namespaces/{namespace}/events") or {})["items"]
         ),
         message="an Event on the notifier",

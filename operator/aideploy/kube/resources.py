@@ -232,7 +232,7 @@ class Resources:
         metadata = obj["metadata"]
         key = EventKey(
             uid=metadata["uid"],
-            kind=KIND,
+            kind=str(obj.get("kind") or KIND),
             namespace=metadata["namespace"],
             name=metadata["name"],
             type=type_,

@@ -29,7 +29,7 @@ from aideploy.api.notifier import EventKind, NotifierSpec, Sink
 from aideploy.api.status import Condition
 from aideploy.api.times import parse_time, rfc3339
 from aideploy.kube.records import list_records
-from aideploy.kube.rest import ApiError, Rest
+from aideploy.kube.rest import Rest
 from aideploy.logic.conditions import set_condition
 from aideploy.logic.notify_events import Notification, Waiting, record_notifications
 from aideploy.logic.notify_route import (
@@ -377,13 +377,10 @@ class SinkWorker:
             now,
         )
         await self._patch({"conditions": [c.to_wire() for c in self._conditions]})
-        if not ok:
-            try:
-                await self._io(
-                    store.post_event, self._rest, self.assignment.notifier, reason, message, now
-                )
-            except ApiError as error:  # best effort: the condition and metric say it too
-                logger.warning("notifications %s: no Event posted: %s", self.label, error.status)
+        if not ok:  # best effort: the condition and metric say it too
+            await self._io(
+                store.post_event, self._rest, self.assignment.notifier, reason, message, now
+            )
 
     async def _patch(self, patch: Mapping[str, Any]) -> None:
         await self._io(

@@ -15,12 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from aideploy.api.constants import GROUP, PLURAL, VERSION
-from aideploy.api.notifier import NOTIFIER_KIND, NOTIFIER_PLURAL, SecretKeyRef
-from aideploy.api.times import rfc3339
+from aideploy.api.notifier import NOTIFIER_PLURAL, SecretKeyRef
+from aideploy.kube.resources import Resources
 from aideploy.kube.rest import ApiError, Rest
 
 PAGE_SIZE = 500
-FIELD_MANAGER = "aideploy-notifications"
 
 
 class SecretMissingError(Exception):
@@ -100,32 +99,7 @@ def patch_sink_status(
 
 def post_event(
     rest: Rest, notifier: Mapping[str, Any], reason: str, message: str, now: datetime
-) -> None:
-    """A Warning Event on the notifier (its message names the sink, never its URL)."""
-    metadata = notifier["metadata"]
-    namespace = metadata["namespace"]
-    stamp = rfc3339(now)
-    rest.request(
-        "POST",
-        f"/api/v1/namespaces/{namespace}/events",
-        body={
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{metadata['name']}.", "namespace": namespace},
-            "involvedObject": {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": NOTIFIER_KIND,
-                "name": metadata["name"],
-                "namespace": namespace,
-                "uid": metadata.get("uid"),
-            },
-            "type": "Warning",
-            "reason": reason,
-            "message": message[:1024],
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-            "source": {"component": FIELD_MANAGER},
-            "reportingComponent": FIELD_MANAGER,
-        },
-    )
+) -> bool:
+    """A Warning Event on the notifier (its message names the sink, never its URL), made as
+    every other Event of the operator's: best effort, a failure logged and False."""
+    return Resources(rest).emit_event(dict(notifier), "Warning", reason, message, now)

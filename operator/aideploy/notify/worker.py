@@ -146,26 +146,18 @@ class NotificationWorker:
         loop = asyncio.get_running_loop()
         while self._unreported:
             notifier, message = self._unreported.pop()
-            meta = notifier["metadata"]
-            try:
-                await loop.run_in_executor(
-                    self._executor,
-                    partial(
-                        store.post_event,
-                        self._rest,
-                        notifier,
-                        REASON_INVALID,
-                        message,
-                        datetime.now(UTC),
-                    ),
-                )
-            except Exception as error:  # best effort: the log line says it too
-                logger.warning(
-                    "notifier %s/%s: no Event posted: %s",
-                    meta["namespace"],
-                    meta["name"],
-                    type(error).__name__,
-                )
+            # Best effort, as every Event: a failure is logged where it is made.
+            await loop.run_in_executor(
+                self._executor,
+                partial(
+                    store.post_event,
+                    self._rest,
+                    notifier,
+                    REASON_INVALID,
+                    message,
+                    datetime.now(UTC),
+                ),
+            )
 
     async def _default(self, listed: list[dict[str, Any]]) -> dict[str, Any] | None:
         if not self._settings.default:
