@@ -71,7 +71,7 @@ def notify_interval(text: str) -> float:
 
 def _env_interval(text: str | None) -> float:
     if not text:
-        return 2.0
+        return OperatorConfig.notify_interval  # the field's default
     try:
         return notify_interval(text)
     except ValueError as error:
