@@ -85,12 +85,12 @@ class Writer:
         obs: Observation,
         plan: Plan,
         listed: list[dict[str, Any]] | None,
-        posting: list[asyncio.Task[bool]],
+        said: list[str],
     ) -> Plan:
         """Write the plan's records (each exactly once, even across restarts: an event
         already on record is found, not written again) and name the newest in status.
-        `listed`: the object's records if already read. Each record's Event is posted
-        beside the next writes, in order (into `posting`, which the caller awaits)."""
+        `listed`: the object's records if already read. Each record's Event message goes
+        into `said`, as soon as the record is written, for the caller to post."""
         owner = obs.owner
         records = (
             list(listed)
@@ -125,14 +125,10 @@ class Writer:
             failpoints.hit(f"after-record:{intent.type.value}")
             records.append(written)
             spec = written["spec"]
-            # Said at once, not after the writes that follow (a later write refused must
-            # not lose the Event of one made), and not waited for before them.
-            message = (
+            said.append(
                 f"{spec['recordId']} ({spec['type']}) written as {written['metadata']['name']}, "
                 f"sequence {spec['sequence']}, hash {str(spec['hash'])[:19]}."
             )
-            earlier = posting[-1] if posting else None
-            posting.append(asyncio.create_task(self._record_event(obj, obs, message, earlier)))
         if records:
             last = max(records, key=lambda r: int(r["spec"]["sequence"]))
             latest = RecordRef(
@@ -143,20 +139,12 @@ class Writer:
             plan = replace(plan, status=plan.status.replace(latest_record=latest))
         return plan
 
-    async def _record_event(
-        self,
-        obj: dict[str, Any],
-        obs: Observation,
-        message: str,
-        earlier: asyncio.Task[bool] | None,
-    ) -> bool:
-        """One RecordWritten Event, after the one before it (the Events keep the chain's
-        order)."""
-        if earlier is not None:
-            await asyncio.wait({earlier})
-        return await asyncio.to_thread(
-            self._resources.emit_event, obj, "Normal", "RecordWritten", message, obs.now
-        )
+    async def _record_events(self, obj: dict[str, Any], obs: Observation, said: list[str]) -> None:
+        """The RecordWritten Events, one after the other (they keep the chain's order)."""
+        for message in said:
+            await asyncio.to_thread(
+                self._resources.emit_event, obj, "Normal", "RecordWritten", message, obs.now
+            )
 
     async def _patch_route(self, namespace: str, changes: WorkloadChanges) -> None:
         """The canary's weights. A route edited since it was read is left for the next
@@ -214,20 +202,22 @@ class Writer:
         # The Event of the phase as stored, if it was never posted (a crash, or a post that
         # failed): before this plan's, so that the Events tell the phases in order.
         await self._announce_stored(obj, obs)
-        posting: list[asyncio.Task[bool]] = []
+        said: list[str] = []
         try:
             try:
                 # Records first: nothing is rolled out (or restored) before it is on record.
                 if plan.records:
-                    plan = await self._write_records(obj, obs, plan, records, posting)
+                    plan = await self._write_records(obj, obs, plan, records, said)
                 changes = plan.apply
                 for deployment in changes.deployments if changes else ():
                     # Pods first; no traffic reaches them yet.
                     name = deployment["metadata"]["name"]
                     await write("Deployment", name, "apply", self._resources.apply, deployment)
             finally:
-                if posting:
-                    await asyncio.gather(*posting)
+                # After the applies, which people wait for (Events posted beside them slowed
+                # them on a busy apiserver), and whatever became of them: a refused apply
+                # or record must not lose the Event of a record made.
+                await self._record_events(obj, obs, said)
         except WriteRefusedError as refused:
             await self._report_refusal(obj, obs, refused.failure, planned=plan)
             raise
