@@ -19,15 +19,13 @@ from aideploy.admission.provenance import load_key
 from aideploy.admission.records_guard import review_record
 from aideploy.api.constants import (
     GROUP,
-    LABEL_DEPLOYMENT,
-    LABEL_MANAGED_BY,
-    MANAGED_BY_VALUE,
     PLURAL,
     RECORD_PLURAL,
     VERSION,
 )
 from aideploy.config import OperatorConfig, current
 from aideploy.controller import Controller, PromotionIndex
+from aideploy.kube.child_cache import ChildCache
 from aideploy.kube.client import IO_THREADS, make_api_client
 from aideploy.kube.resources import Resources
 from aideploy.kube.rest import Rest
@@ -98,6 +96,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     )
     rest = Rest(make_api_client())
     peering = _peering_guard(rest, config)
+    children = _start_child_cache(config, memo)
     reconciler = Reconciler(
         Resources(rest),
         ReconcilerSettings(
@@ -120,6 +119,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         ),
         metrics=metrics,
         peering=peering,
+        children=children,
     )
     memo["reconciler"] = reconciler
     memo["controller"] = Controller(reconciler, on_error=lambda: metrics.record_reconcile("error"))
@@ -144,6 +144,29 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             signer.public_key_base64(),
         )
     logger.info("aideploy operator started")
+
+
+def _start_child_cache(config: OperatorConfig, memo: kopf.Memo) -> ChildCache | None:
+    """The informers of Deployments and Services, with a client of their own (a watch
+    holds its connection). They wake a child's owner on the loop, once the cache holds
+    the change. None when a namespace is a pattern: only names can be listed."""
+    if any(any(c in namespace for c in "*?[!") for namespace in config.namespaces):
+        return None
+    loop = asyncio.get_running_loop()
+
+    def wake(namespace: str, owner: str) -> None:
+        loop.call_soon_threadsafe(_child_changed, memo, (namespace, owner))
+
+    cache = ChildCache(Rest(make_api_client()), config.namespaces, wake)
+    cache.start()
+    memo["children"] = cache
+    return cache
+
+
+def _child_changed(memo: Any, key: tuple[str, str]) -> None:
+    if "controller" in memo:  # not while starting: every object's first reconcile is due
+        memo["reconciler"].woken_otherwise(key)
+        memo["controller"].trigger(key)
 
 
 def _peering_guard(rest: Rest, config: OperatorConfig) -> PeeringGuard | None:
@@ -275,6 +298,9 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
     controller: Controller | None = memo.get("controller")
     if controller is not None:
         await controller.stop()
+    children: ChildCache | None = memo.get("children")
+    if children is not None:
+        await asyncio.to_thread(children.stop)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -309,12 +335,3 @@ async def aideployment_changed(
     for dependent in promotions.dependents(key):
         memo["reconciler"].woken_otherwise(dependent)
         controller.trigger(dependent)
-
-
-@kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY_VALUE})
-async def child_changed(labels: kopf.Labels, namespace: str | None, memo: Any, **_: Any) -> None:
-    owner = labels.get(LABEL_DEPLOYMENT)
-    if owner and namespace:
-        controller: Controller = memo["controller"]
-        memo["reconciler"].woken_otherwise((namespace, owner))
-        controller.trigger((namespace, owner))

@@ -22,6 +22,7 @@ from aideploy.api.status import ProbeOutcome
 from aideploy.api.times import rfc3339
 from aideploy.carry_out import Writer
 from aideploy.controller import ObjectKey
+from aideploy.kube.child_cache import ChildCache
 from aideploy.kube.child_lists import ChildLists
 from aideploy.kube.children import read_children, read_records, read_staging
 from aideploy.kube.observe import observe
@@ -93,8 +94,11 @@ class Reconciler:
         probe_runner: ProbeRunner = run_probes,
         metrics: Metrics | None = None,
         peering: PeeringGuard | None = None,
+        children: ChildCache | None = None,
     ) -> None:
         self._resources = resources
+        #: Every child of the watched namespaces, as the informers last saw it.
+        self._children = children
         self._metrics = metrics
         self._peering = peering
         self._settings = settings or ReconcilerSettings()
@@ -186,13 +190,24 @@ class Reconciler:
         if (waiting := self._backing_off(key, obj)) is not None:
             return waiting
         observed = obj["metadata"].get("resourceVersion")
-        children, staging, records = await asyncio.gather(
-            read_children(self._resources, obj, self._lists),
-            read_staging(self._resources, obj),
-            read_records(self._resources, obj, wake.changed, self._record_lists),
+        # The records are read while the rest is read and decided on: decide() does not
+        # need them, and the writes do not start before they are in.
+        reading = asyncio.create_task(
+            read_records(self._resources, obj, wake.changed, self._record_lists)
         )
-        observation = self._observe(key, obj, children, staging)
-        plan = decide(observation)
+        await asyncio.sleep(0)  # sent before decide() holds the loop
+        try:
+            children, staging = await asyncio.gather(
+                read_children(self._resources, obj, self._lists, self._children),
+                read_staging(self._resources, obj),
+            )
+            observation = self._observe(key, obj, children, staging)
+            plan = decide(observation)
+            records = await reading
+        finally:
+            if not reading.done():
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
         try:
             written = await self._act(key, obj, observation, plan, staging, records)
         except _ProbesStoppedError:
@@ -344,7 +359,7 @@ class Reconciler:
         only if it is for the release the fresh object still rolls out."""
         metadata = obj["metadata"]
         for attempt in range(1, RESULT_ATTEMPTS + 1):
-            children = await read_children(self._resources, obj, self._lists)
+            children = await read_children(self._resources, obj, self._lists, self._children)
             observation = observe(
                 obj,
                 children,

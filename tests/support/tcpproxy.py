@@ -37,10 +37,17 @@ class TcpProxy:
         return self
 
     def stop(self) -> None:
+        self._close_listener()
+        self.cut()
+
+    def _close_listener(self) -> None:
+        """Shut down first: a close alone leaves a thread blocked in accept() holding the
+        port, and a start() right after could not bind it again."""
         if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
-        self.cut()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -69,9 +76,7 @@ class TcpProxy:
     @contextlib.contextmanager
     def down(self) -> Iterator[int]:
         """Drop every stream and refuse connections until the block ends (same port after)."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
+        self._close_listener()
         try:
             yield self.cut()
         finally:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from aideploy.api.constants import KIND, LABEL_DEPLOYMENT
+from aideploy.kube.child_cache import ChildCache
 from aideploy.kube.child_lists import ChildLists, Listed
 from aideploy.kube.observe import owner_of, workloads
 from aideploy.kube.record_lists import RecordLists
@@ -28,16 +29,21 @@ def route_name(obj: dict[str, Any]) -> str | None:
 
 
 async def read_children(
-    resources: Resources, obj: dict[str, Any], lists: ChildLists | None = None
+    resources: Resources,
+    obj: dict[str, Any],
+    lists: ChildLists | None = None,
+    cache: ChildCache | None = None,
 ) -> Workloads:
     """The Deployments labelled as this object's, the one named after it (which may be
-    someone else's), and the stable and preview Services. From a list shared with other
-    objects of the namespace when `lists` has one (aideploy.kube.child_lists), else read
-    at once, not one after the other: these reads are most of the time from an approval
-    to its Deployment."""
+    someone else's), and the stable and preview Services. From the informers' cache when
+    it is in step with the apiserver (aideploy.kube.child_cache); else from a list shared
+    with other objects of the namespace when `lists` has one (aideploy.kube.child_lists),
+    else read at once, not one after the other."""
     owner = owner_of(obj)
     get = resources.get
     route = route_name(obj)
+    services = (owner.name, preview_name(owner))
+    cached = None if cache is None else cache.children(owner.namespace, owner.name, services)
 
     async def read_route() -> dict[str, Any] | None:
         if route is None:
@@ -45,6 +51,8 @@ async def read_children(
         return await asyncio.to_thread(get, "HTTPRoute", owner.namespace, route)
 
     async def read_own() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        if cached is not None:
+            return cached
         listed = None if lists is None else await lists.read(owner.namespace)
         if listed is not None:
             return from_lists(owner, listed)
