@@ -17,6 +17,7 @@ from typing import Any
 from aideploy import failpoints
 from aideploy.api.constants import KIND, ConditionType
 from aideploy.api.status import AIDeploymentStatus, RecordRef
+from aideploy.kube.chain_view import ChainView
 from aideploy.kube.resources import ConflictError, Resources
 from aideploy.kube.writes import WriteRefusedError, write
 from aideploy.logic.announce import stored_transition
@@ -53,9 +54,11 @@ class Writer:
         self._metrics = metrics
         #: By object: the transition whose Event this process knows is posted.
         self._announced: dict[tuple[str, str], str] = {}
+        self._chain = ChainView(resources)
 
     def forget(self, namespace: str, name: str) -> None:
         self._announced.pop((namespace, name), None)
+        self._chain.forget(namespace, name)
 
     def idle(self, obj: dict[str, Any], plan: Plan, now: datetime) -> bool:
         """Whether carrying `plan` out on `obj` would write nothing at all: no record, child,
@@ -92,13 +95,7 @@ class Writer:
         `listed`: the object's records if already read. Each record's Event message goes
         into `said`, as soon as the record is written, for the caller to post."""
         owner = obs.owner
-        records = (
-            list(listed)
-            if listed is not None
-            else await asyncio.to_thread(
-                self._resources.list_records, owner.namespace, owner.name, owner.uid
-            )
-        )
+        records = await self._chain.records(owner, obs.status.latest_record, listed)
         for intent in plan.records:
             if find_record(records, intent.type, intent.generation, intent.match) is not None:
                 continue
@@ -122,6 +119,7 @@ class Writer:
                 self._resources.write_record,
                 manifest,
             )
+            self._chain.wrote(owner.namespace, owner.name, written)
             failpoints.hit(f"after-record:{intent.type.value}")
             records.append(written)
             spec = written["spec"]

@@ -66,7 +66,10 @@ class MemoryCluster(Resources):
             return self.routes
         raise AssertionError(f"the simulator does not keep {kind}")
 
-    def list_records(self, namespace: str, name: str, uid: str) -> list[dict[str, Any]]:
+    def list_records(
+        self, namespace: str, name: str, uid: str, from_cache: bool = False
+    ) -> list[dict[str, Any]]:
+        """The simulator's watch cache never lags (tests/unit/test_chain_view.py: a lag)."""
         return [copy.deepcopy(r) for r in self.record_objects]
 
     def write_record(self, manifest: dict[str, Any]) -> dict[str, Any]:

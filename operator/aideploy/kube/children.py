@@ -103,11 +103,15 @@ async def read_records(
 ) -> list[dict[str, Any]] | None:
     """The object's records when `wanted` (read beside its children when a plan is likely
     to write records), else None (read later, if the plan writes any). From a list shared
-    with other objects of the namespace when `lists` has one (aideploy.kube.record_lists)."""
+    with other objects of the namespace when `lists` has one (aideploy.kube.record_lists),
+    else from the apiserver's watch cache: the writer checks them against the chain's
+    head before it extends the chain (aideploy.carry_out)."""
     if not wanted:
         return None
     owner = owner_of(obj)
     listed = None if lists is None else await lists.read(owner.namespace)
     if listed is not None:
         return records_of(listed, owner.name, owner.uid)
-    return await asyncio.to_thread(resources.list_records, owner.namespace, owner.name, owner.uid)
+    return await asyncio.to_thread(
+        resources.list_records, owner.namespace, owner.name, owner.uid, True
+    )

@@ -75,6 +75,7 @@ def list_records(
     uid: str | None = None,
     *,
     use_labels: bool = True,
+    from_cache: bool = False,
 ) -> list[dict[str, Any]]:
     """The records in `namespace`, optionally of one AIDeployment (by name and/or uid),
     sorted by sequence.
@@ -82,8 +83,16 @@ def list_records(
     Filtering is done on `spec.deployment`, which the hash covers; the label only narrows
     the list the apiserver sends. Pass `use_labels=False` when auditing, so that a record
     whose label was changed is still found (and checked).
+
+    `from_cache`: from the apiserver's watch cache (resourceVersion 0), which may lag the
+    store by the last few writes, instead of a quorum read of every record of the
+    namespace from etcd (17 ms with 80 records in the namespace, against under 1 ms;
+    the cost of the quorum read grows with the namespace's history). Only for callers
+    that check what they get (aideploy.carry_out: the chain's head named in status).
     """
-    query: list[tuple[str, str]] = [("limit", str(PAGE_SIZE))]
+    query: list[tuple[str, str]] = (
+        [("resourceVersion", "0")] if from_cache else [("limit", str(PAGE_SIZE))]
+    )
     if deployment_name is not None and use_labels:
         query.append(("labelSelector", f"{LABEL_DEPLOYMENT}={label_value(deployment_name)}"))
     items: list[dict[str, Any]] = []

@@ -88,8 +88,10 @@ class Resources:
         self._rest = rest
         self._events = EventAggregator() if events is None else events
 
-    def list_records(self, namespace: str, name: str, uid: str) -> list[dict[str, Any]]:
-        return list_records(self._rest, namespace, name, uid)
+    def list_records(
+        self, namespace: str, name: str, uid: str, from_cache: bool = False
+    ) -> list[dict[str, Any]]:
+        return list_records(self._rest, namespace, name, uid, from_cache=from_cache)
 
     def write_record(self, manifest: dict[str, Any]) -> dict[str, Any]:
         return write_record(self._rest, manifest)
