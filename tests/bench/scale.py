@@ -167,7 +167,13 @@ def approval_latencies(
                 if bare:
                     time.sleep(0.3)  # the bare operator has seen it (it writes nothing)
                 else:
-                    aid.wait_phase(rest, namespace, name, "AwaitingApproval", timeout=30)
+                    # Its last write for the creation is the phase's Event, after the
+                    # status: an approval sent before it would wait for that post.
+                    wait_for(
+                        lambda n=name: aid.emitted(rest, namespace, n)["AwaitingApproval"],
+                        timeout=30,
+                        message=f"{name} at the gate",
+                    )
                 started = time.time()
                 aid.annotate(rest, namespace, name, _last_approval(name))
                 wait_for(lambda n=name: n in deployments.seen_at, timeout=30, message=name)
