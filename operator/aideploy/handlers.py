@@ -1,4 +1,5 @@
-"""kopf wiring only: watch events feed the controller; nothing else happens here."""
+"""kopf wiring only: watch events (kopf's, and the children informers') feed the
+controller; the parts are built and started here, and nothing else happens here."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from typing import Any
 
 import kopf
 
-from aideploy.admission.config import load_approvers_config
+from aideploy.admission.config import ApproversConfig, load_approvers_config
 from aideploy.admission.policy import Requester, review
 from aideploy.admission.provenance import load_key
 from aideploy.admission.records_guard import review_record
 from aideploy.api.constants import (
     GROUP,
+    LABEL_DEPLOYMENT,
+    LABEL_MANAGED_BY,
+    MANAGED_BY_VALUE,
     PLURAL,
     RECORD_PLURAL,
     VERSION,
@@ -38,6 +42,9 @@ from aideploy.reconciler import Reconciler, ReconcilerSettings
 from aideploy.records.signature import RecordSigner
 
 logger = logging.getLogger(__name__)
+
+#: How long the start waits for the first lists of Deployments and Services.
+CHILDREN_LISTED_SECONDS = 10
 
 WATCH_SERVER_TIMEOUT = 300
 WATCH_CLIENT_TIMEOUT = 330
@@ -97,27 +104,13 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     rest = Rest(make_api_client())
     peering = _peering_guard(rest, config)
     children = _start_child_cache(config, memo)
-    reconciler = Reconciler(
-        Resources(rest),
-        ReconcilerSettings(
-            probe_base_url=config.probe_base_url,
-            probe_preview_url=config.probe_preview_url,
-            cluster_domain=config.cluster_domain,
-            record_retention=timedelta(days=config.record_retention_days),
-            approval_policy=ApprovalPolicy(
-                require_authenticated=(
-                    config.require_authenticated_approvals
-                    or approvers.require_authenticated_approvals
-                ),
-                separation=approvers.separation_of_duties,
-                provenance_key=provenance_key,
-                lower_gate_for=frozenset(approvers.lower_gate.risk_levels),
-                adopt_unsigned_releases=config.adopt_unsigned_releases,
-            ),
-            pod_policy=approvers.pod_policy,
-            record_signer=signer,
-        ),
-        metrics=metrics,
+    reconciler = _reconciler(
+        config,
+        approvers,
+        rest,
+        metrics,
+        provenance_key=provenance_key,
+        signer=signer,
         peering=peering,
         children=children,
     )
@@ -143,30 +136,95 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             signer.key_id,
             signer.public_key_base64(),
         )
+    if children is not None:
+        await _children_listed(children, memo)
     logger.info("aideploy operator started")
+
+
+def _reconciler(
+    config: OperatorConfig,
+    approvers: ApproversConfig,
+    rest: Rest,
+    metrics: Metrics,
+    *,
+    provenance_key: bytes | None,
+    signer: RecordSigner | None,
+    peering: PeeringGuard | None,
+    children: ChildCache | None,
+) -> Reconciler:
+    return Reconciler(
+        Resources(rest),
+        ReconcilerSettings(
+            probe_base_url=config.probe_base_url,
+            probe_preview_url=config.probe_preview_url,
+            cluster_domain=config.cluster_domain,
+            record_retention=timedelta(days=config.record_retention_days),
+            approval_policy=ApprovalPolicy(
+                require_authenticated=(
+                    config.require_authenticated_approvals
+                    or approvers.require_authenticated_approvals
+                ),
+                separation=approvers.separation_of_duties,
+                provenance_key=provenance_key,
+                lower_gate_for=frozenset(approvers.lower_gate.risk_levels),
+                adopt_unsigned_releases=config.adopt_unsigned_releases,
+            ),
+            pod_policy=approvers.pod_policy,
+            record_signer=signer,
+        ),
+        metrics=metrics,
+        peering=peering,
+        children=children,
+    )
 
 
 def _start_child_cache(config: OperatorConfig, memo: kopf.Memo) -> ChildCache | None:
     """The informers of Deployments and Services, with a client of their own (a watch
     holds its connection). They wake a child's owner on the loop, once the cache holds
-    the change. None when a namespace is a pattern: only names can be listed."""
+    the change. None when a namespace is a pattern (only names can be listed): kopf then
+    watches the Deployments, and reconciles read their children with requests."""
     if any(any(c in namespace for c in "*?[!") for namespace in config.namespaces):
+        kopf.on.event("apps", "v1", "deployments", labels={LABEL_MANAGED_BY: MANAGED_BY_VALUE})(
+            child_changed
+        )
         return None
     loop = asyncio.get_running_loop()
 
     def wake(namespace: str, owner: str) -> None:
-        loop.call_soon_threadsafe(_child_changed, memo, (namespace, owner))
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(_child_changed, memo, (namespace, owner))
 
-    cache = ChildCache(Rest(make_api_client()), config.namespaces, wake)
+    client = make_api_client(pool=ChildCache.connections(config.namespaces))
+    cache = ChildCache(Rest(client), config.namespaces, wake)
     cache.start()
     memo["children"] = cache
     return cache
+
+
+async def _children_listed(children: ChildCache, memo: kopf.Memo) -> None:
+    """Reconciles start once the children are listed, so that the first ones read them
+    from the cache. A list that comes later wakes the owners of what it holds: they may
+    have been read with requests before a change it brings."""
+    if not await asyncio.to_thread(children.wait_listed, CHILDREN_LISTED_SECONDS):
+        logger.warning(
+            "Deployments and Services not listed within %d s; reconciles read them with "
+            "requests until they are",
+            CHILDREN_LISTED_SECONDS,
+        )
+    children.serve()
 
 
 def _child_changed(memo: Any, key: tuple[str, str]) -> None:
     if "controller" in memo:  # not while starting: every object's first reconcile is due
         memo["reconciler"].woken_otherwise(key)
         memo["controller"].trigger(key)
+
+
+async def child_changed(labels: kopf.Labels, namespace: str | None, memo: Any, **_: Any) -> None:
+    """kopf's Deployment events, when there are no informers (namespace patterns)."""
+    owner = labels.get(LABEL_DEPLOYMENT)
+    if owner and namespace:
+        _child_changed(memo, (namespace, owner))
 
 
 def _peering_guard(rest: Rest, config: OperatorConfig) -> PeeringGuard | None:
@@ -295,12 +353,12 @@ async def shutdown(memo: kopf.Memo, **_: Any) -> None:
         notifications.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await notifications
+    children: ChildCache | None = memo.get("children")
+    if children is not None:  # first: no wake may come once the controller is stopped
+        await asyncio.to_thread(children.stop)
     controller: Controller | None = memo.get("controller")
     if controller is not None:
         await controller.stop()
-    children: ChildCache | None = memo.get("children")
-    if children is not None:
-        await asyncio.to_thread(children.stop)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from asyncio import FIRST_COMPLETED
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,9 +16,6 @@ from typing import Any
 from aideploy.admission.config import PodPolicy
 from aideploy.api.constants import KIND
 from aideploy.api.records import DEFAULT_RETENTION
-from aideploy.api.spec import Probe
-from aideploy.api.status import ProbeOutcome
-from aideploy.api.times import rfc3339
 from aideploy.carry_out import Writer
 from aideploy.controller import ObjectKey
 from aideploy.kube.child_cache import ChildCache
@@ -32,15 +28,15 @@ from aideploy.kube.writes import TRANSPORT, WriteRefusedError
 from aideploy.logic.gate import ApprovalPolicy
 from aideploy.logic.machine import decide
 from aideploy.logic.plan import Observation, Plan, ProbeRequest, ProbeRun
-from aideploy.logic.probe_url import probe_base_url
-from aideploy.logic.topology import Workloads, preview_name
+from aideploy.logic.topology import Workloads
 from aideploy.logic.write_failure import (
     retry_after,
 )
 from aideploy.metrics import Metrics
 from aideploy.peering import PeeringGuard
 from aideploy.preemption import Preemption, Seen, actions_of
-from aideploy.probes import ProbeResult, ProbeTarget, run_probes
+from aideploy.probes import ProbeTarget, run_probes
+from aideploy.probing import ProbeRunner, probe_target, run_until_stopped
 from aideploy.records.signature import RecordSigner
 from aideploy.settling import Settling, Wake
 
@@ -51,8 +47,6 @@ CONFLICT_RETRY = timedelta(milliseconds=200)
 RESULT_MAX_AGE = timedelta(minutes=5)
 #: First reconciles (at start, every object's) in flight at once.
 FIRST_RECONCILES = 64
-#: Past a probe request's deadline, so that decide() finds it passed.
-DEADLINE_SLACK = 0.05
 
 
 class _ProbesStoppedError(Exception):
@@ -62,7 +56,6 @@ class _ProbesStoppedError(Exception):
 #: How many fresh reads a probe result is decided on before it is given up (and run again).
 RESULT_ATTEMPTS = 5
 STANDBY_RECHECK = timedelta(seconds=30)
-ProbeRunner = Callable[[Sequence[Probe], ProbeTarget], Awaitable[list[ProbeResult]]]
 
 
 def utcnow() -> datetime:
@@ -204,10 +197,9 @@ class Reconciler:
             observation = self._observe(key, obj, children, staging)
             plan = decide(observation)
             records = await reading
-        finally:
-            if not reading.done():
-                reading.cancel()
-                await asyncio.gather(reading, return_exceptions=True)
+        finally:  # on a failure above, the read is let go and its outcome taken
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
         try:
             written = await self._act(key, obj, observation, plan, staging, records)
         except _ProbesStoppedError:
@@ -385,65 +377,28 @@ class Reconciler:
                 obj = fresh
 
     def _target(self, obs: Observation, request: ProbeRequest) -> ProbeTarget:
-        spec_model = (obs.raw_spec.get("model") or {}).get("name", obs.owner.name)
-        service = request.service or obs.owner.name
         settings = self._settings
-        override = (
-            settings.probe_preview_url
-            if service == preview_name(obs.owner) and settings.probe_preview_url
-            else settings.probe_base_url
+        return probe_target(
+            obs,
+            request,
+            settings.cluster_domain,
+            settings.probe_base_url,
+            settings.probe_preview_url,
         )
-        base = probe_base_url(
-            obs.owner.namespace, service, request.port, settings.cluster_domain, override
-        )
-        return ProbeTarget(base_url=base, model_name=str(spec_model))
 
     async def _probe(
         self, obs: Observation, request: ProbeRequest, stop: asyncio.Event | None = None
     ) -> ProbeRun | None:
-        """The probes' results; None when no verdict may be waited for any longer: the
-        request's deadline passed, or a person's action or a new spec pre-empted them."""
-        key = (obs.owner.namespace, obs.owner.name)
-        stop = stop or asyncio.Event()
-        probing = asyncio.ensure_future(
-            self._run_probes(request.probes, self._target(obs, request))
+        target = self._target(obs, request)
+        return await run_until_stopped(
+            self._run_probes,
+            obs,
+            request,
+            target,
+            stop or asyncio.Event(),
+            self._clock,
+            self._metrics,
         )
-        stopped = asyncio.ensure_future(stop.wait())
-        budget = (
-            None
-            if request.deadline is None
-            else max((request.deadline - self._clock()).total_seconds(), 0.0) + DEADLINE_SLACK
-        )
-        try:
-            await asyncio.wait({probing, stopped}, timeout=budget, return_when=FIRST_COMPLETED)
-        finally:
-            for task in (probing, stopped):
-                task.cancel()
-            # Let a cut-off probe close its connections before going on.
-            await asyncio.gather(probing, stopped, return_exceptions=True)
-        if not probing.done() or probing.cancelled():
-            why = "pre-empted" if stop.is_set() else "cut off at the verification deadline"
-            logger.info("%s/%s: probes %s", key[0], key[1], why)
-            return None
-        results = probing.result()
-        at = rfc3339(self._clock())
-        outcomes = tuple(
-            ProbeOutcome(
-                name=r.name,
-                kind=r.kind,
-                result=r.result,
-                value=r.value,
-                message=r.message,
-                at=at,
-                duration_seconds=round(r.duration_seconds, 3),
-            )
-            for r in results
-        )
-        for outcome in outcomes:
-            logger.debug("probe %s: %s %s", outcome.name, outcome.result, outcome.message)
-            if self._metrics is not None:
-                self._metrics.record_probe_result(outcome.name, outcome.result)
-        return ProbeRun(purpose=request.purpose, digest=request.digest, outcomes=outcomes)
 
 
 def _log_reconciled(key: ObjectKey, resource_version: object) -> None:

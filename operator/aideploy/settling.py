@@ -1,14 +1,15 @@
 """Which watch events need no reconcile: the ones that bring back the operator's own write.
 
-Every status write comes back as a watch event. Reconciling it again costs the object's
-read and its children's (five GETs) only to find nothing to do: at a cold start that was
-half of the apiserver's work. After a write the reconciler decides once more, in process,
-on the object the write returned and the children it has just read; when that decision
-writes nothing, the object is *settled* at that resourceVersion. An event that brings back
-exactly that resourceVersion is then skipped. Anything else is reconciled in full: an event
-of another resourceVersion (a person's change), a child's event, a dependent's wake-up, a
-timer (the deadline the settled decision asked for), and any event that came with one of
-those. Bookkeeping only: no I/O, no clock (times are passed in).
+Every status write comes back as a watch event. Reconciling it again cost the object's
+read and its children's (five GETs, before the children came from the informers' cache)
+only to find nothing to do: at a cold start that was half of the apiserver's work. After
+a write the reconciler decides once more, in process, on the object the write returned
+and the children it has just read; when that decision writes nothing, the object is
+*settled* at that resourceVersion. An event that brings back exactly that resourceVersion
+is then skipped. Anything else is reconciled in full: an event of another resourceVersion
+(a person's change), a child's event, a dependent's wake-up, a timer (the deadline the
+settled decision asked for), and any event that came with one of those. Bookkeeping only:
+no I/O, no clock (times are passed in).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import pytest
 from aideploy import config as config_module
 from aideploy import handlers
 from aideploy.admission.config import ApproversConfig
+from aideploy.api.constants import LABEL_DEPLOYMENT
 from aideploy.config import OperatorConfig
 from aideploy.controller import ObjectKey, PromotionIndex
 from tests.unit.factories import make_spec
@@ -136,6 +137,23 @@ def test_a_child_change_wakes_its_owner(memo: dict[str, Any]) -> None:
     handlers._child_changed(memo, KEY)
     assert memo["controller"].triggered == [KEY]
     assert memo["reconciler"].woken == [(KEY, None)]
+
+
+@pytest.mark.parametrize(
+    ("labels", "namespace", "triggered"),
+    [
+        ({LABEL_DEPLOYMENT: "prod"}, "ml", [KEY]),
+        ({}, "ml", []),  # a managed Deployment that names no owner
+        ({LABEL_DEPLOYMENT: "prod"}, None, []),
+    ],
+)
+def test_without_informers_kopf_s_deployment_events_wake_the_owner(
+    memo: dict[str, Any], labels: dict[str, str], namespace: str | None, triggered: list[ObjectKey]
+) -> None:
+    """Namespace patterns cannot be listed: kopf watches the Deployments instead."""
+    asyncio.run(handlers.child_changed(labels=labels, namespace=namespace, memo=memo))
+    assert memo["controller"].triggered == triggered
+    assert memo["reconciler"].woken == [(key, None) for key in triggered]
 
 
 def test_a_child_change_while_starting_wakes_nobody() -> None:

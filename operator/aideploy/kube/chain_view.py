@@ -13,9 +13,11 @@ fork of the chain. So what the cache answers is completed and checked first:
   cache is behind the object, and a quorum list is made instead.
 
 What no check can see is a record that another writer made after the status it last
-wrote, and that the cache has not delivered yet. Only one replica writes (peering), so
-that is a writer that died in the last few milliseconds: a quorum list, made a few
-milliseconds before the write it prepares, does not close that window either.
+wrote (or before the object's first status names any), and that the cache has not
+delivered yet. Only one replica writes (peering), so that is a writer that died in the
+last few milliseconds, or a cache that lags by seconds at that very moment: a quorum
+list, made a few milliseconds before the write it prepares, does not close the first
+window either. `kubectl aideploy verify` reports a fork if one is ever written.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ apiserver, as in every controller that reads from an informer. A reconcile that 
 child missing which was just written applies it again (server-side apply: no change);
 a child changed meanwhile wakes its owner once the cache holds the change, never before.
 Objects that are neither labelled as an AIDeployment's nor owned by one are kept as
-their name and owners only: enough to see that a name is taken by someone else.
+their name and owners only: enough to see that a name is taken by someone else. Such an
+object created in the last few milliseconds may not be in the cache yet; before, it
+could as well be created between the GET and the apply, a window of the same size.
 
 The cache answers only while each kind is listed and watched without a gap; after an
 error (a dropped connection, a 403) it answers None until a fresh list, and the caller
@@ -36,9 +38,12 @@ logger = logging.getLogger(__name__)
 #: stopped).
 WATCH_SECONDS: Final = 300
 PAGE: Final = 500
-#: Seconds before a list is tried again after an error; doubled up to the maximum.
+#: Seconds before a list is tried again after an error; doubled up to the maximum (while
+#: the cache does not answer, no change wakes an owner: kept short).
 RETRY_SECONDS: Final = 1.0
-MAX_RETRY_SECONDS: Final = 30.0
+MAX_RETRY_SECONDS: Final = 5.0
+#: A watch that the apiserver ends sooner than this is made again only after a pause.
+SHORT_WATCH_SECONDS: Final = 1.0
 
 #: kind -> (apiVersion, path of the collection relative to the API group's root).
 KINDS: Final = {
@@ -59,7 +64,7 @@ def _version(obj: dict[str, Any]) -> int | None:
 
 
 def _owner(obj: dict[str, Any]) -> str | None:
-    """The AIDeployment a Deployment of ours belongs to, by its labels."""
+    """The AIDeployment a child of ours belongs to, by its labels."""
     labels = (obj.get("metadata") or {}).get("labels") or {}
     if labels.get(LABEL_MANAGED_BY) != MANAGED_BY_VALUE:
         return None
@@ -136,6 +141,8 @@ class _Informer:
         self._wake = wake
         self._stopping = stopping
         self._listed = False
+        #: Set once reconciles run: from then on, a first list wakes what it holds too.
+        self.serving = threading.Event()
 
     def run(self) -> None:
         delay = RETRY_SECONDS
@@ -150,23 +157,30 @@ class _Informer:
                     version = self._watch(version)
             except _ExpiredError:
                 continue  # list again at once: nothing is wrong but the watch's age
+            except ApiError as error:
+                if error.status == 410:
+                    continue  # the watch's resourceVersion is too old: as above
+                failing, delay = self._failed(error, failing, delay)
             except Exception as error:  # any failure: read with requests until a fresh list
-                with self._lock:
-                    self._store.synced = False
-                if self._stopping.is_set():
-                    return
-                if not failing:
-                    logger.warning(
-                        "%ss of %s cannot be watched (%s: %s); reconciles read them with "
-                        "requests until the watch works again",
-                        self.kind,
-                        self.scope,
-                        type(error).__name__,
-                        error,
-                    )
-                failing = True
-                self._stopping.wait(delay)
-                delay = min(delay * 2, MAX_RETRY_SECONDS)
+                failing, delay = self._failed(error, failing, delay)
+
+    def _failed(self, error: Exception, failing: bool, delay: float) -> tuple[bool, float]:
+        """Stop answering, say so once per streak of failures, and wait before a list."""
+        with self._lock:
+            self._store.synced = False
+        if self._stopping.is_set():
+            return failing, delay
+        if not failing:
+            logger.warning(
+                "%ss of %s cannot be watched (%s: %s); reconciles read them with requests "
+                "until the watch works again",
+                self.kind,
+                self.scope,
+                type(error).__name__,
+                error,
+            )
+        self._stopping.wait(delay)
+        return True, min(delay * 2, MAX_RETRY_SECONDS)
 
     def _list(self) -> str:
         items: list[dict[str, Any]] = []
@@ -188,26 +202,33 @@ class _Informer:
         with self._lock:
             store = self._store
             changed = [
-                old
-                for key, old in store.items.items()
-                if key not in fresh or _version(fresh[key]) != _version(old)
-            ] + [new for key, new in fresh.items() if key not in store.items]
+                seen
+                for key in store.items.keys() | fresh.keys()
+                if _version(store.items.get(key) or {}) != _version(fresh.get(key) or {})
+                or (key in store.items) != (key in fresh)
+                for seen in (store.items.get(key), fresh.get(key))
+                if seen is not None
+            ]
             for key in list(store.items):
                 store.remove(key)
             for key, obj in fresh.items():
                 store.put(key, obj)
             store.synced = True
-        if self._listed:  # the first list is what every first reconcile reads anyway
+        # A first list made before reconciles ran is what each first reconcile reads.
+        if self._listed or self.serving.is_set():
             self._woken(*changed)
         self._listed = True
         return version
 
     def _watch(self, version: str) -> str:
         query = [("resourceVersion", version), ("allowWatchBookmarks", "true")]
+        began = time.monotonic()
         for event in self._rest.watch(self._path, query, WATCH_SECONDS):
             if self._stopping.is_set():
                 break
             version = self._take(event) or version
+        if time.monotonic() - began < SHORT_WATCH_SECONDS:
+            self._stopping.wait(SHORT_WATCH_SECONDS)  # not a busy loop of empty watches
         return version
 
     def _take(self, event: dict[str, Any]) -> str | None:
@@ -230,9 +251,9 @@ class _Informer:
         return str(version) if version else None
 
     def _woken(self, *changed: dict[str, Any]) -> None:
-        """Wake the owners of changed Deployments of ours (Services wake nobody: only
-        the operator changes them, and it reads them when it next decides)."""
-        if self.kind != "Deployment" or self._wake is None:
+        """Wake the owners of changed children of ours (a Service someone else edited
+        too: the owner decides again on what it now holds)."""
+        if self._wake is None:
             return
         owners = {
             (str(obj["metadata"].get("namespace")), owner)
@@ -261,6 +282,26 @@ class ChildCache:
             for (kind, scope), store in self._stores.items()
         ]
         self._threads: list[threading.Thread] = []
+
+    @staticmethod
+    def connections(namespaces: Sequence[str]) -> int:
+        """The connections its client keeps: one per watch, and one for the lists."""
+        return len(KINDS) * max(1, len(namespaces)) + 1
+
+    def wait_listed(self, timeout: float) -> bool:
+        """Whether every kind was listed in every scope within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if all(store.synced for store in self._stores.values()):
+                    return True
+            if time.monotonic() >= deadline or self._stopping.wait(0.02):
+                return False
+
+    def serve(self) -> None:
+        """Reconciles run from now on: a first list that comes later wakes what it holds."""
+        for informer in self._informers:
+            informer.serving.set()
 
     def start(self) -> None:
         for informer in self._informers:

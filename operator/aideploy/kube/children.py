@@ -35,8 +35,8 @@ async def read_children(
     cache: ChildCache | None = None,
 ) -> Workloads:
     """The Deployments labelled as this object's, the one named after it (which may be
-    someone else's), and the stable and preview Services. From the informers' cache when
-    it is in step with the apiserver (aideploy.kube.child_cache); else from a list shared
+    someone else's), and the stable and preview Services. From the informers' cache while
+    they list and watch without a gap (aideploy.kube.child_cache); else from a list shared
     with other objects of the namespace when `lists` has one (aideploy.kube.child_lists),
     else read at once, not one after the other."""
     owner = owner_of(obj)

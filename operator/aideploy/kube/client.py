@@ -22,9 +22,9 @@ def kubeconfig_env_is_stale(value: str) -> bool:
     return bool(paths) and not any(os.path.isfile(p) for p in paths)
 
 
-def make_api_client(kubeconfig: str | None = None) -> client.ApiClient:
+def make_api_client(kubeconfig: str | None = None, pool: int = IO_THREADS) -> client.ApiClient:
     """From the given kubeconfig, KUBECONFIG or ~/.kube/config when present, else the
-    in-cluster service account."""
+    in-cluster service account. `pool`: the connections kept (one per thread using it)."""
     path = kubeconfig or os.environ.get("KUBECONFIG")
     default = os.path.expanduser("~/.kube/config")
     configuration = client.Configuration()
@@ -34,5 +34,5 @@ def make_api_client(kubeconfig: str | None = None) -> client.ApiClient:
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     # One kept connection per thread: a smaller pool discards connections, and each
     # new one is a TLS handshake.
-    configuration.connection_pool_maxsize = max(IO_THREADS, configuration.connection_pool_maxsize)
+    configuration.connection_pool_maxsize = max(pool, configuration.connection_pool_maxsize)
     return client.ApiClient(configuration)
