@@ -17,17 +17,25 @@ from aideploy.api.constants import KIND, LABEL_DEPLOYMENT, LABEL_MANAGED_BY, MAN
 from aideploy.kube.child_cache import ChildCache
 from aideploy.kube.client import make_api_client
 from aideploy.kube.rest import Rest
+from tests.support import aid
 from tests.support.cluster import ClusterHandle, wait_for
 from tests.support.tcpproxy import TcpProxy
+from tests.unit.factories import make_spec
 
-OWNER_UID = "00000000-0000-0000-0000-000000000001"
+
+@pytest.fixture
+def owner(rest: Rest, namespace: str, crds: list[str]) -> str:
+    """A real AIDeployment "scorer" (no operator runs): the garbage collector deletes
+    children whose owner does not exist. Its uid."""
+    created = aid.create(rest, namespace, aid.manifest("scorer", make_spec("minimal")))
+    return str(created["metadata"]["uid"])
 
 
-def _owned(name: str) -> dict[str, Any]:
+def _owned(name: str, uid: str) -> dict[str, Any]:
     return {
         "labels": {LABEL_MANAGED_BY: MANAGED_BY_VALUE, LABEL_DEPLOYMENT: "scorer"},
         "ownerReferences": [
-            {"apiVersion": "aideploy.io/v1alpha1", "kind": KIND, "name": "scorer", "uid": OWNER_UID}
+            {"apiVersion": "aideploy.io/v1alpha1", "kind": KIND, "name": "scorer", "uid": uid}
         ],
         "name": name,
     }
@@ -111,12 +119,12 @@ def replicas(cache: ChildCache, namespace: str) -> list[int]:
 
 
 def test_a_reconcile_reads_what_the_four_reads_would_answer(
-    rest: Rest, namespace: str, cache: ChildCache
+    rest: Rest, namespace: str, owner: str, cache: ChildCache
 ) -> None:
-    create(rest, deployment(namespace, _owned("scorer-aaa")))
+    create(rest, deployment(namespace, _owned("scorer-aaa", owner)))
     create(rest, deployment(namespace, {"name": "scorer"}))  # someone else's, our name
     create(rest, deployment(namespace, {"name": "unrelated"}))
-    create(rest, service(namespace, _owned("scorer-preview")))
+    create(rest, service(namespace, _owned("scorer-preview", owner)))
     create(rest, service(namespace, {"name": "scorer"}))  # someone else's, our name
     wanted = ("scorer", "scorer-preview")
     found = wait_for(
@@ -132,7 +140,7 @@ def test_a_reconcile_reads_what_the_four_reads_would_answer(
     # Ours whole (without managedFields), with the kind a list item lacks; theirs by name.
     assert ours["kind"] == "Deployment" and ours["spec"]["replicas"] == 1
     assert "managedFields" not in ours["metadata"]
-    assert ours["metadata"]["ownerReferences"][0]["uid"] == OWNER_UID
+    assert ours["metadata"]["ownerReferences"][0]["uid"] == owner
     assert "spec" not in theirs and theirs["metadata"]["name"] == "scorer"
     assert "spec" not in services[0] and services[1]["spec"]["ports"][0]["port"] == 80
     # A namespace it does not watch is never answered from it.
@@ -140,12 +148,12 @@ def test_a_reconcile_reads_what_the_four_reads_would_answer(
 
 
 def test_only_a_change_to_a_child_of_ours_wakes_its_owner(
-    rest: Rest, namespace: str, cache: ChildCache, woken: Woken
+    rest: Rest, namespace: str, owner: str, cache: ChildCache, woken: Woken
 ) -> None:
     wait_for(lambda: cache.synced(namespace), message="the first lists")
     create(rest, deployment(namespace, {"name": "unrelated"}))
-    create(rest, service(namespace, _owned("scorer")))
-    create(rest, deployment(namespace, _owned("scorer-aaa")))
+    create(rest, service(namespace, _owned("scorer", owner)))
+    create(rest, deployment(namespace, _owned("scorer-aaa", owner)))
     wait_for(lambda: woken.owners, message="the owner woken")
     scale(rest, namespace, "scorer-aaa", 0)
     wait_for(lambda: replicas(cache, namespace) == [0], message="the scale-down in the cache")
@@ -174,10 +182,10 @@ def proxied_rest(kube_cluster: ClusterHandle, tmp_path: Path) -> Iterator[tuple[
 
 
 def test_a_dropped_stream_answers_nothing_until_listed_again_and_wakes_what_changed(
-    rest: Rest, namespace: str, proxied_rest: tuple[Rest, TcpProxy], woken: Woken
+    rest: Rest, namespace: str, owner: str, proxied_rest: tuple[Rest, TcpProxy], woken: Woken
 ) -> None:
     through, proxy = proxied_rest
-    create(rest, deployment(namespace, _owned("scorer-aaa")))
+    create(rest, deployment(namespace, _owned("scorer-aaa", owner)))
     cache = ChildCache(through, [namespace], woken)
     cache.start()
     try:
@@ -198,11 +206,11 @@ def test_a_dropped_stream_answers_nothing_until_listed_again_and_wakes_what_chan
 
 
 def test_a_first_list_made_once_reconciles_run_wakes_what_it_holds(
-    rest: Rest, namespace: str, woken: Woken
+    rest: Rest, namespace: str, owner: str, woken: Woken
 ) -> None:
     """The operator waits a while for the first lists before it reconciles; a list that
     comes later may bring changes that reconciles read with requests missed."""
-    create(rest, deployment(namespace, _owned("scorer-aaa")))
+    create(rest, deployment(namespace, _owned("scorer-aaa", owner)))
     create(rest, deployment(namespace, {"name": "unrelated"}))
     late = ChildCache(rest, [namespace], woken)
     late.serve()
