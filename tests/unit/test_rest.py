@@ -151,3 +151,31 @@ def test_a_401_is_sent_again_only_with_a_token_that_changed() -> None:
         make_rest(certificates).request("GET", "/x")
     assert len(certificates.sent) == 1
     assert "Authorization" not in certificates.sent[0]["headers"]
+
+
+def page(names: list[str], token: str = "", version: str = "7") -> Answer:
+    body = {"items": [{"metadata": {"name": n}} for n in names]}
+    body["metadata"] = {"continue": token, "resourceVersion": version}  # type: ignore[assignment]
+    return Answer(200, json.dumps(body).encode())
+
+
+@pytest.mark.parametrize(
+    ("page_size", "expected_queries"),
+    [
+        (2, ["?labelSelector=a%3Db&limit=2", "?labelSelector=a%3Db&limit=2&continue=next"]),
+        # From the watch cache: no limit, and so no second page asked for.
+        (None, ["?labelSelector=a%3Db"]),
+    ],
+)
+def test_list_all_follows_the_pages_and_gives_the_list_s_version(
+    page_size: int | None, expected_queries: list[str]
+) -> None:
+    answers = [page(["a", "b"], token="next")] if page_size else []
+    pool = FakePool([*answers, page(["c"], version="9")])
+    items, version = make_rest(pool).list_all(
+        "/api/v1/services", [("labelSelector", "a=b")], page_size
+    )
+    queries = [sent["url"].split("services", 1)[1] for sent in pool.sent]
+    assert queries == expected_queries
+    assert [i["metadata"]["name"] for i in items] == (["a", "b", "c"] if page_size else ["c"])
+    assert version == "9"

@@ -183,18 +183,7 @@ class _Informer:
         return True, min(delay * 2, MAX_RETRY_SECONDS)
 
     def _list(self) -> str:
-        items: list[dict[str, Any]] = []
-        version = ""
-        token = ""
-        while True:
-            query = [("limit", str(PAGE))] + ([("continue", token)] if token else [])
-            page = self._rest.request("GET", self._path, query=query) or {}
-            items.extend(page.get("items") or [])
-            metadata = page.get("metadata") or {}
-            version = str(metadata.get("resourceVersion") or version)
-            token = str(metadata.get("continue") or "")
-            if not token:
-                break
+        items, version = self._rest.list_all(self._path, page_size=PAGE)
         fresh = {
             (str(o["metadata"].get("namespace")), str(o["metadata"]["name"])): compact(self.kind, o)
             for o in items

@@ -90,21 +90,11 @@ def list_records(
     the cost of the quorum read grows with the namespace's history). Only for callers
     that check what they get (aideploy.carry_out: the chain's head named in status).
     """
-    query: list[tuple[str, str]] = (
-        [("resourceVersion", "0")] if from_cache else [("limit", str(PAGE_SIZE))]
-    )
+    query: list[tuple[str, str]] = [("resourceVersion", "0")] if from_cache else []
     if deployment_name is not None and use_labels:
         query.append(("labelSelector", f"{LABEL_DEPLOYMENT}={label_value(deployment_name)}"))
-    items: list[dict[str, Any]] = []
-    continue_token = ""
-    while True:
-        page_query = query + ([("continue", continue_token)] if continue_token else [])
-        page = rest.request("GET", record_collection(namespace), query=page_query) or {}
-        items.extend(page.get("items") or [])
-        continue_token = (page.get("metadata") or {}).get("continue") or ""
-        if not continue_token:
-            break
-
+    page_size = None if from_cache else PAGE_SIZE
+    items, _ = rest.list_all(record_collection(namespace), query, page_size)
     return records_of(items, deployment_name, uid)
 
 

@@ -90,6 +90,26 @@ class Rest:
         decoded: dict[str, Any] = json.loads(text) if text else {}
         return decoded
 
+    def list_all(
+        self, path: str, query: Sequence[tuple[str, str]] = (), page_size: int | None = 500
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Every item of a collection, a page of `page_size` at a time (None: one answer,
+        for a list from the watch cache, which ignores `limit`), and the list's
+        resourceVersion (a watch starts from it)."""
+        items: list[dict[str, Any]] = []
+        version = ""
+        token = ""
+        while True:
+            paging = [("limit", str(page_size))] if page_size else []
+            paging += [("continue", token)] if token else []
+            page = self.request("GET", path, query=[*query, *paging]) or {}
+            items.extend(page.get("items") or [])
+            metadata = page.get("metadata") or {}
+            version = str(metadata.get("resourceVersion") or version)
+            token = str(metadata.get("continue") or "")
+            if not token:
+                return items, version
+
     def _send(
         self, method: str, url: str, headers: dict[str, str], data: str | bytes | None
     ) -> urllib3.BaseHTTPResponse:

@@ -32,15 +32,7 @@ def _collection(plural: str, namespace: str | None) -> str:
 
 
 def _list(rest: Rest, path: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    token = ""
-    while True:
-        query = [("limit", str(PAGE_SIZE))] + ([("continue", token)] if token else [])
-        page = rest.request("GET", path, query=query) or {}
-        items.extend(page.get("items") or [])
-        token = (page.get("metadata") or {}).get("continue") or ""
-        if not token:
-            return items
+    return rest.list_all(path, page_size=PAGE_SIZE)[0]
 
 
 def list_notifiers(rest: Rest, namespaces: Sequence[str]) -> list[dict[str, Any]]:
